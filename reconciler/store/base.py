@@ -1,0 +1,194 @@
+"""The Store protocol: every byte of persisted state goes through these calls.
+
+Implemented by SqlStore (SQLite / PostgreSQL, `store/sql.py`) and HttpStore (a wp server, `store/client.py`);
+one contract suite (`tests/contract/`) runs against each. The protocol is synchronous; times are aware datetimes
+(UTC) and `now` is passed in wherever a status or a due time depends on the clock, so tests can inject it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from reconciler.engine.plan import Plan
+from reconciler.model import (
+    Deployment,
+    FlowRun,
+    Key,
+    LogLine,
+    ManagedObject,
+    WorkPool,
+    WorkQueue,
+    Worker,
+)
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """One object as the store holds it."""
+
+    key: Key
+    value: ManagedObject
+    owner: str | None  # the project that manages it; None = made by hand
+    fingerprint: str  # model.fingerprint(attributes(value), owner)
+    # attributes as wp last applied them; None if wp never applied it. Drift = live attributes differ from these.
+    applied: Mapping[str, Any] | None = None
+    status: str | None = None  # runtime status (pools, queues); never diffed
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    objects: Mapping[Key, LiveObject]
+    default_pool: str | None = None
+
+    def get(self, key: Key) -> LiveObject | None:
+        return self.objects.get(key)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    id: str
+    holder: str
+    operation: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ApplyRecord:
+    """One entry of `wp history`."""
+
+    project: str
+    actor: str
+    summary: Mapping[str, int]  # add / change / destroy
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool | None = None
+    plan_hash: str | None = None
+    time: datetime | None = None  # set by the store when written
+    id: int | None = None
+    addresses: Sequence[str] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class Store(Protocol):
+    # ------------------------------------------------------------------ declared objects: reconcile
+    def snapshot(self) -> Snapshot:
+        """All pools, queues, deployments and schedules, with owners and fingerprints, in a few queries."""
+        ...
+
+    def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
+        """Write every actionable change of `plan` in one transaction, owner = plan.project.
+
+        First re-reads each object the plan touches and raises StalePlanError (naming it) if its fingerprint differs
+        from `plan.fingerprints` (a missing fingerprint means "did not exist"). Any failure rolls everything back.
+        Records `record` in the history in the same transaction and returns it with id and time.
+        """
+        ...
+
+    def acquire_lock(self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0) -> LockInfo:
+        """Take the lease lock, waiting up to `timeout` seconds; LockHeldError naming the holder otherwise.
+        An expired lease is taken over."""
+        ...
+
+    def release_lock(self, lock_id: str) -> None: ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Break the lock with that id; NotFoundError if no such lock is held."""
+        ...
+
+    def current_lock(self) -> LockInfo | None: ...
+
+    def list_history(self, project: str | None = None, limit: int = 50) -> list[ApplyRecord]: ...
+
+    # ------------------------------------------------------------------ imperative CRUD (owner None unless given)
+    def create_work_pool(self, pool: WorkPool, *, owner: str | None = None, overwrite: bool = False) -> WorkPool:
+        """Also creates its `default` queue. ConflictError if it exists and not overwrite."""
+        ...
+
+    def update_work_pool(self, name: str, **fields: Any) -> WorkPool: ...
+
+    def delete_work_pool(self, name: str) -> None: ...
+
+    def get_work_pool(self, name: str) -> WorkPool: ...
+
+    def list_work_pools(self) -> list[WorkPool]: ...
+
+    def work_pool_status(self, name: str, now: datetime) -> str:
+        """PAUSED / READY / NOT_READY (SPEC §1)."""
+        ...
+
+    def set_default_work_pool(self, name: str | None) -> None: ...
+
+    def get_default_work_pool(self) -> str | None: ...
+
+    def create_work_queue(self, queue: WorkQueue, *, owner: str | None = None) -> WorkQueue:
+        """Priority None = first free after the highest; a taken priority shifts the others down to a gap."""
+        ...
+
+    def update_work_queue(self, pool: str, name: str, **fields: Any) -> WorkQueue: ...
+
+    def delete_work_queue(self, pool: str, name: str) -> None:
+        """ValidationError for the `default` queue."""
+        ...
+
+    def get_work_queue(self, pool: str, name: str) -> WorkQueue: ...
+
+    def list_work_queues(self, pool: str) -> list[WorkQueue]: ...
+
+    def work_queue_status(self, pool: str, name: str, now: datetime) -> str: ...
+
+    def get_deployment(self, flow: str, name: str) -> Deployment: ...
+
+    def list_deployments(self, work_pool: str | None = None) -> list[Deployment]: ...
+
+    def update_deployment(self, flow: str, name: str, **fields: Any) -> Deployment: ...
+
+    def delete_deployment(self, flow: str, name: str) -> None: ...
+
+    # ------------------------------------------------------------------ runtime (issue 4)
+    def create_flow_run(self, run: FlowRun) -> FlowRun: ...
+
+    def get_flow_run(self, run_id: str) -> FlowRun: ...
+
+    def list_flow_runs(
+        self,
+        *,
+        states: Sequence[str] = (),
+        work_pool: str | None = None,
+        work_queue: str | None = None,
+        deployment: str | None = None,
+        before: datetime | None = None,
+        limit: int = 200,
+    ) -> list[FlowRun]: ...
+
+    def set_run_state(
+        self, run_id: str, state: str, *, message: str | None = None, expected: Sequence[str] = (), now: datetime
+    ) -> FlowRun:
+        """Move a run through states.transition(); with `expected`, fail with ConflictError unless the run is
+        in one of those states (compare-and-set)."""
+        ...
+
+    def claim_runs(
+        self,
+        work_pool: str,
+        worker: str,
+        *,
+        limit: int,
+        scheduled_before: datetime,
+        now: datetime,
+        work_queues: Sequence[str] = (),
+    ) -> list[FlowRun]:
+        """Atomically move up to `limit` due runs to PENDING for `worker`, honouring pool, queue and deployment
+        limits and the priority waterfall (SPEC §1). Also records the poll on the queues."""
+        ...
+
+    def heartbeat_worker(self, work_pool: str, name: str, *, interval: float, now: datetime) -> Worker: ...
+
+    def list_workers(self, work_pool: str, now: datetime) -> list[Worker]: ...
+
+    def append_logs(self, lines: Sequence[LogLine]) -> None: ...
+
+    def read_logs(self, run_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[LogLine]: ...
