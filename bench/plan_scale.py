@@ -1,0 +1,139 @@
+"""Plan/apply at scale: 1,000 pools (3 queues each) + 1k / 5k / 10k deployments with schedules.
+
+Prints, per store (SQLite; PostgreSQL when WP_TEST_POSTGRES_URL is set) and size: plan from empty, apply from
+empty, no-op plan, one-field-change plan (seconds) and the peak RSS of the process (MB). Each size runs in a fresh
+child process so peak RSS is that size's own. Targets (issue 2): no-op plan ≤ 2 s, apply from empty ≤ 10 s,
+RSS ≤ 400 MB, linear growth.
+
+    python bench/plan_scale.py [--sizes 1000,5000,10000] [--pools 1000] [--stores sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+FLOW = "def run(n: int = 0) -> int:\n    return n\n"
+
+
+def write_project(root: Path, pools: int, deployments: int) -> None:
+    (root / "flows").mkdir(parents=True)
+    (root / "flows" / "job.py").write_text(FLOW)
+    lines = ["project: scale", "work_pools:"]
+    for p in range(pools):
+        lines += [
+            f"  - name: pool-{p}",
+            "    type: process",
+            f"    concurrency_limit: {10 + p % 7}",
+            "    queues:",
+            "      - {name: critical, priority: 1, concurrency_limit: 1}",
+            "      - {name: high, priority: 5, concurrency_limit: 3}",
+            "      - {name: low, priority: 10}",
+        ]
+    lines.append("deployments:")
+    for d in range(deployments):
+        lines += [
+            f"  - name: dep-{d}",
+            "    entrypoint: flows/job.py:run",
+            f"    parameters: {{n: {d}}}",
+            f"    work_pool: {{name: pool-{d % pools}, work_queue_name: high, job_variables: {{env: {{D: '{d}'}}}}}}",
+            "    schedules:",
+            f"      - {{slug: s, cron: '{d % 60} * * * *', timezone: Europe/Berlin}}",
+        ]
+    (root / "wp.yaml").write_text("\n".join(lines) + "\n")
+
+
+def fresh_database(url: str, name: str) -> str:
+    if not url.startswith("postgresql"):
+        return url
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
+    from reconciler.engine.apply import apply_plan
+    from reconciler.pipeline import plan_project
+    from reconciler.store.sql import SqlStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "project"
+        write_project(root, pools, deployments)
+        store = SqlStore(url)
+        env = dict(os.environ)
+        out: dict[str, float] = {}
+
+        def timed(label: str) -> object:
+            t0 = time.perf_counter()
+            outcome = plan_project(root, store, env=env, now=datetime.now(UTC))
+            out[label] = time.perf_counter() - t0
+            assert outcome.plan is not None, [d.format() for d in outcome.diagnostics[:5]]
+            return outcome.plan
+
+        plan = timed("plan_from_empty")
+        t0 = time.perf_counter()
+        apply_plan(store, plan, actor="bench")  # type: ignore[arg-type]
+        out["apply_from_empty"] = time.perf_counter() - t0
+        noop = timed("noop_plan")
+        assert not noop.has_changes  # type: ignore[attr-defined]
+        text = (root / "wp.yaml").read_text().replace("name: dep-7\n", "name: dep-7\n    description: changed\n", 1)
+        (root / "wp.yaml").write_text(text)
+        one = timed("one_field_plan")
+        assert one.summary.change == 1, one.summary  # type: ignore[attr-defined]
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,5000,10000")
+    parser.add_argument("--pools", type=int, default=1000)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--child", nargs=3, metavar=("URL", "POOLS", "DEPLOYMENTS"))
+    args = parser.parse_args()
+    if args.child:
+        url, pools, deployments = args.child
+        print(json.dumps(measure(url, int(pools), int(deployments))))
+        return
+    pg = os.environ.get("WP_TEST_POSTGRES_URL")
+    print(f"{'store':<9} {'deployments':>11} {'plan(empty)':>12} {'apply(empty)':>13} {'no-op plan':>11} "
+          f"{'1-field plan':>13} {'peak RSS':>9}")
+    for store in args.stores.split(","):
+        for size in [int(s) for s in args.sizes.split(",")]:
+            with tempfile.TemporaryDirectory() as tmp:
+                if store == "sqlite":
+                    url = f"sqlite:///{tmp}/wp.db"
+                elif pg:
+                    url = fresh_database(pg, f"wp_bench_{size}")
+                else:
+                    print(f"{store:<9} skipped: set WP_TEST_POSTGRES_URL")
+                    break
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", url, str(args.pools), str(size)],
+                    capture_output=True, text=True, check=False,
+                )
+                if proc.returncode != 0:
+                    print(f"{store:<9} {size:>11} FAILED\n{proc.stderr[-3000:]}")
+                    continue
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                print(
+                    f"{store:<9} {size:>11} {r['plan_from_empty']:>11.2f}s {r['apply_from_empty']:>12.2f}s "
+                    f"{r['noop_plan']:>10.2f}s {r['one_field_plan']:>12.2f}s {r['peak_rss_mb']:>7.0f}MB"
+                )
+
+
+if __name__ == "__main__":
+    main()

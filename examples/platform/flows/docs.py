@@ -1,0 +1,2 @@
+def build_docs() -> None:
+    print("building docs")

@@ -1,0 +1,74 @@
+"""`wp deployment …`: list, inspect, pause, resume and delete deployments."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from reconciler.cli.context import JsonOption, console, fail, open_store, print_json
+
+app = typer.Typer(help="List, inspect, run and change deployments.", no_args_is_help=True)
+
+
+def split_address(value: str) -> tuple[str, str]:
+    """`FLOW/NAME` (a `deployment.` prefix is accepted)."""
+    value = value.removeprefix("deployment.")
+    flow, sep, name = value.partition("/")
+    if not sep or not flow or not name:
+        fail(f"{value!r} is not FLOW/NAME", hint="e.g. wp deployment inspect etl/nightly")
+    return flow, name
+
+
+@app.command("ls")
+def list_deployments(
+    pool: str | None = typer.Option(None, "--pool", help="Only deployments of this work pool."),
+    json_out: bool = JsonOption,
+) -> None:
+    """List deployments."""
+    from reconciler.cli.views import deployment_view, deployments_table
+
+    rows = [deployment_view(d) for d in open_store().list_deployments(pool)]
+    if json_out:
+        print_json(rows)
+    elif not rows:
+        console.print("No deployments.")
+    else:
+        console.print(deployments_table(rows))
+
+
+@app.command()
+def inspect(address: str = typer.Argument(..., metavar="FLOW/NAME"), json_out: bool = JsonOption) -> None:
+    """Show one deployment."""
+    from reconciler.cli.views import deployment_view
+
+    flow, name = split_address(address)
+    view = deployment_view(open_store().get_deployment(flow, name))
+    if json_out:
+        print_json(view)
+    else:
+        console.print_json(json.dumps(view))
+
+
+@app.command()
+def pause(address: str = typer.Argument(..., metavar="FLOW/NAME")) -> None:
+    """Stop the deployment's schedules from producing runs."""
+    flow, name = split_address(address)
+    open_store().update_deployment(flow, name, paused=True)
+    console.print(f"Paused deployment [bold]{flow}/{name}[/bold].")
+
+
+@app.command()
+def resume(address: str = typer.Argument(..., metavar="FLOW/NAME")) -> None:
+    """Let the deployment's schedules produce runs again."""
+    flow, name = split_address(address)
+    open_store().update_deployment(flow, name, paused=False)
+    console.print(f"Resumed deployment [bold]{flow}/{name}[/bold].")
+
+
+@app.command()
+def delete(address: str = typer.Argument(..., metavar="FLOW/NAME")) -> None:
+    """Delete a deployment and its schedules."""
+    flow, name = split_address(address)
+    open_store().delete_deployment(flow, name)
+    console.print(f"Deleted deployment [bold]{flow}/{name}[/bold].")

@@ -1,0 +1,246 @@
+"""Commands that turn live objects into config or explanations: import, export, explain.
+
+`export` and `import` write the config format (wp.yaml's) so that live objects made by hand can be brought under
+management; secret values become `${VAR}` references instead of clear text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from reconciler.cli.context import JsonOption, console, fail, open_store, print_json
+
+
+class ExportFormat(StrEnum):
+    yaml = "yaml"
+    tf = "tf"
+
+
+def _env_ref(path: list[str]) -> str:
+    return "${" + re.sub(r"[^A-Z0-9]+", "_", "_".join(path).upper()).strip("_") + "}"
+
+
+def _unmask_as_refs(value: Any, path: list[str]) -> Any:
+    from reconciler.model import is_secret_key
+
+    if isinstance(value, dict):
+        return {
+            k: (_env_ref([*path, k]) if is_secret_key(str(k)) and isinstance(v, str) else _unmask_as_refs(v, [*path, k]))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_unmask_as_refs(v, path) for v in value]
+    return value
+
+
+def config_document(keys: set[str] | None = None, *, unmanaged_only: bool = False) -> dict[str, Any]:
+    """The live store as a wp.yaml document; `keys` restricts to those addresses (with their children)."""
+    from reconciler.engine.job_templates import default_base_job_template
+    from reconciler.model import DEFAULT_QUEUE, Deployment, Kind, WorkPool, WorkQueue
+
+    snapshot = open_store().snapshot()
+
+    def wanted(address: str, owner: str | None) -> bool:
+        if unmanaged_only and owner is not None:
+            return False
+        return keys is None or address in keys
+
+    pools: dict[str, dict[str, Any]] = {}
+    deployments: list[dict[str, Any]] = []
+    for obj in sorted(snapshot.objects.values(), key=lambda o: (o.key.kind.value, o.key.name)):
+        v = obj.value
+        if obj.key.kind is Kind.WORK_POOL and isinstance(v, WorkPool) and wanted(obj.key.address, obj.owner):
+            doc: dict[str, Any] = {"name": v.name, "type": v.type}
+            if v.description:
+                doc["description"] = v.description
+            if v.concurrency_limit is not None:
+                doc["concurrency_limit"] = v.concurrency_limit
+            if v.paused:
+                doc["paused"] = True
+            try:
+                default = default_base_job_template(v.type)
+            except Exception:
+                default = None
+            if v.base_job_template is not None and v.base_job_template != default:
+                doc["base_job_template"] = v.base_job_template.model_dump(mode="json")
+            doc["queues"] = []
+            pools[v.name] = doc
+    for obj in sorted(snapshot.objects.values(), key=lambda o: o.key.name):
+        v = obj.value
+        if isinstance(v, WorkQueue) and v.work_pool in pools:
+            q: dict[str, Any] = {"name": v.name, "priority": v.priority}
+            if v.concurrency_limit is not None:
+                q["concurrency_limit"] = v.concurrency_limit
+            if v.paused:
+                q["paused"] = True
+            if v.description and not (v.name == DEFAULT_QUEUE and v.description.startswith("The work pool")):
+                q["description"] = v.description
+            pools[v.work_pool]["queues"].append(q)
+        elif isinstance(v, Deployment) and wanted(obj.key.address, obj.owner):
+            deployments.append(_deployment_doc(v))
+    for doc in pools.values():
+        doc["queues"].sort(key=lambda q: q["priority"] or 0)
+    out: dict[str, Any] = {"project": "imported"}
+    if pools:
+        out["work_pools"] = list(pools.values())
+    if deployments:
+        out["deployments"] = deployments
+    return out
+
+
+def _deployment_doc(d: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": d.name, "flow": d.flow, "entrypoint": d.entrypoint}
+    if d.description:
+        doc["description"] = d.description
+    if d.parameters:
+        doc["parameters"] = _unmask_as_refs(d.parameters, [d.name])
+    pool: dict[str, Any] = {}
+    if d.work_pool:
+        pool["name"] = d.work_pool
+    if d.work_queue and d.work_queue != "default":
+        pool["work_queue_name"] = d.work_queue
+    if d.job_variables:
+        pool["job_variables"] = _unmask_as_refs(d.job_variables, [d.name])
+    if pool:
+        doc["work_pool"] = pool
+    if d.schedules:
+        doc["schedules"] = [
+            {k: v for k, v in s.model_dump(mode="json").items() if v not in (None, {}) and not (k == "day_or" and v)}
+            for s in d.schedules
+        ]
+    for field in ("tags", "paused", "concurrency_limit", "version"):
+        value = getattr(d, field)
+        if value:
+            doc[field] = list(value) if field == "tags" else value
+    return doc
+
+
+def dump_yaml(document: dict[str, Any]) -> str:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 120
+    buf = io.StringIO()
+    yaml.dump(document, buf)
+    return buf.getvalue()
+
+
+def export(
+    fmt: ExportFormat = typer.Option(ExportFormat.yaml, "--format", help="yaml (wp.yaml) or tf (Terraform HCL)."),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+) -> None:
+    """Write every live object as configuration (secrets become ${VAR} references)."""
+    document = config_document()
+    if fmt is ExportFormat.tf:
+        try:
+            from reconciler.config.hcl import export_tf  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            fail("export --format tf is not available in this build", hint="use --format yaml")
+        text = export_tf(document)
+    else:
+        text = dump_yaml(document)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"Wrote {out}")
+
+
+def import_(
+    address: str | None = typer.Argument(None, help="The address to import, e.g. work_pool.etl or deployment.f/n."),
+    all_: bool = typer.Option(False, "--all", help="Every live object no project manages."),
+    out: Path | None = typer.Option(None, "--out", help="Write DIR/imported.yaml instead of printing."),
+) -> None:
+    """Write config for live objects made by hand, so the next apply adopts them into the project."""
+    from reconciler.model import Key
+
+    if not address and not all_:
+        fail("name an address to import, or pass --all", hint="e.g. wp import work_pool.etl")
+    keys: set[str] | None = None
+    if address:
+        try:
+            keys = {Key.parse(address).address}
+        except ValueError as exc:
+            fail(str(exc))
+    document = config_document(keys, unmanaged_only=all_)
+    if not document.get("work_pools") and not document.get("deployments"):
+        fail(f"nothing to import: {address or 'no unmanaged objects'} not found in the store")
+    document.pop("project")
+    text = dump_yaml(document)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "imported.yaml"
+    target.write_text(text)
+    console.print(f"Wrote {target}. Add it to `include:` in wp.yaml; the next apply adopts these objects.")
+
+
+def explain(
+    address: str = typer.Argument(..., help="deployment.FLOW/NAME (or work_pool.NAME)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Show the job configuration a deployment's runs get, and where each value comes from."""
+    from rich.table import Table
+
+    from reconciler.engine.template import explain_job_configuration, render_job_configuration
+    from reconciler.model import Key, Kind, mask_secrets
+
+    try:
+        key = Key.parse(address)
+    except ValueError as exc:
+        fail(str(exc))
+    store = open_store()
+    if key.kind is Kind.WORK_POOL:
+        pool = store.get_work_pool(key.name)
+        template = pool.base_job_template
+        assert template is not None
+        rendered = render_job_configuration(template, {}, None)
+        sources = explain_job_configuration(template, {}, None)
+        title = f"work pool {pool.name} ({pool.type})"
+    elif key.kind is Kind.DEPLOYMENT:
+        flow, _, name = key.name.partition("/")
+        deployment = store.get_deployment(flow, name)
+        pool_name = deployment.work_pool or store.get_default_work_pool()
+        if pool_name is None:
+            fail(f"{address} names no work pool and no default pool is set")
+        pool = store.get_work_pool(pool_name)
+        template = pool.base_job_template
+        assert template is not None
+        rendered = render_job_configuration(template, deployment.job_variables, None)
+        sources = explain_job_configuration(template, deployment.job_variables, None)
+        title = f"{address} on work pool {pool.name} ({pool.type}), queue {deployment.work_queue or 'default'}"
+    else:
+        fail(f"explain takes a deployment or work_pool address, not {key.kind.value}")
+    rendered = mask_secrets(rendered)
+    if json_out:
+        print_json({"address": address, "job_configuration": rendered, "sources": sources})
+        return
+    import json
+
+    console.print(f"[bold]Rendered job configuration[/bold] of {title}\n")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("Variable")
+    table.add_column("Value")
+    table.add_column("Source")
+    colours = {"deployment": "cyan", "run": "magenta", "pool": "white", "default": "dim"}
+    for var in sorted(sources):
+        value = rendered.get(var, "(unset)") if isinstance(rendered, dict) else "(unset)"
+        src = sources[var]
+        table.add_row(var, json.dumps(value) if not isinstance(value, str) else value, f"[{colours.get(src, 'white')}]{src}[/]")
+    console.print(table)
+    console.print("\n[bold]job_configuration[/bold]")
+    console.print_json(json.dumps(rendered))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_)
+    app.command()(export)
+    app.command()(explain)

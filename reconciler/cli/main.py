@@ -1,0 +1,81 @@
+"""The `wp` command: the Typer app and the mapping of outcomes to exit codes.
+
+Exit codes everywhere: 0 success / no changes, 1 error, 2 changes present (with --detailed-exitcode),
+3 stale plan or lock held. Errors are one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from reconciler.cli import deployments, inventory, pools, queues, reconcile
+from reconciler.cli.context import err_console
+
+app = typer.Typer(
+    name="wp",
+    help="Work pools as code: declare work pools, queues, job templates and deployments; plan, apply, run.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+reconcile.register(app)
+inventory.register(app)
+app.add_typer(pools.app, name="work-pool")
+app.add_typer(queues.app, name="work-queue")
+app.add_typer(deployments.app, name="deployment")
+
+
+def _mount_runtime() -> None:
+    """Runtime commands (server, worker, runs) live in their own modules."""
+    try:
+        from reconciler.cli import runs
+    except ImportError:
+        return
+    runs.register(app, pools=pools.app, queues=queues.app, deployments=deployments.app)
+    try:
+        from reconciler.cli import server
+    except ImportError:
+        return
+    app.add_typer(server.app, name="server")
+
+
+_mount_runtime()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from reconciler import __version__
+
+        typer.echo(f"wp {__version__}")
+        raise typer.Exit(0)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    from reconciler.errors import ConfigError, WpError
+
+    try:
+        app()
+    except ConfigError as exc:
+        from reconciler.cli.context import print_diagnostics
+
+        print_diagnostics(exc.diagnostics)
+        sys.exit(exc.exit_code)
+    except WpError as exc:
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]Error:[/bold red] {escape(exc.message)}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

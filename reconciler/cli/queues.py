@@ -1,0 +1,104 @@
+"""`wp work-queue …`: imperative commands on work queues (priority shifting as SPEC §1 says)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from reconciler.cli.context import JsonOption, console, now, open_store, print_json
+
+app = typer.Typer(help="Create, inspect and change work queues.", no_args_is_help=True)
+PoolOpt = typer.Option(..., "--pool", "-p", help="The work pool.")
+
+
+def _view(pool: str, name: str) -> dict[str, Any]:
+    from reconciler.cli.views import queue_view
+
+    store = open_store()
+    return queue_view(store.get_work_queue(pool, name), store.work_queue_status(pool, name, now()))
+
+
+@app.command()
+def create(
+    name: str,
+    pool: str = PoolOpt,
+    priority: int | None = typer.Option(
+        None, "--priority", min=1, help="1 = highest. Default: the first free after the highest."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=0, help="Concurrency limit."),
+    description: str | None = typer.Option(None, "--description"),
+    json_out: bool = JsonOption,
+) -> None:
+    """Create a queue; a taken priority shifts the queues at and after it down to the next gap."""
+    from reconciler.model import WorkQueue
+
+    queue = open_store().create_work_queue(
+        WorkQueue(work_pool=pool, name=name, priority=priority, concurrency_limit=limit, description=description)
+    )
+    if json_out:
+        print_json(_view(pool, name))
+    else:
+        console.print(f"Created work queue [bold]{pool}/{name}[/bold] with priority {queue.priority}.")
+
+
+@app.command("ls")
+def list_queues(pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
+    """List a pool's queues in priority order."""
+    from reconciler.cli.views import queue_view, queues_table
+
+    store = open_store()
+    at = now()
+    queues = sorted(store.list_work_queues(pool), key=lambda q: q.priority or 0)
+    rows = [queue_view(q, store.work_queue_status(pool, q.name, at)) for q in queues]
+    if json_out:
+        print_json(rows)
+    else:
+        console.print(queues_table(pool, rows))
+
+
+@app.command()
+def inspect(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
+    """Show one queue."""
+    view = _view(pool, name)
+    if json_out:
+        print_json(view)
+    else:
+        console.print_json(json.dumps(view))
+
+
+def _set(pool: str, name: str, message: str, **fields: Any) -> None:
+    open_store().update_work_queue(pool, name, **fields)
+    console.print(message)
+
+
+@app.command()
+def pause(name: str, pool: str = PoolOpt) -> None:
+    """Stop delivering work from this queue."""
+    _set(pool, name, f"Paused work queue [bold]{pool}/{name}[/bold].", paused=True)
+
+
+@app.command()
+def resume(name: str, pool: str = PoolOpt) -> None:
+    """Deliver work from this queue again (NOT_READY until a worker polls it)."""
+    _set(pool, name, f"Resumed work queue [bold]{pool}/{name}[/bold].", paused=False)
+
+
+@app.command()
+def delete(name: str, pool: str = PoolOpt) -> None:
+    """Delete a queue (never the pool's `default` queue)."""
+    open_store().delete_work_queue(pool, name)
+    console.print(f"Deleted work queue [bold]{pool}/{name}[/bold].")
+
+
+@app.command("set-concurrency-limit")
+def set_concurrency_limit(name: str, limit: int = typer.Argument(..., min=0), pool: str = PoolOpt) -> None:
+    """Cap the queue's runs in PENDING, RUNNING or CANCELLING."""
+    _set(pool, name, f"Set the concurrency limit of [bold]{pool}/{name}[/bold] to {limit}.", concurrency_limit=limit)
+
+
+@app.command("clear-concurrency-limit")
+def clear_concurrency_limit(name: str, pool: str = PoolOpt) -> None:
+    """Remove the queue's concurrency limit."""
+    _set(pool, name, f"Cleared the concurrency limit of [bold]{pool}/{name}[/bold].", concurrency_limit=None)

@@ -1,0 +1,331 @@
+"""The reconcile commands: init, validate, plan, apply, destroy, drift, history, force-unlock.
+
+Each is a thin adapter over reconciler.pipeline and reconciler.engine.apply: parse flags, run the pipeline,
+render, map the outcome to an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from reconciler.cli.context import (
+    EXIT_CHANGES,
+    EXIT_OK,
+    JsonOption,
+    actor,
+    confirm_or_exit,
+    console,
+    environ,
+    err_console,
+    fail,
+    now,
+    open_store,
+    print_diagnostics,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from reconciler.engine.plan import Plan
+    from reconciler.pipeline import PlanOutcome
+    from reconciler.store.base import Store
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+DirArg = typer.Argument(Path("."), help="The project directory (holds wp.yaml).", show_default=True)
+TargetOpt = typer.Option([], "--target", help="Limit the plan to this address (repeatable), e.g. work_pool.k8s.")
+PruneOpt = typer.Option(
+    None, "--prune/--no-prune", help="Delete managed objects no longer declared (default: the config's `prune:`)."
+)
+MassDeleteOpt = typer.Option(False, "--allow-mass-delete", help="Allow a plan that deletes over half the objects.")
+FormatOpt = typer.Option(PlanFormat.text, "--format", help="Output format.")
+LockTimeoutOpt = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the apply lock.", show_default=True)
+
+
+def _plan_or_exit(
+    directory: Path,
+    store: Store,
+    *,
+    prune: bool | None = None,
+    targets: list[str] | None = None,
+    destroy: bool = False,
+    allow_mass_delete: bool = False,
+) -> PlanOutcome:
+    from reconciler.pipeline import plan_project
+
+    if not (directory / "wp.yaml").is_file():
+        fail(f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory")
+    outcome = plan_project(
+        directory,
+        store,
+        env=environ(),
+        now=now(),
+        prune=prune,
+        targets=targets or (),
+        destroy=destroy,
+        allow_mass_delete=allow_mass_delete,
+    )
+    if outcome.diagnostics:
+        print_diagnostics(outcome.diagnostics)
+    if outcome.plan is None:
+        raise typer.Exit(1)
+    return outcome
+
+
+def _render(plan: Plan, fmt: PlanFormat) -> str:
+    from reconciler.engine.render import render_json, render_markdown, render_text
+
+    if fmt is PlanFormat.json:
+        return render_json(plan)
+    if fmt is PlanFormat.markdown:
+        return render_markdown(plan)
+    return render_text(plan, color=console.is_terminal)
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def init(directory: Path = typer.Argument(Path("."), help="Where to create the project.")) -> None:
+    """Create a starter project: wp.yaml with one process pool and one deployment, and its flow."""
+    from reconciler.cli.scaffold import write_starter_project
+
+    created = write_starter_project(directory)
+    for path in created:
+        console.print(f"[green]created[/green] {path}")
+    console.print(f"\nNext: [bold]wp plan {directory}[/bold] then [bold]wp apply {directory}[/bold]")
+
+
+def validate(directory: Path = DirArg, json_out: bool = JsonOption) -> None:
+    """Check the configuration: schema, names, references, templates, job variables, entrypoints."""
+    from reconciler.diagnostics import has_errors
+    from reconciler.pipeline import load_and_check
+
+    if not (directory / "wp.yaml").is_file():
+        fail(f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory")
+    loaded = load_and_check(directory, environ(), open_store().snapshot())
+    failed = has_errors(loaded.diagnostics)
+    if json_out:
+        print_json({"valid": not failed, "diagnostics": [d.to_json() for d in loaded.diagnostics]})
+    else:
+        print_diagnostics(loaded.diagnostics)
+        if not failed and loaded.desired is not None:
+            d = loaded.desired
+            console.print(
+                f"[green]The configuration is valid:[/green] {len(d.pools)} work pools, {len(d.queues)} queues, "
+                f"{len(d.deployments)} deployments in {len(loaded.files)} files."
+            )
+    raise typer.Exit(1 if failed else 0)
+
+
+def plan(
+    directory: Path = DirArg,
+    out: Path | None = typer.Option(None, "--out", help="Write the plan as JSON to this file, for `wp apply FILE`."),
+    prune: bool | None = PruneOpt,
+    target: list[str] = TargetOpt,
+    allow_mass_delete: bool = MassDeleteOpt,
+    fmt: PlanFormat = FormatOpt,
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 2 when there are changes."),
+) -> None:
+    """Show what apply would change: the config against the live store."""
+    from reconciler.engine.render import render_json
+
+    outcome = _plan_or_exit(
+        directory, open_store(), prune=prune, targets=target, allow_mass_delete=allow_mass_delete
+    )
+    assert outcome.plan is not None
+    _emit(_render(outcome.plan, fmt))
+    if out is not None:
+        out.write_text(render_json(outcome.plan) + "\n")
+        if fmt is PlanFormat.text:
+            console.print(f"\nSaved the plan to: {out}\nTo perform exactly these actions, run: wp apply {out}")
+    if detailed_exitcode and outcome.plan.has_changes:
+        raise typer.Exit(EXIT_CHANGES)
+
+
+def apply(
+    target_path: Path = typer.Argument(Path("."), help="A project directory, or a plan file from `wp plan --out`."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Apply without asking."),
+    prune: bool | None = PruneOpt,
+    target: list[str] = TargetOpt,
+    allow_mass_delete: bool = MassDeleteOpt,
+    lock_timeout: float = LockTimeoutOpt,
+    json_out: bool = JsonOption,
+) -> None:
+    """Apply the configuration (or exactly a saved plan) in one transaction."""
+    store = open_store()
+    if target_path.is_file():
+        plan_obj = _saved_plan(target_path, store)
+    else:
+        outcome = _plan_or_exit(
+            target_path, store, prune=prune, targets=target, allow_mass_delete=allow_mass_delete
+        )
+        assert outcome.plan is not None
+        plan_obj = outcome.plan
+        if not json_out:
+            _emit(_render(plan_obj, PlanFormat.text))
+        if plan_obj.has_changes:
+            confirm_or_exit("Do you want to perform these actions?", auto_approve)
+    _apply(store, plan_obj, lock_timeout=lock_timeout, json_out=json_out, source=target_path)
+
+
+def _saved_plan(path: Path, store: Store) -> Plan:
+    from reconciler.engine.apply import load_plan_file, resolve_saved_plan
+
+    try:
+        saved = load_plan_file(path.read_text())
+    except (ValueError, KeyError) as exc:
+        fail(f"{path} is not a wp plan file: {exc}", hint="make one with `wp plan --out FILE`")
+
+    def replan(p: Plan) -> Plan:
+        if not p.source_dir or not Path(p.source_dir).is_dir():
+            fail(
+                f"the plan holds secrets and its configuration directory {p.source_dir!r} is not here",
+                hint="apply it from the checkout it was made in",
+            )
+        outcome = _plan_or_exit(
+            Path(p.source_dir), store, prune=p.prune, targets=list(p.targets), destroy=p.destroy,
+            allow_mass_delete=True,
+        )
+        assert outcome.plan is not None
+        return outcome.plan
+
+    return resolve_saved_plan(saved, replan)
+
+
+def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool, source: Path) -> None:
+    from reconciler.engine.apply import apply_plan
+    from reconciler.gitops.repo import repo_facts
+
+    if not plan_obj.has_changes:
+        if json_out:
+            print_json({"applied": False, "summary": {"add": 0, "change": 0, "destroy": 0}})
+        else:
+            console.print("[green]No changes.[/green] Nothing to apply.")
+        return
+    repo_dir = Path(plan_obj.source_dir) if plan_obj.source_dir else source
+    record = apply_plan(store, plan_obj, actor=actor(), repo=repo_facts(repo_dir), lock_timeout=lock_timeout)
+    s = plan_obj.summary
+    if json_out:
+        print_json({"applied": True, "summary": dict(record.summary), "history_id": record.id})
+    else:
+        console.print(
+            f"[bold green]Apply complete![/bold green] Resources: {s.add} added, {s.change} changed, "
+            f"{s.destroy} destroyed."
+        )
+
+
+def destroy(
+    directory: Path = DirArg,
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Destroy without asking."),
+    lock_timeout: float = LockTimeoutOpt,
+) -> None:
+    """Delete every object this project manages (objects made by hand or by other projects are kept)."""
+    store = open_store()
+    outcome = _plan_or_exit(directory, store, destroy=True, allow_mass_delete=True)
+    assert outcome.plan is not None
+    _emit(_render(outcome.plan, PlanFormat.text))
+    if outcome.plan.has_changes:
+        confirm_or_exit("Do you really want to destroy all objects of this project?", auto_approve)
+    _apply(store, outcome.plan, lock_timeout=lock_timeout, json_out=False, source=directory)
+
+
+def drift(
+    directory: Path = DirArg,
+    json_out: bool = JsonOption,
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 2 when drift is found."),
+) -> None:
+    """List objects changed outside wp since the last apply, and what the config would change back."""
+    from reconciler.engine.plan import change_to_json
+
+    outcome = _plan_or_exit(directory, open_store())
+    plan_obj = outcome.plan
+    assert plan_obj is not None
+    drifted = plan_obj.drift
+    if json_out:
+        print_json(
+            {
+                "drift": [change_to_json(c, plan_obj.secret_patterns) for c in drifted],
+                "pending_changes": [change_to_json(c, plan_obj.secret_patterns) for c in plan_obj.actionable],
+            }
+        )
+    elif not drifted and not plan_obj.has_changes:
+        console.print("[green]No drift.[/green] The live objects match the configuration and the last apply.")
+    else:
+        _emit(_render(plan_obj, PlanFormat.text))
+    if detailed_exitcode and (drifted or plan_obj.has_changes):
+        raise typer.Exit(EXIT_CHANGES)
+
+
+def history(
+    project: str | None = typer.Option(None, "--project", help="Only this project's applies."),
+    limit: int = typer.Option(20, "--limit", help="How many records."),
+    json_out: bool = JsonOption,
+) -> None:
+    """List recorded applies: time, actor, project, git commit and branch, summary."""
+    from rich.table import Table
+
+    records = open_store().list_history(project, limit)
+    if json_out:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "time": r.time.isoformat() if r.time else None,
+                    "actor": r.actor,
+                    "project": r.project,
+                    "git_commit": r.git_commit,
+                    "git_branch": r.git_branch,
+                    "git_dirty": r.git_dirty,
+                    "plan_hash": r.plan_hash,
+                    "summary": dict(r.summary),
+                }
+                for r in records
+            ]
+        )
+        return
+    if not records:
+        console.print("No applies recorded yet.")
+        return
+    table = Table(title="Apply history", title_justify="left")
+    for col in ("#", "Time", "Project", "Actor", "Commit", "Branch", "+", "~", "-"):
+        table.add_column(col)
+    for r in records:
+        commit = (r.git_commit or "")[:10] + ("[yellow]*[/yellow]" if r.git_dirty else "")
+        table.add_row(
+            str(r.id), r.time.strftime("%Y-%m-%d %H:%M:%S") if r.time else "", r.project, r.actor, commit,
+            r.git_branch or "", str(r.summary.get("add", 0)), str(r.summary.get("change", 0)),
+            str(r.summary.get("destroy", 0)),
+        )
+    console.print(table)
+
+
+def force_unlock(lock_id: str = typer.Argument(..., help="The lock id that the failed apply printed.")) -> None:
+    """Break a stale apply lock."""
+    lock = open_store().force_unlock(lock_id)
+    console.print(f"Lock {lock.id} held by {lock.holder} ({lock.operation}) has been released.")
+    raise typer.Exit(EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(validate)
+    app.command()(plan)
+    app.command()(apply)
+    app.command()(destroy)
+    app.command()(drift)
+    app.command()(history)
+    app.command("force-unlock")(force_unlock)
+
+
+__all__ = ["register", "err_console"]

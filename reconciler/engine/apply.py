@@ -1,0 +1,97 @@
+"""Apply: lock, stale check, one store transaction, history record.
+
+Owns the guarded write of a plan and the reading-back of a saved plan file (whose secrets are masked, so they
+are re-read from the configuration the plan was made from). Never renders; never decides what changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reconciler.engine.plan import Action, Plan, change_to_json, plan_to_json
+from reconciler.errors import StalePlanError
+from reconciler.model import SENSITIVE_MASK, canonical_json
+from reconciler.store.base import ApplyRecord, Store
+
+
+@dataclass(frozen=True)
+class RepoFacts:
+    commit: str | None
+    branch: str | None
+    dirty: bool | None
+
+
+def apply_plan(
+    store: Store,
+    plan: Plan,
+    *,
+    actor: str,
+    repo: RepoFacts | None = None,
+    lock_timeout: float = 0.0,
+) -> ApplyRecord:
+    """Write `plan` under the lease lock; the store checks staleness and writes in one transaction."""
+    record = ApplyRecord(
+        project=plan.project,
+        actor=actor,
+        summary={"add": plan.summary.add, "change": plan.summary.change, "destroy": plan.summary.destroy},
+        git_commit=repo.commit if repo else None,
+        git_branch=repo.branch if repo else None,
+        git_dirty=repo.dirty if repo else None,
+        plan_hash=plan_to_json(plan)["plan_hash"],
+        addresses=tuple(c.address for c in plan.actionable),
+    )
+    lock = store.acquire_lock(actor, f"apply {plan.project}", timeout=lock_timeout)
+    try:
+        return store.apply(plan, record, lock_id=lock.id)
+    finally:
+        store.release_lock(lock.id)
+
+
+def contains_masked(value: Any) -> bool:
+    if value == SENSITIVE_MASK:
+        return True
+    if isinstance(value, dict):
+        return any(contains_masked(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_masked(v) for v in value)
+    return False
+
+
+def _reviewed_form(plan: Plan) -> list[str]:
+    return [
+        canonical_json({k: v for k, v in change_to_json(c, plan.secret_patterns).items() if k != "notes"})
+        for c in plan.changes
+        if c.action is not Action.NOOP
+    ]
+
+
+def resolve_saved_plan(saved: Plan, replan: Callable[[Plan], Plan]) -> Plan:
+    """The plan to write for a saved plan file.
+
+    A saved plan holds secrets masked. If it has any, the configuration it was made from is planned again
+    (`replan(saved)`); that fresh plan must show exactly what the saved one showed, else the plan is stale.
+    The saved fingerprints are kept, so the store still refuses objects changed since the plan was made.
+    """
+    masked = any(contains_masked(c.after) for c in saved.changes)
+    if not masked:
+        return saved
+    fresh = replan(saved)
+    if _reviewed_form(fresh) != _reviewed_form(saved):
+        changed = sorted(
+            {c.address for c in fresh.actionable} ^ {c.address for c in saved.actionable}
+        ) or sorted(c.address for c in saved.actionable)
+        raise StalePlanError(
+            "the saved plan no longer matches the configuration and live state "
+            f"({', '.join(changed[:5])}); run `wp plan` again",
+            addresses=changed,
+        )
+    return replace(fresh, fingerprints=saved.fingerprints)
+
+
+def load_plan_file(text: str) -> Plan:
+    from reconciler.engine.plan import plan_from_json
+
+    return plan_from_json(json.loads(text))

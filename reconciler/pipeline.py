@@ -1,0 +1,108 @@
+"""The one pipeline: load → validate → normalize → snapshot → diff → plan.
+
+The CLI, the Terraform provider, the GitHub Action and the sync loop call these functions; none keeps its own copy
+of a stage. This module does I/O only through the stages it calls (config loading, the store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from reconciler.config.load import LoadedConfig, load_project
+from reconciler.config.validate import validate_references
+from reconciler.diagnostics import Diagnostic, has_errors, sort_diagnostics
+from reconciler.engine.diff import make_plan
+from reconciler.engine.plan import Action, Plan
+from reconciler.model import DesiredState, Kind, WorkPool
+from reconciler.store.base import Snapshot, Store
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """A plan, or the diagnostics that prevented one (then `plan` is None)."""
+
+    plan: Plan | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    loaded: LoadedConfig | None = None
+    snapshot: Snapshot | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None
+
+
+def existing_pools(snapshot: Snapshot) -> dict[str, WorkPool]:
+    return {
+        obj.key.name: obj.value
+        for obj in snapshot.objects.values()
+        if obj.key.kind is Kind.WORK_POOL and isinstance(obj.value, WorkPool)
+    }
+
+
+def load_and_check(directory: str | Path, env: Mapping[str, str], snapshot: Snapshot) -> LoadedConfig:
+    """Load the project and add the checks that need the live state (pools declared elsewhere)."""
+    loaded = load_project(directory, env)
+    if loaded.desired is None:
+        return loaded
+    extra = validate_references(loaded.desired, loaded.sources, existing_pools(snapshot))
+    if not extra:
+        return loaded
+    diagnostics = sort_diagnostics([*loaded.diagnostics, *extra])
+    desired: DesiredState | None = None if has_errors(diagnostics) else loaded.desired
+    return LoadedConfig(desired=desired, diagnostics=diagnostics, sources=loaded.sources, files=loaded.files)
+
+
+def plan_project(
+    directory: str | Path,
+    store: Store,
+    *,
+    env: Mapping[str, str],
+    now: datetime,
+    prune: bool | None = None,
+    targets: Sequence[str] = (),
+    destroy: bool = False,
+    allow_mass_delete: bool = False,
+) -> PlanOutcome:
+    snapshot = store.snapshot()
+    loaded = load_and_check(directory, env, snapshot)
+    if loaded.desired is None:
+        return PlanOutcome(None, loaded.diagnostics, loaded, snapshot)
+    desired = loaded.desired.model_copy(update={"source_dir": str(Path(directory).resolve())})
+    def build(in_flight: Mapping[str, Mapping[str, int]]) -> Plan:
+        return make_plan(
+            desired,
+            snapshot,
+            now=now,
+            prune=prune,
+            targets=targets,
+            destroy=destroy,
+            allow_mass_delete=allow_mass_delete,
+            runs_in_flight=in_flight,
+        )
+
+    plan = build({})
+    # Counting runs costs a query per pool: only pay it when the plan deletes pools or queues.
+    in_flight = runs_in_flight(store, plan)
+    if in_flight:
+        plan = build(in_flight)
+    return PlanOutcome(plan, loaded.diagnostics, loaded, snapshot)
+
+
+def runs_in_flight(store: Store, plan: Plan) -> dict[str, dict[str, int]]:
+    """Runs by state in each pool and queue the plan deletes, for its impact note (empty if the store keeps no
+    runs)."""
+    count = getattr(store, "count_runs_by_state", None)
+    if count is None:
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for change in plan.changes:
+        if change.action is not Action.DELETE or change.key.kind not in (Kind.WORK_POOL, Kind.WORK_QUEUE):
+            continue
+        pool, _, queue = change.key.name.partition("/")
+        counts = count(pool, queue or None)
+        if counts:
+            out[change.address] = dict(counts)
+    return out
