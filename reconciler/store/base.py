@@ -7,7 +7,7 @@ one contract suite (`tests/contract/`) runs against each. The protocol is synchr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -88,7 +88,9 @@ class Store(Protocol):
         """
         ...
 
-    def acquire_lock(self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0) -> LockInfo:
+    def acquire_lock(
+        self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0
+    ) -> LockInfo:
         """Take the lease lock, waiting up to `timeout` seconds; LockHeldError naming the holder otherwise.
         An expired lease is taken over."""
         ...
@@ -104,7 +106,9 @@ class Store(Protocol):
     def list_history(self, project: str | None = None, limit: int = 50) -> list[ApplyRecord]: ...
 
     # ------------------------------------------------------------------ imperative CRUD (owner None unless given)
-    def create_work_pool(self, pool: WorkPool, *, owner: str | None = None, overwrite: bool = False) -> WorkPool:
+    def create_work_pool(
+        self, pool: WorkPool, *, owner: str | None = None, overwrite: bool = False
+    ) -> WorkPool:
         """Also creates its `default` queue. ConflictError if it exists and not overwrite."""
         ...
 
@@ -165,7 +169,13 @@ class Store(Protocol):
     ) -> list[FlowRun]: ...
 
     def set_run_state(
-        self, run_id: str, state: str, *, message: str | None = None, expected: Sequence[str] = (), now: datetime
+        self,
+        run_id: str,
+        state: str,
+        *,
+        message: str | None = None,
+        expected: Sequence[str] = (),
+        now: datetime,
     ) -> FlowRun:
         """Move a run through states.transition(); with `expected`, fail with ConflictError unless the run is
         in one of those states (compare-and-set)."""
@@ -192,3 +202,28 @@ class Store(Protocol):
     def append_logs(self, lines: Sequence[LogLine]) -> None: ...
 
     def read_logs(self, run_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[LogLine]: ...
+
+    # ------------------------------------------------------------------ scheduler services (issue 4)
+    def insert_scheduled_runs(self, runs: Iterable[FlowRun]) -> int:
+        """Insert runs, skipping those whose id or idempotency key exists; returns how many were new."""
+        ...
+
+    def delete_scheduled_runs(self, deployment: str, slugs: Sequence[str], after: datetime) -> int:
+        """Delete SCHEDULED runs made by these schedules (by slug) of `deployment` ("flow/name") expected
+        at or after `after`; for schedules that changed or went away. Returns how many."""
+        ...
+
+    def scheduled_run_times(self, deployment: str, *, after: datetime) -> dict[str, set[datetime]]:
+        """By schedule slug, the expected start times (≥ after) of runs the scheduler made, any state."""
+        ...
+
+    def mark_late_runs(self, now: datetime, threshold_seconds: float = 15.0) -> int:
+        """SCHEDULED runs `threshold_seconds` past their expected start become LATE; returns how many."""
+        ...
+
+    def recover_dead_workers(self, now: datetime) -> dict[str, int]:
+        """Workers silent for 3 heartbeat intervals lose their runs: PENDING → SCHEDULED, RUNNING/CANCELLING →
+        CRASHED. Returns counts `workers`, `requeued`, `crashed`."""
+        ...
+
+    def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]: ...

@@ -1,0 +1,117 @@
+"""The wp HTTP API application: `create_app(store, api_key=...)` builds the FastAPI app that serves a Store.
+
+Owns the assembly (routers, auth middleware, error handlers, the OpenAPI security scheme, `/health`) and,
+with `background=True`, the scheduler thread that lives as long as the app (started and stopped by the
+lifespan, so uvicorn's SIGTERM/SIGINT handling stops it cleanly). Must never contain SQL or domain rules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from reconciler.api import deployments, pools, reconcile, runs, scheduling
+from reconciler.api.auth import OPEN_PATHS, BearerAuth
+from reconciler.api.errors import install_error_handlers
+from reconciler.api.shapes import ErrorBody
+from reconciler.store.base import Store
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_INTERVAL = 5.0  # seconds between scheduler ticks when the server runs it
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        401: "missing or wrong bearer token",
+        404: "no such object",
+        409: "conflict: exists already, stale plan, refused transition",
+        422: "a value is refused; `error.path` names the field",
+        423: "the lease lock is held",
+    }.items()
+}
+
+
+def _start_scheduler(store: Store, stop: threading.Event) -> threading.Thread | None:
+    """Run `reconciler.runtime.scheduler.Scheduler(store).run_forever(stop, interval)` in a daemon thread,
+    if the runtime is installed; an API-only server is still useful without it."""
+    try:
+        module = importlib.import_module("reconciler.runtime.scheduler")
+    except ModuleNotFoundError as exc:
+        if exc.name != "reconciler.runtime.scheduler":
+            raise
+        log.warning("reconciler.runtime.scheduler is not available; serving the API without a scheduler")
+        return None
+    scheduler = module.Scheduler(store)
+    thread = threading.Thread(
+        target=scheduler.run_forever, args=(stop, SCHEDULER_INTERVAL), name="wp-scheduler", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _lifespan(store: Store, background: bool) -> Any:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = _start_scheduler(store, stop) if background else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=SCHEDULER_INTERVAL * 2)
+
+    return lifespan
+
+
+def _secure_openapi(app: FastAPI) -> None:
+    """Document the bearer scheme in /openapi.json: required everywhere but OPEN_PATHS."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        schema["security"] = [{"bearer": []}]
+        for path in OPEN_PATHS:
+            for operation in schema.get("paths", {}).get(path, {}).values():
+                operation["security"] = []
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
+
+
+def create_app(store: Store, *, api_key: str | None, background: bool = False) -> FastAPI:
+    """The HTTP face of `store`. With `api_key`, every route but /health needs
+    `Authorization: Bearer <api_key>`. With `background`, the scheduler runs in a thread for the app's
+    lifetime."""
+    app = FastAPI(
+        title="wp",
+        summary="work pools as code: the HTTP face of a wp store",
+        version="1",
+        lifespan=_lifespan(store, background),
+        responses=_ERRORS,
+    )
+    app.state.store = store
+    for module in (reconcile, pools, deployments, runs, scheduling):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    install_error_handlers(app)
+    _secure_openapi(app)
+    app.add_middleware(BearerAuth, api_key=api_key or None)
+    return app

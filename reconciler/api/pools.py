@@ -1,0 +1,99 @@
+"""Routes of work pools and their queues: imperative CRUD, statuses and the default pool.
+
+Owns `/work_pools`, `/work_pools/{pool}/queues` and `/default_work_pool`. Must never implement a domain
+rule (default queue, priority shifting, name checks): the store and the model do; this module only
+translates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+
+from reconciler.api.dependencies import StoreDep, now_or_clock
+from reconciler.api.shapes import (
+    DefaultPool,
+    Status,
+    WorkPoolCreate,
+    WorkPoolUpdate,
+    WorkQueueCreate,
+    WorkQueueUpdate,
+    set_fields,
+)
+from reconciler.model import WorkPool, WorkQueue
+
+router = APIRouter(tags=["work pools"])
+
+
+@router.post("/work_pools", response_model=WorkPool, status_code=201)
+def create_work_pool(body: WorkPoolCreate, store: StoreDep) -> WorkPool:
+    pool = WorkPool.model_validate(body.model_dump(exclude={"owner", "overwrite"}))
+    return store.create_work_pool(pool, owner=body.owner, overwrite=body.overwrite)
+
+
+@router.get("/work_pools", response_model=list[WorkPool])
+def list_work_pools(store: StoreDep) -> list[WorkPool]:
+    return store.list_work_pools()
+
+
+@router.get("/work_pools/{name}", response_model=WorkPool)
+def get_work_pool(name: str, store: StoreDep) -> WorkPool:
+    return store.get_work_pool(name)
+
+
+@router.patch("/work_pools/{name}", response_model=WorkPool)
+def update_work_pool(name: str, body: WorkPoolUpdate, store: StoreDep) -> WorkPool:
+    return store.update_work_pool(name, **set_fields(body))
+
+
+@router.delete("/work_pools/{name}", status_code=204)
+def delete_work_pool(name: str, store: StoreDep) -> None:
+    store.delete_work_pool(name)
+
+
+@router.get("/work_pools/{name}/status", response_model=Status)
+def work_pool_status(name: str, store: StoreDep, now: datetime | None = None) -> Status:
+    return Status(status=store.work_pool_status(name, now_or_clock(now)))
+
+
+@router.get("/default_work_pool", response_model=DefaultPool)
+def get_default_work_pool(store: StoreDep) -> DefaultPool:
+    return DefaultPool(name=store.get_default_work_pool())
+
+
+@router.put("/default_work_pool", response_model=DefaultPool)
+def set_default_work_pool(body: DefaultPool, store: StoreDep) -> DefaultPool:
+    store.set_default_work_pool(body.name)
+    return DefaultPool(name=store.get_default_work_pool())
+
+
+@router.post("/work_pools/{pool}/queues", response_model=WorkQueue, status_code=201)
+def create_work_queue(pool: str, body: WorkQueueCreate, store: StoreDep) -> WorkQueue:
+    queue = WorkQueue.model_validate({"work_pool": pool, **body.model_dump(exclude={"owner"})})
+    return store.create_work_queue(queue, owner=body.owner)
+
+
+@router.get("/work_pools/{pool}/queues", response_model=list[WorkQueue])
+def list_work_queues(pool: str, store: StoreDep) -> list[WorkQueue]:
+    return store.list_work_queues(pool)
+
+
+@router.get("/work_pools/{pool}/queues/{name}", response_model=WorkQueue)
+def get_work_queue(pool: str, name: str, store: StoreDep) -> WorkQueue:
+    return store.get_work_queue(pool, name)
+
+
+@router.patch("/work_pools/{pool}/queues/{name}", response_model=WorkQueue)
+def update_work_queue(pool: str, name: str, body: WorkQueueUpdate, store: StoreDep) -> WorkQueue:
+    return store.update_work_queue(pool, name, **set_fields(body))
+
+
+@router.delete("/work_pools/{pool}/queues/{name}", status_code=204)
+def delete_work_queue(pool: str, name: str, store: StoreDep) -> None:
+    store.delete_work_queue(pool, name)
+
+
+@router.get("/work_pools/{pool}/queues/{name}/status", response_model=Status)
+def work_queue_status(pool: str, name: str, store: StoreDep, now: datetime | None = None) -> Status:
+    return Status(status=store.work_queue_status(pool, name, now_or_clock(now)))

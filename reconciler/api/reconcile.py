@@ -1,0 +1,70 @@
+"""Routes of reconciliation: the snapshot, apply, the lease lock and the apply history.
+
+Owns `GET /snapshot` and `POST /apply` (one request each, whatever the number of objects, so a plan and an
+apply cost a constant number of round trips), the lock endpoints and `GET /history`. Must never diff or
+plan: the client sends the finished plan, the store checks staleness and writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from reconciler.api.dependencies import StoreDep
+from reconciler.api.shapes import (
+    ApplyRecordShape,
+    ApplyRequest,
+    CurrentLock,
+    LockRequest,
+    LockShape,
+    SnapshotShape,
+    lock_to_shape,
+    plan_from_shape,
+    record_from_shape,
+    record_to_shape,
+    snapshot_to_shape,
+)
+
+router = APIRouter(tags=["reconcile"])
+
+
+@router.get("/snapshot", response_model=SnapshotShape)
+def get_snapshot(store: StoreDep) -> SnapshotShape:
+    return snapshot_to_shape(store.snapshot())
+
+
+@router.post("/apply", response_model=ApplyRecordShape)
+def post_apply(body: ApplyRequest, store: StoreDep) -> ApplyRecordShape:
+    record = store.apply(plan_from_shape(body.plan), record_from_shape(body.record), lock_id=body.lock_id)
+    return record_to_shape(record)
+
+
+@router.post("/lock", response_model=LockShape, status_code=201)
+def post_lock(body: LockRequest, store: StoreDep) -> LockShape:
+    return lock_to_shape(store.acquire_lock(body.holder, body.operation, timeout=body.timeout, ttl=body.ttl))
+
+
+@router.get("/lock", response_model=CurrentLock)
+def get_lock(store: StoreDep) -> CurrentLock:
+    lock = store.current_lock()
+    return CurrentLock(lock=lock_to_shape(lock) if lock is not None else None)
+
+
+@router.delete("/lock/{lock_id}", status_code=204)
+def delete_lock(lock_id: str, store: StoreDep) -> None:
+    store.release_lock(lock_id)
+
+
+@router.post("/lock/{lock_id}/force-unlock", response_model=LockShape)
+def post_force_unlock(lock_id: str, store: StoreDep) -> LockShape:
+    return lock_to_shape(store.force_unlock(lock_id))
+
+
+@router.get("/history", response_model=list[ApplyRecordShape])
+def get_history(
+    store: StoreDep,
+    project: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+) -> list[ApplyRecordShape]:
+    return [record_to_shape(r) for r in store.list_history(project, limit)]

@@ -1,0 +1,433 @@
+"""The wire shapes of the wp HTTP API: request and response bodies, and their conversion to and from domain
+values.
+
+Owns every pydantic model that exists only because of HTTP (envelopes, partial updates, the unmasked plan
+form) and the pure functions that turn them into the domain types of `reconciler.model`,
+`reconciler.engine.plan` and `reconciler.store.base`. Shared by the server (`reconciler.api`) and the
+client (`reconciler.store.client`) so both ends speak the same shape. Must never do I/O and never import
+FastAPI or httpx.
+
+The plan travels UNMASKED here (unlike `plan_to_json`, which is for files and humans): the server must
+write the real secret values, and the channel is the API's own (authenticated, ideally TLS) connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from reconciler.engine.plan import Action, AttributeChange, Change, Note, Plan, Reason
+from reconciler.model import (
+    DEFAULT_SECRET_PATTERNS,
+    KINDS,
+    BaseJobTemplate,
+    Key,
+    Kind,
+    ManagedObject,
+)
+from reconciler.states import RunState
+from reconciler.store.base import ApplyRecord, LiveObject, LockInfo, Snapshot
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def as_utc(value: datetime) -> datetime:
+    """Times on the wire without an offset are taken as UTC: the protocol speaks aware UTC times."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+# --------------------------------------------------------------------------------------------------- errors
+
+
+class ErrorDetail(Shape):
+    type: str
+    message: str
+    path: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(Shape):
+    """Every non-2xx answer: `{"error": {"type", "message", "path"}}`."""
+
+    error: ErrorDetail
+
+
+# ------------------------------------------------------------------------------------------------- snapshot
+
+
+class LiveObjectShape(Shape):
+    kind: Kind
+    name: str
+    value: dict[str, Any]
+    owner: str | None = None
+    fingerprint: str
+    applied: dict[str, Any] | None = None
+    status: str | None = None
+
+
+class SnapshotShape(Shape):
+    objects: list[LiveObjectShape]
+    default_pool: str | None = None
+
+
+def _value_of(kind: Kind, value: Mapping[str, Any]) -> ManagedObject:
+    model = KINDS[kind].model
+    obj = model.model_validate(dict(value))
+    return obj  # type: ignore[return-value]  # KINDS maps each kind to one of the ManagedObject models
+
+
+def snapshot_to_shape(snapshot: Snapshot) -> SnapshotShape:
+    objects = [
+        LiveObjectShape(
+            kind=live.key.kind,
+            name=live.key.name,
+            value=live.value.model_dump(mode="json"),
+            owner=live.owner,
+            fingerprint=live.fingerprint,
+            applied=dict(live.applied) if live.applied is not None else None,
+            status=live.status,
+        )
+        for live in snapshot.objects.values()
+    ]
+    return SnapshotShape(objects=objects, default_pool=snapshot.default_pool)
+
+
+def snapshot_from_shape(shape: SnapshotShape) -> Snapshot:
+    objects: dict[Key, LiveObject] = {}
+    for o in shape.objects:
+        key = Key(o.kind, o.name)
+        objects[key] = LiveObject(
+            key=key,
+            value=_value_of(o.kind, o.value),
+            owner=o.owner,
+            fingerprint=o.fingerprint,
+            applied=o.applied,
+            status=o.status,
+        )
+    return Snapshot(objects=objects, default_pool=shape.default_pool)
+
+
+# ------------------------------------------------------------------------------------------ plan (unmasked)
+
+
+class AttributeChangeShape(Shape):
+    path: str
+    before: Any = None
+    after: Any = None
+    forces_replacement: bool = False
+
+
+class NoteShape(Shape):
+    kind: str
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChangeShape(Shape):
+    address: str = Field(description="KIND.NAME, e.g. work_pool.my-pool")
+    action: Action
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: Reason | None = None
+    attributes: list[AttributeChangeShape] = Field(default_factory=list)
+    owner_before: str | None = None
+    notes: list[NoteShape] = Field(default_factory=list)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        Key.parse(v)  # raises ValueError with a message that names the expected form
+        return v
+
+    @model_validator(mode="after")
+    def _after_is_an_object(self) -> ChangeShape:
+        # The store builds the object from `after`; refusing a malformed one here gives a 422 that names the
+        # field instead of a failure deep inside the store's transaction.
+        if self.after is not None:
+            _value_of(Key.parse(self.address).kind, self.after)
+        elif self.action in (Action.CREATE, Action.UPDATE, Action.REPLACE):
+            raise ValueError(f"a {self.action.value} change needs `after`")
+        return self
+
+
+class PlanShape(Shape):
+    project: str
+    changes: list[ChangeShape]
+    drift: list[ChangeShape] = Field(default_factory=list)
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    prune: bool = False
+    targets: list[str] = Field(default_factory=list)
+    destroy: bool = False
+    source_dir: str | None = None
+    secret_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SECRET_PATTERNS))
+    format_version: str = "1.0"
+
+
+def _change_to_shape(c: Change) -> ChangeShape:
+    return ChangeShape(
+        address=c.address,
+        action=c.action,
+        before=dict(c.before) if c.before is not None else None,
+        after=dict(c.after) if c.after is not None else None,
+        reason=c.reason,
+        attributes=[
+            AttributeChangeShape(
+                path=a.path, before=a.before, after=a.after, forces_replacement=a.forces_replacement
+            )
+            for a in c.attributes
+        ],
+        owner_before=c.owner_before,
+        notes=[NoteShape(kind=n.kind, message=n.message, data=dict(n.data)) for n in c.notes],
+    )
+
+
+def _change_from_shape(s: ChangeShape) -> Change:
+    return Change(
+        key=Key.parse(s.address),
+        action=s.action,
+        before=s.before,
+        after=s.after,
+        reason=s.reason,
+        attributes=tuple(
+            AttributeChange(a.path, a.before, a.after, a.forces_replacement) for a in s.attributes
+        ),
+        owner_before=s.owner_before,
+        notes=tuple(Note(n.kind, n.message, n.data) for n in s.notes),
+    )
+
+
+def plan_to_shape(plan: Plan) -> PlanShape:
+    return PlanShape(
+        project=plan.project,
+        changes=[_change_to_shape(c) for c in plan.changes],
+        drift=[_change_to_shape(c) for c in plan.drift],
+        fingerprints=dict(plan.fingerprints),
+        warnings=list(plan.warnings),
+        prune=plan.prune,
+        targets=list(plan.targets),
+        destroy=plan.destroy,
+        source_dir=plan.source_dir,
+        secret_patterns=list(plan.secret_patterns),
+        format_version=plan.format_version,
+    )
+
+
+def plan_from_shape(s: PlanShape) -> Plan:
+    return Plan(
+        project=s.project,
+        changes=tuple(_change_from_shape(c) for c in s.changes),
+        drift=tuple(_change_from_shape(c) for c in s.drift),
+        fingerprints=dict(s.fingerprints),
+        warnings=tuple(s.warnings),
+        prune=s.prune,
+        targets=tuple(s.targets),
+        destroy=s.destroy,
+        source_dir=s.source_dir,
+        secret_patterns=tuple(s.secret_patterns),
+        format_version=s.format_version,
+    )
+
+
+# ------------------------------------------------------------------------------------- apply, history, lock
+
+
+class ApplyRecordShape(Shape):
+    project: str
+    actor: str
+    summary: dict[str, int]
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool | None = None
+    plan_hash: str | None = None
+    time: UtcDatetime | None = None
+    id: int | None = None
+    addresses: list[str] = Field(default_factory=list)
+
+
+def record_to_shape(r: ApplyRecord) -> ApplyRecordShape:
+    return ApplyRecordShape(
+        project=r.project,
+        actor=r.actor,
+        summary=dict(r.summary),
+        git_commit=r.git_commit,
+        git_branch=r.git_branch,
+        git_dirty=r.git_dirty,
+        plan_hash=r.plan_hash,
+        time=r.time,
+        id=r.id,
+        addresses=list(r.addresses),
+    )
+
+
+def record_from_shape(s: ApplyRecordShape) -> ApplyRecord:
+    return ApplyRecord(
+        project=s.project,
+        actor=s.actor,
+        summary=dict(s.summary),
+        git_commit=s.git_commit,
+        git_branch=s.git_branch,
+        git_dirty=s.git_dirty,
+        plan_hash=s.plan_hash,
+        time=s.time,
+        id=s.id,
+        addresses=tuple(s.addresses),
+    )
+
+
+class ApplyRequest(Shape):
+    plan: PlanShape
+    record: ApplyRecordShape
+    lock_id: str | None = None
+
+
+class LockShape(Shape):
+    id: str
+    holder: str
+    operation: str
+    acquired_at: UtcDatetime
+    expires_at: UtcDatetime
+
+
+def lock_to_shape(lock: LockInfo) -> LockShape:
+    return LockShape(
+        id=lock.id,
+        holder=lock.holder,
+        operation=lock.operation,
+        acquired_at=lock.acquired_at,
+        expires_at=lock.expires_at,
+    )
+
+
+def lock_from_shape(s: LockShape) -> LockInfo:
+    return LockInfo(
+        id=s.id, holder=s.holder, operation=s.operation, acquired_at=s.acquired_at, expires_at=s.expires_at
+    )
+
+
+class LockRequest(Shape):
+    holder: str = Field(min_length=1)
+    operation: str
+    timeout: float = Field(default=0.0, ge=0, le=3600)
+    ttl: float = Field(default=600.0, gt=0, le=86400 * 7)
+
+
+class CurrentLock(Shape):
+    lock: LockShape | None = None
+
+
+# ------------------------------------------------------------------------------------------ imperative CRUD
+
+
+class WorkPoolCreate(Shape):
+    name: str
+    type: str = "process"
+    description: str | None = None
+    paused: bool = False
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    base_job_template: BaseJobTemplate | None = None
+    owner: str | None = None
+    overwrite: bool = False
+
+
+class WorkPoolUpdate(Shape):
+    """Only the fields sent are changed; an explicit null clears a field."""
+
+    description: str | None = None
+    paused: bool | None = None
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    base_job_template: BaseJobTemplate | None = None
+
+
+class WorkQueueCreate(Shape):
+    name: str
+    priority: int | None = Field(default=None, gt=0)
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    paused: bool = False
+    description: str | None = None
+    owner: str | None = None
+
+
+class WorkQueueUpdate(Shape):
+    priority: int | None = Field(default=None, gt=0)
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    paused: bool | None = None
+    description: str | None = None
+
+
+class DeploymentUpdate(Shape):
+    entrypoint: str | None = None
+    work_pool: str | None = None
+    work_queue: str | None = None
+    job_variables: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = None
+    tags: tuple[str, ...] | None = None
+    description: str | None = None
+    paused: bool | None = None
+    concurrency_limit: int | None = Field(default=None, gt=0)
+    version: str | None = None
+
+
+def set_fields(update: BaseModel) -> dict[str, Any]:
+    """The fields a partial update actually carries, as typed values (explicit nulls included)."""
+    return {name: getattr(update, name) for name in update.model_fields_set}
+
+
+class DefaultPool(Shape):
+    name: str | None = None
+
+
+class Status(Shape):
+    status: str
+
+
+# -------------------------------------------------------------------------------------------------- runtime
+
+
+class ClaimRequest(Shape):
+    worker: str = Field(min_length=1)
+    limit: int = Field(ge=0, le=10_000)
+    scheduled_before: UtcDatetime
+    now: UtcDatetime | None = None
+    work_queues: list[str] = Field(default_factory=list)
+
+
+class HeartbeatRequest(Shape):
+    work_pool: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    interval: float = Field(default=30.0, gt=0, le=86400)
+    now: UtcDatetime | None = None
+
+
+class StateRequest(Shape):
+    state: RunState
+    message: str | None = None
+    expected: list[RunState] = Field(default_factory=list)
+    now: UtcDatetime | None = None
+
+
+class Count(Shape):
+    count: int
+
+
+class DeleteScheduledRequest(Shape):
+    deployment: str = Field(min_length=1, description="flow/name")
+    slugs: list[str]
+    after: UtcDatetime
+
+
+class MarkLateRequest(Shape):
+    now: UtcDatetime | None = None
+    threshold_seconds: float = Field(default=15.0, ge=0)
+
+
+class RecoverRequest(Shape):
+    now: UtcDatetime | None = None

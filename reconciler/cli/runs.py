@@ -1,0 +1,444 @@
+"""`wp worker …`, `wp flow-run …`, `wp deployment run` and the `preview` commands of pools and queues.
+
+Owns parsing the runtime commands' flags (`K=V` as JSON when it parses, `--start-in` durations), the run and
+worker views (SPEC §4 field names; `--json` prints only JSON), following a run's logs, and mapping
+SIGTERM/SIGINT to the worker's graceful stop. Must never decide run states itself: it asks the store, which
+asks `states.transition()`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+import uuid
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from reconciler.cli.context import JsonOption, console, err_console, fail, now, open_store, print_json
+
+if TYPE_CHECKING:
+    from reconciler.model import FlowRun
+    from reconciler.store.base import Store
+
+worker_app = typer.Typer(help="Start workers and list them.", no_args_is_help=True)
+flow_run_app = typer.Typer(help="List, inspect, follow and cancel flow runs.", no_args_is_help=True)
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+LATE_AFTER = timedelta(seconds=15)
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+UNITS = {
+    "": 1,
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+}  # fmt: skip
+
+
+def register(app: typer.Typer, *, pools: typer.Typer, queues: typer.Typer, deployments: typer.Typer) -> None:
+    """Mount `worker`, `flow-run`, and add `deployment run`, `work-pool preview`, `work-queue preview`."""
+    app.add_typer(worker_app, name="worker")
+    app.add_typer(flow_run_app, name="flow-run")
+    deployments.command("run")(deployment_run)
+    pools.command("preview")(work_pool_preview)
+    queues.command("preview")(work_queue_preview)
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+
+def parse_assignments(values: list[str], flag: str) -> dict[str, Any]:
+    """`K=V` pairs; V is JSON when it parses (`seconds=2` is a number), else a string."""
+    result: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"{flag} {item!r} is not KEY=VALUE", hint=f"e.g. {flag} retries=3 or {flag} name=nightly")
+        try:
+            result[key.strip()] = json.loads(raw)
+        except ValueError:
+            result[key.strip()] = raw
+    return result
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30`, `30s`, `5 minutes`, `2h`, `1 day`."""
+    match = DURATION.match(text.lower())
+    if not match or match.group(2) not in UNITS:
+        fail(
+            f"--start-in {text!r} is not a duration",
+            hint="use seconds or e.g. '30s', '5 minutes', '2h', '1 day'",
+        )
+    return timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
+
+
+# ---------------------------------------------------------------------------------------------- views
+
+
+def run_view(run: FlowRun, at: datetime | None = None) -> dict[str, Any]:
+    from reconciler.model import mask_secrets
+
+    data = run.model_dump(mode="json")
+    data["parameters"] = mask_secrets(data["parameters"])
+    data["job_variables"] = mask_secrets(data["job_variables"])
+    if at is not None:
+        data["late"] = is_late(run, at)
+    return data
+
+
+def is_late(run: FlowRun, at: datetime) -> bool:
+    return run.state == "LATE" or (run.state == "SCHEDULED" and run.expected_start_time + LATE_AFTER < at)
+
+
+def _state(state: str) -> str:
+    colour = {"COMPLETED": "green", "RUNNING": "blue", "FAILED": "red", "CRASHED": "red", "LATE": "yellow"}
+    return f"[{colour.get(state, 'white')}]{state}[/]"
+
+
+def runs_table(title: str, rows: list[dict[str, Any]], *, with_late: bool = False) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("ID", "Name", "Deployment", "Pool / queue", "State", "Expected start"):
+        table.add_column(col)
+    for r in rows:
+        state = _state(r["state"]) + (" [bold yellow](late)[/]" if with_late and r.get("late") else "")
+        table.add_row(
+            r["id"],
+            r["name"],
+            r["deployment"],
+            f"{r['work_pool']} / {r['work_queue']}",
+            state,
+            r["expected_start_time"],
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- worker
+
+
+@worker_app.command("start")
+def worker_start(
+    pool: str = typer.Option(..., "--pool", "-p", help="The work pool to take runs from."),
+    work_queue: list[str] = typer.Option([], "--work-queue", "-q", help="Only these queues (repeatable)."),
+    limit: int | None = typer.Option(None, "--limit", "-l", min=1, help="At most N runs at once."),
+    name: str | None = typer.Option(None, "--name", "-n", help="The worker's name (default: random)."),
+    type_: str | None = typer.Option(
+        None, "--type", "-t", help="Refuse to start unless the pool has this type."
+    ),
+    prefetch_seconds: float = typer.Option(
+        10.0, "--prefetch-seconds", min=0, help="Claim runs due this soon."
+    ),
+    run_once: bool = typer.Option(False, "--run-once", help="Claim once, run what was claimed, exit."),
+    heartbeat_interval: float = typer.Option(
+        30.0, "--heartbeat-interval", min=0.1, help="Seconds between heartbeats."
+    ),
+    poll_interval: float = typer.Option(0.5, "--poll-interval", min=0.05, help="Seconds between claims."),
+) -> None:
+    """Start a worker: heartbeat, claim due runs, start them, report states. SIGTERM stops it gracefully."""
+    from reconciler.model import check_name
+    from reconciler.runtime.worker import Worker, WorkerOptions
+
+    if name is not None:
+        try:
+            check_name(name, "worker name")
+        except ValueError as exc:
+            fail(str(exc))
+    options = WorkerOptions(
+        pool=pool,
+        name=name,
+        queues=tuple(work_queue),
+        limit=limit,
+        type=type_,
+        prefetch_seconds=prefetch_seconds,
+        heartbeat_interval=heartbeat_interval,
+        poll_interval=poll_interval,
+        run_once=run_once,
+    )
+    worker = Worker(open_store(), options)
+    worker.setup()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        worker.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run()
+
+
+@worker_app.command("ls")
+def worker_ls(
+    pool: str = typer.Option(..., "--pool", "-p", help="The work pool whose workers to list."),
+    json_out: bool = JsonOption,
+) -> None:
+    """List the workers of a pool with their status (ONLINE / OFFLINE)."""
+    store = open_store()
+    store.get_work_pool(pool)  # a clear NotFoundError for a pool that does not exist
+    rows = [
+        {
+            "name": w.name,
+            "work_pool": w.work_pool,
+            "status": w.status,
+            "last_heartbeat": w.last_heartbeat.isoformat(),
+            "heartbeat_interval": w.heartbeat_interval,
+        }
+        for w in store.list_workers(pool, now())
+    ]
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(f"No workers on work pool {escape(pool)}.")
+        return
+    table = Table(title=f"Workers of {escape(pool)}", title_justify="left")
+    for col in ("Name", "Status", "Last heartbeat"):
+        table.add_column(col)
+    for r in rows:
+        colour = "green" if r["status"] == "ONLINE" else "red"
+        table.add_row(escape(str(r["name"])), f"[{colour}]{r['status']}[/]", str(r["last_heartbeat"]))
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------- deployment run
+
+
+def deployment_run(
+    address: str = typer.Argument(..., metavar="FLOW/NAME"),
+    param: list[str] = typer.Option([], "--param", help="K=V, V as JSON when it parses (repeatable)."),
+    job_variable: list[str] = typer.Option(
+        [], "--job-variable", help="K=V run-level job variable (repeatable)."
+    ),
+    start_in: str | None = typer.Option(None, "--start-in", help="Start later: '30s', '5 minutes', '2h'."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Follow the run to a final state; exit 0 only if COMPLETED."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """Create a flow run of a deployment."""
+    store = open_store()
+    run = create_run(
+        store,
+        address,
+        parse_assignments(param, "--param"),
+        parse_assignments(job_variable, "--job-variable"),
+        start_in,
+    )
+    if json_out and not watch:
+        print_json(run_view(run))
+        return
+    if not json_out:
+        console.print(f"Created flow run [bold]{run.name}[/bold] ({run.id}) of {run.deployment}.")
+    if watch:
+        final = follow(store, run.id, show_logs=not json_out)
+        if json_out:
+            print_json(run_view(final))
+        raise typer.Exit(0 if final.state == "COMPLETED" else 1)
+
+
+def create_run(
+    store: Store, address: str, params: dict[str, Any], job_vars: dict[str, Any], start_in: str | None
+) -> FlowRun:
+    from reconciler.model import DEFAULT_QUEUE, FlowRun
+    from reconciler.runtime.scheduler import run_name
+
+    flow, sep, name = address.removeprefix("deployment.").partition("/")
+    if not sep or not flow or not name:
+        fail(f"{address!r} is not FLOW/NAME", hint="e.g. wp deployment run etl/nightly")
+    deployment = store.get_deployment(flow, name)
+    pool_name = deployment.work_pool or store.get_default_work_pool()
+    if pool_name is None:
+        fail(f"deployment {flow}/{name} names no work pool and no default pool is set",
+             hint="set work_pool in the config or `wp work-pool create NAME --set-as-default`")  # fmt: skip
+    if job_vars:
+        _validate_run_job_variables(store, pool_name, deployment.job_variables, job_vars)
+    run_id = str(uuid.uuid4())
+    delay = parse_duration(start_in) if start_in else timedelta(0)
+    at = now()
+    run = FlowRun(
+        id=run_id,
+        name=run_name(run_id),
+        flow=flow,
+        deployment=f"{flow}/{name}",
+        work_pool=pool_name,
+        work_queue=deployment.work_queue or DEFAULT_QUEUE,
+        state="SCHEDULED",
+        expected_start_time=at + delay,
+        created=at,
+        parameters={**deployment.parameters, **params},
+        job_variables=job_vars,
+    )
+    return store.create_flow_run(run)
+
+
+def _validate_run_job_variables(
+    store: Store, pool_name: str, deployment_vars: dict[str, Any], run_vars: dict[str, Any]
+) -> None:
+    from reconciler.engine.template import validate_job_variables
+
+    pool = store.get_work_pool(pool_name)
+    if pool.base_job_template is None:
+        return
+    # `required` applies to what the run ends up with: the deployment's variables, overridden by the run's
+    problems = validate_job_variables(pool.base_job_template, {**deployment_vars, **run_vars}, for_run=True)
+    if problems:
+        for problem in problems:
+            err_console.print(f"[bold red]Error:[/bold red] --job-variable: {escape(str(problem))}")
+        raise typer.Exit(1)
+
+
+def follow(store: Store, run_id: str, *, show_logs: bool, interval: float = 0.3) -> FlowRun:
+    """Print the run's logs as they arrive until it reaches a final state; return it."""
+    last_seq = -1
+    while True:
+        run = store.get_flow_run(run_id)
+        for line in store.read_logs(run_id, after_seq=last_seq):
+            last_seq = max(last_seq, line.seq)
+            if show_logs:
+                console.print(escape(line.message), soft_wrap=True)
+        if run.state in FINAL:
+            if show_logs:
+                tail = f": {escape(run.state_message)}" if run.state_message else ""
+                console.print(f"Flow run {run.name} finished in state {_state(run.state)}{tail}")
+            return run
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------- flow-run
+
+
+@flow_run_app.command("ls")
+def flow_run_ls(
+    state: list[str] = typer.Option([], "--state", help="Only runs in this state (repeatable)."),
+    pool: str | None = typer.Option(None, "--pool", help="Only runs of this work pool."),
+    deployment: str | None = typer.Option(None, "--deployment", help="Only runs of FLOW/NAME."),
+    limit: int = typer.Option(50, "--limit", min=1, help="At most N runs."),
+    json_out: bool = JsonOption,
+) -> None:
+    """List flow runs."""
+    from reconciler.states import RunState
+
+    states = [s.upper() for s in state]
+    unknown = [s for s in states if s not in RunState.__members__]
+    if unknown:
+        fail(f"unknown state {', '.join(unknown)}", hint=f"states: {', '.join(RunState.__members__)}")
+    runs = open_store().list_flow_runs(states=states, work_pool=pool, deployment=deployment, limit=limit)
+    rows = [run_view(r) for r in runs]
+    if json_out:
+        print_json(rows)
+    elif not rows:
+        console.print("No flow runs.")
+    else:
+        console.print(runs_table("Flow runs", rows))
+
+
+@flow_run_app.command("inspect")
+def flow_run_inspect(run_id: str = typer.Argument(..., metavar="ID"), json_out: bool = JsonOption) -> None:
+    """Show one flow run."""
+    view = run_view(open_store().get_flow_run(run_id))
+    if json_out:
+        print_json(view)
+    else:
+        console.print_json(json.dumps(view))
+
+
+@flow_run_app.command("logs")
+def flow_run_logs(
+    run_id: str = typer.Argument(..., metavar="ID"),
+    follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run is final."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Print a flow run's logs."""
+    store = open_store()
+    store.get_flow_run(run_id)  # NotFoundError names a wrong id
+    if follow_ and not json_out:
+        follow(store, run_id, show_logs=True)
+        return
+    lines = []
+    last_seq = -1
+    while True:
+        batch = store.read_logs(run_id, after_seq=last_seq)
+        if not batch:
+            break
+        lines.extend(batch)
+        last_seq = max(line.seq for line in batch)
+    if json_out:
+        print_json([line.model_dump(mode="json") for line in lines])
+        return
+    for line in lines:
+        console.print(escape(line.message), soft_wrap=True)
+
+
+@flow_run_app.command("cancel")
+def flow_run_cancel(run_id: str = typer.Argument(..., metavar="ID"), json_out: bool = JsonOption) -> None:
+    """Cancel a run: one not started yet becomes CANCELLED; a claimed or running one CANCELLING,
+    and its worker stops the infrastructure within seconds."""
+    store = open_store()
+    run = store.get_flow_run(run_id)
+    if run.state in FINAL:
+        fail(f"flow run {run.name} ({run.id}) is already {run.state}; only unfinished runs can be cancelled")
+    target = "CANCELLED" if run.state in ("SCHEDULED", "LATE") else "CANCELLING"
+    if run.state == "CANCELLING":
+        updated = run
+    else:
+        updated = store.set_run_state(
+            run_id, target, message="cancelled by the user", expected=[run.state], now=now()
+        )
+    if json_out:
+        print_json(run_view(updated))
+    else:
+        console.print(f"Flow run {updated.name} ({updated.id}) is {_state(updated.state)}.")
+
+
+# ---------------------------------------------------------------------------------------------- previews
+
+
+def _preview(store: Store, pool: str, queue: str | None, hours: float) -> list[dict[str, Any]]:
+    at = now()
+    runs = store.list_flow_runs(
+        states=["SCHEDULED", "LATE"],
+        work_pool=pool,
+        work_queue=queue,
+        before=at + timedelta(hours=hours),
+        limit=1000,
+    )
+    runs.sort(key=lambda r: (r.expected_start_time, r.id))
+    return [run_view(r, at) for r in runs]
+
+
+def work_pool_preview(
+    name: str = typer.Argument(..., metavar="NAME"),
+    hours: float = typer.Option(1.0, "--hours", min=0, help="Look this many hours ahead."),
+    json_out: bool = JsonOption,
+) -> None:
+    """The runs this pool will deliver in the next hours; late runs are marked."""
+    store = open_store()
+    store.get_work_pool(name)
+    _print_preview(_preview(store, name, None, hours), f"Scheduled runs of work pool {name}", json_out)
+
+
+def work_queue_preview(
+    name: str = typer.Argument(..., metavar="NAME"),
+    pool: str = typer.Option(..., "--pool", "-p", help="The queue's work pool."),
+    hours: float = typer.Option(1.0, "--hours", min=0, help="Look this many hours ahead."),
+    json_out: bool = JsonOption,
+) -> None:
+    """The runs this queue will deliver in the next hours; late runs are marked."""
+    store = open_store()
+    store.get_work_queue(pool, name)
+    _print_preview(
+        _preview(store, pool, name, hours), f"Scheduled runs of work queue {pool}/{name}", json_out
+    )
+
+
+def _print_preview(rows: list[dict[str, Any]], title: str, json_out: bool) -> None:
+    if json_out:
+        print_json(rows)
+    elif not rows:
+        console.print("No runs scheduled in that window.")
+    else:
+        console.print(runs_table(escape(title), rows, with_late=True))

@@ -1,0 +1,61 @@
+"""`wp server start`: serve the HTTP API of the store chosen by environment, the scheduler running beside it.
+
+Owns the server process: opening the store (WP_DATABASE_URL or the embedded SQLite; never WP_API_URL, a
+server does not proxy another server), reading WP_API_KEY, and running uvicorn, whose SIGTERM/SIGINT handling
+ends the app's lifespan, which stops the scheduler thread. Must never implement routes or scheduling itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from reconciler.cli.context import err_console, fail
+
+app = typer.Typer(help="Run the wp server (HTTP API, scheduler, late-run and crash detection).")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4200
+
+
+@app.callback()
+def _group() -> None:
+    """Run the wp server (HTTP API, scheduler, late-run and crash detection)."""
+
+
+@app.command("start")
+def start(
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Interface to listen on."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535, help="TCP port to listen on."),
+    scheduler: bool = typer.Option(
+        True, "--scheduler/--no-scheduler", help="Run the scheduler in the server process."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the API at http://HOST:PORT (OpenAPI at /docs and /openapi.json) until SIGTERM or Ctrl-C."""
+    import uvicorn
+
+    from reconciler.api import create_app
+    from reconciler.store.open import open_store
+
+    env = dict(os.environ)
+    if env.pop("WP_API_URL", None):
+        err_console.print("WP_API_URL is ignored by `wp server start`: the server serves its own database.")
+    api_key = env.get("WP_API_KEY") or None
+    store = open_store(env)
+    application = create_app(store, api_key=api_key, background=scheduler)
+    where = "bearer token required" if api_key else "no authentication (set WP_API_KEY to require a token)"
+    err_console.print(f"wp server on http://{host}:{port} ({where})")
+    try:
+        uvicorn.run(application, host=host, port=port, log_level=log_level)
+    except OSError as exc:  # e.g. the port is taken; uvicorn usually exits itself, this is the fallback
+        fail(f"cannot listen on {host}:{port}: {exc}")
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+
+
+if __name__ == "__main__":
+    app()

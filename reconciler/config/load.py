@@ -1,0 +1,435 @@
+"""Reading a project directory: wp.yaml, its `include:` files, `!file` tags, prefect.yaml, entrypoint sources.
+
+Owns every file read of the DESIRED side and the `load_project` pipeline (read -> substitute env -> validate
+structure -> normalize -> validate meaning). ruamel.yaml keeps the line and column of every value.
+Entrypoints are parsed with `ast`: user code is never imported or run.
+
+Must never write files, read os.environ (the caller passes `env`) or talk to the store.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from reconciler.config.normalize import substitute_env, to_desired
+from reconciler.config.prefect import convert_prefect_document
+from reconciler.config.schema import ParsedConfig
+from reconciler.config.sources import Location, Positions, SourceMap, Written
+from reconciler.config.sources import Path as FieldPath
+from reconciler.config.validate import validate_config, validate_document
+from reconciler.diagnostics import Diagnostic, error, has_errors, sort_diagnostics
+from reconciler.model import DesiredState, default_flow_name
+
+__all__ = ["LoadedConfig", "Location", "SourceMap", "load_project"]
+
+CONFIG_FILE = "wp.yaml"
+PREFECT_FILE = "prefect.yaml"
+_LISTS = ("work_pools", "deployments")
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    desired: DesiredState | None  # None when there are errors
+    diagnostics: list[Diagnostic]  # errors and warnings, sorted by file and line
+    sources: SourceMap
+    files: list[str]  # every file read, relative to the project directory
+
+
+@dataclass
+class _FileDoc:
+    value: Any
+    positions: Positions
+
+
+@dataclass
+class _Reader:
+    """Reads the YAML/JSON files of a project, recording positions and diagnostics for what it cannot read."""
+
+    root: Path
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def rel(self, path: Path) -> str:
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def read(self, path: Path, at: tuple[str, int, int] | None = None) -> _FileDoc | None:
+        """Parse one file; `at` is where it was named (a `!file` tag), for the diagnostic if it is missing."""
+        name = self.rel(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            where = {"file": at[0], "line": at[1], "column": at[2]} if at else {"file": name}
+            reason = (
+                "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror})"
+            )
+            self.diagnostics.append(
+                error(f"file '{name}' {reason}", "paths are relative to the file that names them", **where)
+            )
+            return None
+        self.files.append(name)
+        try:
+            node = YAML(typ="rt").load(text)
+        except YAMLError as exc:
+            self.diagnostics.append(_yaml_error(name, exc))
+            return None
+        positions = Positions()
+        positions.values[()] = Written(Location(name, 1, 1), ())
+        value = self.plain(node, name, path, (), (), positions, frozenset({path.resolve()}))
+        return _FileDoc(value, positions)
+
+    def plain(
+        self,
+        node: Any,
+        file: str,
+        path: Path,
+        doc_path: FieldPath,
+        local: FieldPath,
+        positions: Positions,
+        seen: frozenset[Path],
+    ) -> Any:
+        """ruamel nodes -> plain Python values, recording where each child was written."""
+        if isinstance(node, CommentedMap):
+            out: dict[str, Any] = {}
+            for key in node:
+                kline, kcol, vline, vcol = _entry_position(node, key)
+                child = (*doc_path, str(key))
+                positions.keys[child] = Written(Location(file, kline + 1, kcol + 1), (*local, str(key)))
+                positions.values[child] = Written(Location(file, vline + 1, vcol + 1), (*local, str(key)))
+                out[str(key)] = self.plain(node[key], file, path, child, (*local, str(key)), positions, seen)
+            return out
+        if isinstance(node, CommentedSeq):
+            items: list[Any] = []
+            for i, item in enumerate(node):
+                line, col = _item_position(node, i)
+                positions.values[(*doc_path, i)] = Written(Location(file, line + 1, col + 1), (*local, i))
+                items.append(self.plain(item, file, path, (*doc_path, i), (*local, i), positions, seen))
+            return items
+        if isinstance(node, TaggedScalar) and str(node.tag.value) == "!file":
+            return self.included(str(node.value), file, path, doc_path, positions, seen)
+        return _scalar(node)
+
+    def included(
+        self,
+        target: str,
+        file: str,
+        path: Path,
+        doc_path: FieldPath,
+        positions: Positions,
+        seen: frozenset[Path],
+    ) -> Any:
+        """The content of a `!file` tag, its positions pointing into the included file."""
+        tag = positions.values.get(doc_path)
+        at = (file, tag.location.line, tag.location.column) if tag else (file, 1, 1)
+        full = (path.parent / target).resolve()
+        if full in seen:
+            self.diagnostics.append(
+                error(
+                    f"!file {target} includes itself",
+                    "remove the cycle",
+                    file=at[0],
+                    line=at[1],
+                    column=at[2],
+                )
+            )
+            return None
+        doc = self.read(full, at)
+        if doc is None:
+            return None
+        for sub, written in doc.positions.values.items():
+            positions.values[(*doc_path, *sub)] = written
+        for sub, written in doc.positions.keys.items():
+            positions.keys[(*doc_path, *sub)] = written
+        return doc.value
+
+
+def _entry_position(node: CommentedMap, key: Any) -> tuple[int, int, int, int]:
+    """(key line, key col, value line, value col), 0-based; merged keys (`<<: *x`) point at the anchor."""
+    for source in (node, *(m for _, m in getattr(node, "merge", []))):
+        data = getattr(source.lc, "data", None) or {}
+        if key in data:
+            kl, kc, vl, vc = data[key]
+            return int(kl), int(kc), int(vl), int(vc)
+    return node.lc.line, node.lc.col, node.lc.line, node.lc.col
+
+
+def _item_position(node: CommentedSeq, index: int) -> tuple[int, int]:
+    data = getattr(node.lc, "data", None) or {}
+    if index in data:
+        line, col = data[index]
+        return int(line), int(col)
+    return node.lc.line, node.lc.col
+
+
+def _scalar(node: Any) -> Any:
+    """ruamel's scalar subclasses -> plain values; timestamps as ISO text so every value is JSON."""
+    if node is None or isinstance(node, bool):
+        return node
+    if type(node).__name__ == "ScalarBoolean":
+        return bool(node)
+    if isinstance(node, datetime | date):
+        return node.isoformat()
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, TaggedScalar):
+        return str(node.value)
+    return str(node)
+
+
+def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        context = f" {exc.context}" if exc.context and exc.problem else ""
+        return error(
+            f"malformed YAML: {problem}{context}",
+            "fix the syntax at this position (indentation, quoting, a missing ':' or a duplicate key)",
+            file=file,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        )
+    return error(f"malformed YAML: {exc}", "fix the file's syntax", file=file)
+
+
+def _merge(base: dict[str, Any], positions: Positions, part: _FileDoc, file: str, reader: _Reader) -> None:
+    """Append the work_pools/deployments of an include file (or of prefect.yaml) to the merged document."""
+    if not isinstance(part.value, dict):
+        if part.value is not None:
+            reader.diagnostics.append(
+                error(
+                    f"'{file}' must be a mapping with work_pools and/or deployments",
+                    file=file,
+                    line=1,
+                    column=1,
+                )
+            )
+        return
+    for key in part.value:
+        if key not in _LISTS:
+            where, _ = part.positions.where((key,), key=True)
+            reader.diagnostics.append(
+                error(
+                    f"unknown field '{key}' in an included file",
+                    "included files hold only work_pools and deployments; put other settings in wp.yaml",
+                    file=file,
+                    line=where.line if where else None,
+                    column=where.column if where else None,
+                    path=(key,),
+                )
+            )
+    for key in _LISTS:
+        items = part.value.get(key)
+        if items is None:
+            continue
+        target = base.setdefault(key, [])
+        if not isinstance(items, list) or not isinstance(target, list):
+            where, local = part.positions.where((key,))
+            reader.diagnostics.append(
+                error(
+                    f"'{key}' must be a list",
+                    f"write {key}: [...]",
+                    file=file,
+                    line=where.line if where else None,
+                    column=where.column if where else None,
+                    path=local,
+                )
+            )
+            continue
+        offset = len(target)
+        target.extend(items)
+        _shift(positions.values, part.positions.values, key, offset)
+        _shift(positions.keys, part.positions.keys, key, offset)
+
+
+def _shift(into: dict[FieldPath, Written], source: dict[FieldPath, Written], key: str, offset: int) -> None:
+    for path, written in source.items():
+        if len(path) >= 2 and path[0] == key and isinstance(path[1], int):
+            into[(key, path[1] + offset, *path[2:])] = written
+
+
+def _includes(reader: _Reader, doc: dict[str, Any], positions: Positions) -> list[Path]:
+    patterns = doc.get("include") or []
+    if not isinstance(patterns, list):
+        return []  # structural validation reports the type
+    found: list[Path] = []
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, str):
+            continue
+        matches = sorted(p for p in reader.root.glob(pattern) if p.is_file() and p.name not in (CONFIG_FILE,))
+        if not matches:
+            reader.diagnostics.append(
+                positions.warning(
+                    f"include pattern '{pattern}' matches no file",
+                    "check the glob; it is relative to wp.yaml",
+                    ("include", i),
+                )
+            )
+        found.extend(m for m in matches if m not in found)
+    return found
+
+
+def _read_documents(reader: _Reader) -> tuple[dict[str, Any] | None, Positions]:
+    """wp.yaml with its includes and prefect.yaml merged into one document."""
+    positions = Positions()
+    config = reader.root / CONFIG_FILE
+    if not config.is_file():
+        reader.diagnostics.append(
+            error(
+                f"no {CONFIG_FILE} in {reader.root}", "create one (`wp init`) or pass the project directory"
+            )
+        )
+        return None, positions
+    main = reader.read(config)
+    if main is None:
+        return None, positions
+    if not isinstance(main.value, dict):
+        reader.diagnostics.append(
+            error(
+                f"{CONFIG_FILE} must be a mapping",
+                "start with `project: NAME`",
+                file=CONFIG_FILE,
+                line=1,
+                column=1,
+            )
+        )
+        return None, positions
+    doc: dict[str, Any] = main.value
+    positions = main.positions
+    for path in _includes(reader, doc, positions):
+        part = reader.read(path)
+        if part is not None:
+            _merge(doc, positions, part, reader.rel(path), reader)
+    prefect = reader.root / PREFECT_FILE
+    if prefect.is_file():
+        part = reader.read(prefect)
+        if part is not None:
+            converted, notes = convert_prefect_document(part.value, part.positions)
+            reader.diagnostics.extend(notes)
+            _merge(doc, positions, _FileDoc(converted, part.positions), PREFECT_FILE, reader)
+    return doc, positions
+
+
+@dataclass(frozen=True)
+class _Source:
+    functions: dict[str, str | None]  # function name -> the name= of its @flow decorator
+    problem: str | None = None
+
+
+def _flow_decorator_name(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    for deco in func.decorator_list:
+        if not isinstance(deco, ast.Call):
+            continue
+        target = deco.func
+        called = (
+            target.id
+            if isinstance(target, ast.Name)
+            else target.attr
+            if isinstance(target, ast.Attribute)
+            else ""
+        )
+        if called != "flow":
+            continue
+        for kw in deco.keywords:
+            if kw.arg == "name" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                return kw.value.value
+    return None
+
+
+def _read_source(path: Path) -> _Source:
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        return _Source({}, f"cannot parse it: {exc.msg} (line {exc.lineno})")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _Source({}, f"cannot read it: {exc}")
+    funcs = {
+        node.name: _flow_decorator_name(node)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    return _Source(funcs)
+
+
+def _check_entrypoints(
+    root: Path, parsed: ParsedConfig, positions: Positions, reader: _Reader
+) -> dict[str, str]:
+    """entrypoint -> flow name, read statically; a problem with an entrypoint is a diagnostic at its line."""
+    flow_names: dict[str, str] = {}
+    cache: dict[Path, _Source] = {}
+    for index, dep in parsed.deployments:
+        at = ("deployments", index, "entrypoint")
+        file_part, sep, func = dep.entrypoint.rpartition(":")
+        if not sep or not file_part.endswith(".py") or not func.isidentifier():
+            reader.diagnostics.append(
+                positions.error(
+                    f"entrypoint '{dep.entrypoint}' is not of the form path/to/file.py:function",
+                    "write the flow file's path relative to the project directory, ':', the function name",
+                    at,
+                )
+            )
+            continue
+        path = (root / file_part).resolve()
+        if not path.is_file():
+            reader.diagnostics.append(
+                positions.error(
+                    f"entrypoint file '{file_part}' does not exist",
+                    f"entrypoint paths are relative to the project directory {root}",
+                    at,
+                )
+            )
+            continue
+        if path not in cache:
+            cache[path] = _read_source(path)
+            reader.files.append(reader.rel(path))
+        source = cache[path]
+        if source.problem is not None:
+            reader.diagnostics.append(
+                positions.error(
+                    f"entrypoint file '{file_part}': {source.problem}", "fix the Python syntax", at
+                )
+            )
+            continue
+        if func not in source.functions:
+            close = difflib.get_close_matches(func, list(source.functions), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            defined = ", ".join(sorted(source.functions)) or "none"
+            reader.diagnostics.append(
+                positions.error(
+                    f"'{file_part}' defines no function '{func}'",
+                    f"{hint}Functions defined at top level: {defined}",
+                    at,
+                )
+            )
+            continue
+        flow_names[dep.entrypoint] = source.functions[func] or default_flow_name(func)
+    return flow_names
+
+
+def load_project(directory: str | Path, env: Mapping[str, str]) -> LoadedConfig:
+    """Read a project directory into a DesiredState, reporting every error of the config at once."""
+    reader = _Reader(Path(directory).resolve())
+    raw, positions = _read_documents(reader)
+    if raw is None:
+        return LoadedConfig(None, sort_diagnostics(reader.diagnostics), SourceMap(positions), reader.files)
+    raw, notes = substitute_env(raw, env, positions)
+    reader.diagnostics.extend(notes)
+    parsed, notes = validate_document(raw, positions)
+    reader.diagnostics.extend(notes)
+    flow_names = _check_entrypoints(reader.root, parsed, positions, reader)
+    desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root))
+    reader.diagnostics.extend(notes)
+    reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
+    diagnostics = sort_diagnostics(reader.diagnostics)
+    return LoadedConfig(None if has_errors(diagnostics) else desired, diagnostics, sources, reader.files)

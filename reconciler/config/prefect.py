@@ -1,0 +1,132 @@
+"""prefect.yaml as people write it today -> wp's deployment documents.
+
+Owns the translation of Prefect's format (`flow_name`, the older single `schedule:`, top-level `pull` as
+the default, `concurrency_limit: {limit: ...}`, explicit nulls meaning "not set") and the warnings for keys wp
+does not act on (`build`, `push`, `triggers`, `enforce_parameter_schema`, ...), each reported once.
+
+Must never do I/O or reject what Prefect accepts only because wp ignores it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.config.schema import DeploymentDoc, ScheduleDoc, WorkPoolRefDoc
+from reconciler.config.sources import Path, Positions
+from reconciler.diagnostics import Diagnostic
+
+_BOOKKEEPING = {"name", "prefect-version", "definitions", "deployments", "pull"}
+_NO_IMAGES = {"build", "push"}
+
+
+class _Notes:
+    """Collects diagnostics, each ignored key name once per file."""
+
+    def __init__(self, positions: Positions) -> None:
+        self.positions = positions
+        self.items: list[Diagnostic] = []
+        self._seen: set[str] = set()
+
+    def ignored(self, what: str, path: Path, why: str) -> None:
+        if what in self._seen:
+            return
+        self._seen.add(what)
+        self.items.append(self.positions.warning(f"prefect.yaml: '{what}' is ignored", why, path, key=True))
+
+
+def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _schedule(raw: Any, path: Path, notes: _Notes) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    out = _without_nulls(raw)
+    for key in list(out):
+        if key not in ScheduleDoc.model_fields:
+            notes.ignored(
+                f"schedules.{key}", (*path, key), "wp does not act on it; remove it to silence this"
+            )
+            del out[key]
+    return out
+
+
+def _work_pool(raw: Any, path: Path, notes: _Notes) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    out = _without_nulls(raw)
+    for key in list(out):
+        if key not in WorkPoolRefDoc.model_fields:
+            notes.ignored(
+                f"work_pool.{key}", (*path, key), "wp does not act on it; remove it to silence this"
+            )
+            del out[key]
+    return out
+
+
+def _deployment(raw: Any, path: Path, default_pull: Any, notes: _Notes) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    out = _without_nulls(raw)
+    positions = notes.positions
+    if "flow_name" in out and "flow" not in out:
+        out["flow"] = out.pop("flow_name")
+        positions.move((*path, "flow_name"), (*path, "flow"))
+    if "schedule" in out:
+        single = out.pop("schedule")
+        if "schedules" in out:
+            notes.items.append(
+                positions.error(
+                    "both 'schedule' and 'schedules' are set",
+                    "keep one: 'schedules' (a list) is the current form",
+                    (*path, "schedule"),
+                    key=True,
+                )
+            )
+        else:
+            out["schedules"] = [single]
+            positions.move((*path, "schedule"), (*path, "schedules", 0))
+    if isinstance(out.get("schedules"), list):
+        out["schedules"] = [
+            _schedule(s, (*path, "schedules", i), notes) for i, s in enumerate(out["schedules"])
+        ]
+    if "work_pool" in out:
+        out["work_pool"] = _work_pool(out["work_pool"], (*path, "work_pool"), notes)
+    limit = out.get("concurrency_limit")
+    if isinstance(limit, dict):
+        out["concurrency_limit"] = limit.get("limit")
+        for key in sorted(set(limit) - {"limit"}):
+            notes.ignored(
+                f"concurrency_limit.{key}",
+                (*path, "concurrency_limit", key),
+                "wp enqueues runs over the limit",
+            )
+    if "pull" not in out and default_pull is not None:
+        out["pull"] = default_pull
+        positions.move(("pull",), (*path, "pull"), copy=True)
+    for key in list(out):
+        if key in _NO_IMAGES:
+            notes.ignored(key, (*path, key), "wp builds and pushes no images; build them in CI")
+            del out[key]
+        elif key not in DeploymentDoc.model_fields:
+            notes.ignored(key, (*path, key), "wp does not act on it; remove it to silence this")
+            del out[key]
+    return out
+
+
+def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, list[Diagnostic]]:
+    """A prefect.yaml document -> `{"deployments": [...]}` in wp's format; `positions` is updated in place."""
+    notes = _Notes(positions)
+    if not isinstance(document, dict):
+        return document, notes.items
+    for key in document:
+        if key in _NO_IMAGES and document[key]:
+            notes.ignored(key, (key,), "wp builds and pushes no images; build them in CI")
+        elif key not in _BOOKKEEPING and key not in _NO_IMAGES:
+            notes.ignored(key, (key,), "wp does not act on it; remove it to silence this")
+    deployments = document.get("deployments")
+    if not isinstance(deployments, list):
+        return ({} if deployments is None else {"deployments": deployments}), notes.items
+    default_pull = document.get("pull")
+    converted = [_deployment(d, ("deployments", i), default_pull, notes) for i, d in enumerate(deployments)]
+    return {"deployments": converted}, notes.items

@@ -1,0 +1,499 @@
+"""Diff: pair desired and live objects by Key, compare normalized values, and build the Plan.
+
+Owns the pairing of DesiredState with a store Snapshot, the normalized comparison (JSON compared
+semantically, server-owned fields dropped, `ignore_changes` honoured, the undeclared `default` queue left
+alone), the safety rules (ownership, prune, protect, mass delete), `--target` filtering, impact notes (via
+engine.impact), drift detection and the pure stale-plan check.
+
+Must never do I/O, read the clock or the environment, and never import the store: a snapshot is read through
+the small structural protocols below, so the pure core stays free of SQL and HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from reconciler.engine import impact
+from reconciler.engine.plan import Action, AttributeChange, Change, Note, Plan, Reason, order_changes
+from reconciler.errors import PlanError
+from reconciler.model import (
+    DEFAULT_QUEUE,
+    KINDS,
+    BaseJobTemplate,
+    Deployment,
+    DesiredState,
+    Key,
+    Kind,
+    Lifecycle,
+    ManagedObject,
+    Schedule,
+    WorkPool,
+    attributes,
+    canonical_json,
+    deployment_key,
+    pool_key,
+    queue_key,
+    schedule_key,
+)
+
+
+class LiveObjectLike(Protocol):
+    """What diff reads of a store's LiveObject (reconciler.store.base.LiveObject satisfies it)."""
+
+    @property
+    def key(self) -> Key: ...
+    @property
+    def value(self) -> ManagedObject: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def applied(self) -> Mapping[str, Any] | None: ...
+
+
+class SnapshotLike(Protocol):
+    """What diff reads of a store's Snapshot (reconciler.store.base.Snapshot satisfies it)."""
+
+    @property
+    def objects(self) -> Mapping[Key, LiveObjectLike]: ...
+    @property
+    def default_pool(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _Desired:
+    key: Key
+    value: ManagedObject
+    attrs: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------- normalization
+
+
+def normalized(kind: Kind, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The compared form: a JSON round trip (so key order and tuple/list never matter), server-owned fields
+    dropped, and a deployment's absent queue spelled as the `default` queue it means."""
+    data: dict[str, Any] = json.loads(canonical_json(dict(attrs)))
+    for name in KINDS[kind].server_owned:
+        data.pop(name, None)
+    if kind is Kind.DEPLOYMENT and data.get("work_queue") is None:
+        data["work_queue"] = DEFAULT_QUEUE
+    return data
+
+
+def _deployment_pool(deployment: Deployment, default_pool: str | None) -> Deployment:
+    if deployment.work_pool is not None:
+        return deployment
+    if default_pool is None:
+        raise PlanError(
+            f"{deployment.key.address} names no work pool and the store has no default pool; set "
+            "`work_pool: {name: ...}` on the deployment, or mark a pool as default with "
+            "`wp work-pool create NAME --set-as-default`"
+        )
+    return deployment.model_copy(update={"work_pool": default_pool})
+
+
+def desired_objects(desired: DesiredState, default_pool: str | None) -> dict[Key, _Desired]:
+    """Every declared object by key: pools, queues, deployments (schedules left out), one per schedule."""
+    found: dict[Key, _Desired] = {}
+
+    def add(key: Key, value: ManagedObject) -> None:
+        found[key] = _Desired(key, value, normalized(key.kind, attributes(value)))
+
+    for pool in desired.pools:
+        add(pool_key(pool.name), pool)
+    for queue in desired.queues:
+        add(queue_key(queue.work_pool, queue.name), queue)
+    for dep in desired.deployments:
+        resolved = _deployment_pool(dep, default_pool)
+        add(deployment_key(dep.flow, dep.name), resolved)
+        for sched in dep.schedules:
+            add(schedule_key(dep.flow, dep.name, sched.slug), sched)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+
+
+def _set_path(data: dict[str, Any], path: str, source: Mapping[str, Any]) -> None:
+    """Copy the value at dotted `path` from `source` into `data` (absent in source = absent in data)."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        if head in source:
+            data[head] = source[head]
+        else:
+            data.pop(head, None)
+        return
+    inner_source = source.get(head)
+    inner = data.get(head)
+    if isinstance(inner_source, Mapping) and isinstance(inner, dict):
+        _set_path(inner, rest, inner_source)
+
+
+def effective_after(
+    kind: Kind, want: Mapping[str, Any], live: Mapping[str, Any], ignore: Iterable[str]
+) -> dict[str, Any]:
+    """The desired attributes with every field the plan must not touch set to its live value:
+    `ignore_changes`, a pool template left to the type's default, a queue priority left to the store."""
+    after = json.loads(canonical_json(dict(want)))
+    for path in ignore:
+        _set_path(after, path, live)
+    if kind is Kind.WORK_POOL and after.get("base_job_template") is None and "base_job_template" in live:
+        after["base_job_template"] = live["base_job_template"]
+    if kind is Kind.WORK_QUEUE and after.get("priority") is None and "priority" in live:
+        after["priority"] = live["priority"]
+    result: dict[str, Any] = after
+    return result
+
+
+def _recurse(before: Any, after: Any) -> bool:
+    # keys holding dots (`env.FOO`) would make dotted paths ambiguous, so such a mapping is compared whole
+    return (
+        isinstance(before, Mapping)
+        and isinstance(after, Mapping)
+        and not any("." in str(k) for k in (*before, *after))
+    )
+
+
+def attribute_changes(
+    kind: Kind, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[AttributeChange, ...]:
+    """Leaf-level differences between two normalized attribute sets, by dotted path, in key order."""
+    forcing = set(KINDS[kind].replace_forcing)
+    found: list[AttributeChange] = []
+
+    def walk(prefix: str, top: str, b: Mapping[str, Any], a: Mapping[str, Any]) -> None:
+        for name in sorted({*b, *a}, key=str):
+            path = f"{prefix}{name}"
+            bv, av = b.get(name), a.get(name)
+            if name in b and name in a and bv == av:
+                continue
+            if isinstance(bv, Mapping) and isinstance(av, Mapping) and _recurse(bv, av):
+                walk(f"{path}.", top or str(name), bv, av)
+            else:
+                found.append(AttributeChange(path, bv, av, (top or str(name)) in forcing))
+
+    walk("", "", before, after)
+    return tuple(found)
+
+
+# ---------------------------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class _Context:
+    desired: DesiredState
+    snapshot: SnapshotLike
+    wanted: Mapping[Key, _Desired]
+    now: datetime
+    runs_in_flight: Mapping[str, Mapping[str, int]]
+
+    @property
+    def project(self) -> str:
+        return self.desired.project
+
+    def lifecycle(self, key: Key) -> Lifecycle:
+        return self.desired.lifecycle.get(key.address, Lifecycle())
+
+
+def _declared_change(ctx: _Context, want: _Desired) -> Change:
+    live = ctx.snapshot.objects.get(want.key)
+    if live is None:
+        return Change(want.key, Action.CREATE, None, want.attrs, Reason.NOT_IN_STORE)
+    before = normalized(want.key.kind, attributes(live.value))
+    after = effective_after(want.key.kind, want.attrs, before, ctx.lifecycle(want.key).ignore_changes)
+    attrs = attribute_changes(want.key.kind, before, after)
+    if live.owner is None:
+        return Change(want.key, Action.UPDATE, before, after, Reason.ADOPT, attrs, owner_before=None)
+    if any(a.forces_replacement for a in attrs):
+        return Change(want.key, Action.REPLACE, before, after, Reason.CANNOT_UPDATE, attrs, live.owner)
+    if attrs:
+        return Change(want.key, Action.UPDATE, before, after, Reason.CONFIG_CHANGED, attrs, live.owner)
+    return Change(want.key, Action.NOOP, before, after, None, (), live.owner)
+
+
+def _delete(live: LiveObjectLike, reason: Reason) -> Change:
+    before = normalized(live.key.kind, attributes(live.value))
+    return Change(live.key, Action.DELETE, before, None, reason, (), live.owner)
+
+
+def _is_kept_default_queue(key: Key) -> bool:
+    return key.kind is Kind.WORK_QUEUE and key.name.split("/", 1)[1] == DEFAULT_QUEUE
+
+
+def _top_level_deletes(ctx: _Context, prune: bool, destroy: bool) -> tuple[list[Change], list[str]]:
+    """Deletes of managed objects no longer declared (all of them, on destroy); warnings for those kept."""
+    deletes: list[Change] = []
+    warnings: list[str] = []
+    for key in sorted(ctx.snapshot.objects):
+        live = ctx.snapshot.objects[key]
+        if live.owner != ctx.project or (key in ctx.wanted and not destroy):
+            continue
+        if not destroy and _parent_goes(ctx, key):
+            continue  # goes with its parent (see _cascade) or, with prune off, is reported with it
+        if _is_kept_default_queue(key):
+            continue  # every pool keeps its `default` queue; it goes only with its pool
+        if destroy:
+            deletes.append(_delete(live, Reason.DESTROY))
+        elif prune:
+            deletes.append(_delete(live, Reason.NOT_DECLARED))
+        else:
+            warnings.append(
+                f"{key.address} is not declared; kept because prune is off (use --prune to delete it)"
+            )
+    return deletes, warnings
+
+
+def _parent_goes(ctx: _Context, key: Key) -> bool:
+    parent = ctx.snapshot.objects.get(key.parent) if key.parent else None
+    return parent is not None and parent.owner == ctx.project and parent.key not in ctx.wanted
+
+
+def _cascade(ctx: _Context, deletes: list[Change]) -> tuple[list[Change], list[str]]:
+    """Children of deleted pools and deployments go with them; a pool a kept deployment uses cannot go."""
+    deleted = {c.key for c in deletes}
+    extra: list[Change] = []
+    errors: list[str] = []
+    for change in list(deletes):
+        for key in sorted(ctx.snapshot.objects):
+            live = ctx.snapshot.objects[key]
+            if key in deleted:
+                continue
+            if key.parent == change.key:
+                extra.append(_delete(live, change.reason or Reason.NOT_DECLARED))
+                deleted.add(key)
+                for sub in sorted(ctx.snapshot.objects):
+                    if sub.parent == key and sub not in deleted:
+                        extra.append(_delete(ctx.snapshot.objects[sub], change.reason or Reason.NOT_DECLARED))
+                        deleted.add(sub)
+    for change in deletes:
+        if change.key.kind is not Kind.WORK_POOL:
+            continue
+        pool = change.key.name
+        users = sorted(
+            {
+                k.address
+                for k, lo in ctx.snapshot.objects.items()
+                if _uses_pool(lo.value, pool) and k not in deleted
+            }
+            | {k.address for k, d in ctx.wanted.items() if _uses_pool(d.value, pool) and k not in deleted}
+        )
+        if users:
+            errors.append(
+                f"{change.address} cannot be deleted: {', '.join(users)} still use it; "
+                "move or delete them first"
+            )
+    return extra, errors
+
+
+def _uses_pool(value: ManagedObject, pool: str) -> bool:
+    return isinstance(value, Deployment) and value.work_pool == pool
+
+
+def _ownership_errors(ctx: _Context) -> list[str]:
+    errors = []
+    for key in sorted(ctx.wanted):
+        live = ctx.snapshot.objects.get(key)
+        if live is not None and live.owner not in (None, ctx.project):
+            errors.append(
+                f"{key.address} is managed by project {live.owner!r}, not {ctx.project!r}; remove it from "
+                f"this config or from project {live.owner!r} first"
+            )
+    return errors
+
+
+def _protect_errors(ctx: _Context, changes: Iterable[Change]) -> list[str]:
+    return [
+        f"{c.address} has `protect: true` and would be "
+        f"{'replaced' if c.action is Action.REPLACE else 'deleted'}; set `protect: false` first to allow it"
+        for c in changes
+        if c.action in (Action.DELETE, Action.REPLACE) and ctx.lifecycle(c.key).protect
+    ]
+
+
+def _mass_delete_error(ctx: _Context, changes: Iterable[Change]) -> list[str]:
+    managed = sum(1 for lo in ctx.snapshot.objects.values() if lo.owner == ctx.project)
+    gone = sum(1 for c in changes if c.action is Action.DELETE and c.owner_before == ctx.project)
+    if managed and gone * 2 > managed:
+        return [
+            f"this plan would delete {gone} of the {managed} objects project {ctx.project!r} manages (more "
+            "than half); check the config, then pass --allow-mass-delete if this is intended"
+        ]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------- targets
+
+
+def _target_keys(ctx: _Context, targets: Sequence[str], changes: Sequence[Change]) -> set[Key]:
+    """The targeted objects, the objects declared inside them, and the parents they need created first."""
+    by_key = {c.key: c for c in changes}
+    chosen: set[Key] = set()
+    for address in targets:
+        try:
+            key = Key.parse(address)
+        except ValueError as exc:
+            raise PlanError(f"--target {exc}") from None
+        if key not in by_key and key not in ctx.snapshot.objects:
+            raise PlanError(f"--target {address} matches no declared or live object; check the address")
+        chosen.add(key)
+        chosen |= {k for k in by_key if k.parent == key}
+    for key in list(chosen):
+        chosen |= _dependencies(ctx, key, by_key)
+    return chosen
+
+
+def _dependencies(ctx: _Context, key: Key, by_key: Mapping[Key, Change]) -> set[Key]:
+    needed: set[Key] = set()
+    parents = [key.parent] if key.parent else []
+    want = ctx.wanted.get(key)
+    if want is not None and isinstance(want.value, Deployment) and want.value.work_pool:
+        parents.append(pool_key(want.value.work_pool))
+        parents.append(queue_key(want.value.work_pool, want.value.work_queue or DEFAULT_QUEUE))
+    for parent in parents:
+        change = by_key.get(parent)
+        if change is not None and change.action in (Action.CREATE, Action.REPLACE):
+            needed.add(parent)
+            needed |= _dependencies(ctx, parent, by_key)
+    return needed
+
+
+# ---------------------------------------------------------------------------------------------- impact notes
+
+
+def _notes(ctx: _Context, change: Change) -> tuple[Note, ...]:
+    kind = change.key.kind
+    notes: list[Note] = []
+    touched = change.action in (Action.CREATE, Action.DELETE, Action.REPLACE) or bool(change.attributes)
+    if kind is Kind.SCHEDULE and touched:
+        before = Schedule.model_validate(change.before) if change.before is not None else None
+        after = Schedule.model_validate(change.after) if change.after is not None else None
+        notes += impact.schedule_notes(before, after, ctx.now)
+    want = ctx.wanted.get(change.key)
+    if kind is Kind.WORK_POOL and change.action is Action.UPDATE and _template_changed(change):
+        assert want is not None  # an update pairs both sides
+        notes += _template_notes(ctx, want.value, change)
+    if kind in (Kind.WORK_POOL, Kind.WORK_QUEUE) and change.action in (Action.DELETE, Action.REPLACE):
+        note = impact.runs_in_flight_note(change.address, ctx.runs_in_flight.get(change.address, {}))
+        if note is not None:
+            notes.append(note)
+    return tuple(notes)
+
+
+def _template_changed(change: Change) -> bool:
+    return any(a.path.split(".", 1)[0] == "base_job_template" for a in change.attributes)
+
+
+def _template_notes(ctx: _Context, pool: ManagedObject, change: Change) -> list[Note]:
+    """Notes for the deployments (declared, else live) that use a pool whose template changes."""
+    assert isinstance(pool, WorkPool) and change.before is not None and change.after is not None
+    before = BaseJobTemplate.model_validate(change.before["base_job_template"])
+    after = BaseJobTemplate.model_validate(change.after["base_job_template"])
+    users: dict[Key, Deployment] = {}
+    for key, value in [
+        *((k, lo.value) for k, lo in ctx.snapshot.objects.items()),
+        *((k, d.value) for k, d in ctx.wanted.items()),
+    ]:
+        if isinstance(value, Deployment) and value.work_pool == pool.name:
+            users[key] = value  # the declared version wins: it is added last
+    return impact.template_notes(pool.name, before, after, [users[k] for k in sorted(users)])
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+
+def make_plan(
+    desired: DesiredState,
+    snapshot: SnapshotLike,
+    *,
+    now: datetime,
+    prune: bool | None = None,
+    targets: Sequence[str] = (),
+    destroy: bool = False,
+    allow_mass_delete: bool = False,
+    runs_in_flight: Mapping[str, Mapping[str, int]] = {},
+) -> Plan:
+    """Compare what `desired` declares with `snapshot` and return the Plan; PlanError when a safety rule
+    refuses it (another project's objects, `protect`, mass delete, a pool still in use, a bad target)."""
+    wanted = desired_objects(desired, snapshot.default_pool)
+    ctx = _Context(desired, snapshot, wanted, now, runs_in_flight)
+    use_prune = desired.prune if prune is None else prune
+    errors = _ownership_errors(ctx) if not destroy else []
+    changes = [] if destroy else [_declared_change(ctx, w) for _, w in sorted(wanted.items())]
+    deletes, warnings = _top_level_deletes(ctx, use_prune, destroy)
+    cascaded, cascade_errors = _cascade(ctx, deletes)
+    changes += deletes + cascaded
+    if targets:
+        chosen = _target_keys(ctx, targets, changes)
+        changes = [c for c in changes if c.key in chosen]
+    errors += cascade_errors + _protect_errors(ctx, changes)
+    if not destroy and not allow_mass_delete:
+        errors += _mass_delete_error(ctx, changes)
+    if errors:
+        raise PlanError("the plan is refused:\n" + "\n".join(f"  - {e}" for e in errors), errors=errors)
+    changes = [replace(c, notes=_notes(ctx, c)) for c in changes]
+    drift = [_without_ignored(ctx, d) for d in detect_drift(snapshot, desired.project)]
+    if targets:
+        drift = [d for d in drift if d.key in chosen]
+    return Plan(
+        project=desired.project,
+        changes=order_changes(changes),
+        drift=order_changes(d for d in drift if d.attributes),
+        fingerprints={k.address: lo.fingerprint for k, lo in sorted(snapshot.objects.items())},
+        warnings=tuple(sorted(warnings)),
+        prune=use_prune,
+        targets=tuple(targets),
+        destroy=destroy,
+        source_dir=desired.source_dir,
+        secret_patterns=desired.secret_patterns,
+    )
+
+
+def _without_ignored(ctx: _Context, drift: Change) -> Change:
+    """Fields in `ignore_changes` are the ones operators may change by hand: not drift."""
+    ignored = ctx.lifecycle(drift.key).ignore_changes
+    kept = tuple(
+        a for a in drift.attributes if not any(a.path == p or a.path.startswith(p + ".") for p in ignored)
+    )
+    return replace(drift, attributes=kept)
+
+
+def detect_drift(snapshot: SnapshotLike, project: str) -> tuple[Change, ...]:
+    """Managed objects whose live attributes differ from what wp last applied (before=applied, after=live)."""
+    found = []
+    for key in sorted(snapshot.objects):
+        live = snapshot.objects[key]
+        if live.owner != project or live.applied is None:
+            continue
+        applied = normalized(key.kind, live.applied)
+        now_live = normalized(key.kind, attributes(live.value))
+        attrs = attribute_changes(key.kind, applied, now_live)
+        if attrs:
+            found.append(
+                Change(key, Action.UPDATE, applied, now_live, Reason.CHANGED_OUTSIDE, attrs, live.owner)
+            )
+    return order_changes(found)
+
+
+def check_stale(plan: Plan, snapshot: SnapshotLike) -> list[str]:
+    """What changed since `plan` was made among the objects it touches, one message per object (empty =
+    fresh). A fingerprint missing from the plan means the object did not exist when it was made."""
+    problems = []
+    for change in plan.actionable:
+        expected = plan.fingerprints.get(change.address)
+        live = snapshot.objects.get(change.key)
+        if live is None and expected is not None:
+            problems.append(f"{change.address} was deleted since the plan was made")
+        elif live is not None and expected is None:
+            problems.append(f"{change.address} was created since the plan was made")
+        elif live is not None and live.fingerprint != expected:
+            problems.append(
+                f"{change.address} changed since the plan was made "
+                f"(fingerprint {expected} -> {live.fingerprint})"
+            )
+    return sorted(problems)

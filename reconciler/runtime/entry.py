@@ -1,0 +1,287 @@
+"""What runs inside the infrastructure: `python -m reconciler.runtime.entry`, the default command of every
+job.
+
+Owns the flow-run side of a run: read the run's spec from the environment, run the pull steps, load the
+entrypoint (`path/file.py:function` relative to the working directory after the pull steps, or
+`package.module:function`), call it with the run's parameters, and report RUNNING, then COMPLETED or FAILED
+(with the error; the traceback goes to stderr, which is shipped as run logs).
+
+How it reports (the choice and why): when the worker gives it a pipe (`WP_REPORT_FD`), it writes one JSON
+object per state change on that pipe and plain output on stdout/stderr, and the worker forwards both to the
+store. So the process imports only the standard library (it starts in tens of milliseconds and stays small),
+opens no database connection per run (SQLite writers would contend), and behaves the same on every store.
+Without a pipe (a container or a pod the worker cannot share a pipe with) it opens the store named by the
+environment and reports and ships its own output directly.
+
+Must never import pydantic, sqlalchemy, typer or the store unless it reports directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from reconciler.runtime.pull_steps import PullStepError, run_pull_steps
+
+ENV_RUN_ID = "WP_FLOW_RUN_ID"
+ENV_ENTRYPOINT = "WP_ENTRYPOINT"
+ENV_PARAMETERS = "WP_PARAMETERS"
+ENV_PULL_STEPS = "WP_PULL_STEPS"
+ENV_REPORT_FD = "WP_REPORT_FD"
+
+
+class EntrypointError(Exception):
+    """The entrypoint cannot be found or loaded; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    entrypoint: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    pull_steps: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RunSpec:
+        entrypoint = env.get(ENV_ENTRYPOINT, "").strip()
+        if not entrypoint:
+            raise EntrypointError(
+                f"{ENV_ENTRYPOINT} is not set; the worker passes the deployment's entrypoint in it"
+            )
+        return cls(
+            run_id=env.get(ENV_RUN_ID, ""),
+            entrypoint=entrypoint,
+            parameters=_json_env(env, ENV_PARAMETERS, {}),
+            pull_steps=_json_env(env, ENV_PULL_STEPS, []),
+        )
+
+
+def _json_env(env: Mapping[str, str], name: str, default: Any) -> Any:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise EntrypointError(f"{name} is not valid JSON: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------- reporting
+
+
+class Reporter(Protocol):
+    def report(self, state: str, message: str | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PipeReporter:
+    """JSON lines on a pipe the worker reads: `{"state": "FAILED", "message": "..."}`."""
+
+    def __init__(self, fd: int) -> None:
+        self._pipe = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+    def report(self, state: str, message: str | None = None) -> None:
+        # flush output first so the worker has every log line before it learns the state
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._pipe.write(json.dumps({"state": state, "message": message}) + "\n")
+        self._pipe.flush()
+
+    def close(self) -> None:
+        self._pipe.close()
+
+
+class StoreReporter:
+    """Reports straight to the store chosen by the environment and tees stdout/stderr into run logs."""
+
+    def __init__(self, run_id: str, env: Mapping[str, str]) -> None:
+        from reconciler.store.open import open_store  # heavy: only when the worker gave no pipe
+
+        self._store = open_store(env)
+        self._run_id = run_id
+        self._seq = 0
+        self._pending: list[tuple[str, str]] = []
+        sys.stdout = _Tee(sys.stdout, "stdout", self._pending)
+        sys.stderr = _Tee(sys.stderr, "stderr", self._pending)
+
+    def report(self, state: str, message: str | None = None) -> None:
+        from datetime import UTC, datetime
+
+        self._ship()
+        self._store.set_run_state(self._run_id, state, message=message, now=datetime.now(UTC))
+
+    def _ship(self) -> None:
+        from datetime import UTC, datetime
+
+        from reconciler.model import LogLine
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        now = datetime.now(UTC)
+        lines = []
+        for stream, text in self._pending:
+            lines.append(
+                LogLine(run_id=self._run_id, timestamp=now, stream=stream, message=text, seq=self._seq)
+            )
+            self._seq += 1
+        self._pending.clear()
+        if lines:
+            self._store.append_logs(lines)
+
+    def close(self) -> None:
+        self._ship()
+
+
+class _Tee:
+    """A text stream that writes through and keeps complete lines for shipping."""
+
+    def __init__(self, inner: TextIO, stream: str, sink: list[tuple[str, str]]) -> None:
+        self._inner = inner
+        self._stream = stream
+        self._sink = sink
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._inner.write(text)
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        self._sink.extend((self._stream, line) for line in lines)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._sink.append((self._stream, self._partial))
+            self._partial = ""
+        self._inner.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def reporter_from_env(env: Mapping[str, str]) -> Reporter:
+    fd = env.get(ENV_REPORT_FD)
+    if fd:
+        return PipeReporter(int(fd))
+    return StoreReporter(env.get(ENV_RUN_ID, ""), env)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def load_entrypoint(entrypoint: str, cwd: Path) -> Callable[..., Any]:
+    """`flows/etl.py:etl` (relative to `cwd`), `package.module:function` or `package.module.function`."""
+    target, sep, attr = entrypoint.rpartition(":")
+    if not sep:
+        target, _, attr = entrypoint.rpartition(".")
+    if not target or not attr:
+        raise EntrypointError(f"entrypoint {entrypoint!r} must look like path/file.py:function")
+    if str(cwd) not in sys.path:
+        sys.path.insert(0, str(cwd))
+    module = _load_file(target, cwd) if target.endswith(".py") or "/" in target else _load_module(target)
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            defined = sorted(
+                n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
+            )
+            raise EntrypointError(
+                f"{target} has no function {attr!r}; functions it defines: {', '.join(defined) or 'none'}"
+            )
+        obj = getattr(obj, part)
+    # A decorated flow (Prefect's Flow, or any wrapper) keeps the plain function in `.fn`.
+    function = obj if inspect.isfunction(obj) else getattr(obj, "fn", obj)
+    if not callable(function):
+        raise EntrypointError(f"{entrypoint!r} is a {type(function).__name__}, not a function")
+    return function
+
+
+def _load_file(target: str, cwd: Path) -> Any:
+    path = (cwd / target).resolve()
+    if not path.is_file():
+        raise EntrypointError(
+            f"entrypoint file {target!r} not found in {cwd} (the working directory after the pull steps); "
+            "set working_dir or add a pull step that puts the code there"
+        )
+    sys.path.insert(0, str(path.parent))
+    name = f"__wp_flow__{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise EntrypointError(f"cannot load {path} as Python code")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_module(target: str) -> Any:
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        raise EntrypointError(f"cannot import module {target!r}: {exc}") from None
+
+
+def call(function: Callable[..., Any], parameters: Mapping[str, Any]) -> Any:
+    result = function(**parameters)
+    if inspect.isawaitable(result):
+        import asyncio
+
+        async def wait() -> Any:
+            return await result
+
+        result = asyncio.run(wait())
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
+    """Run one flow run in this process; return the final state reported."""
+    reporter.report("RUNNING")
+    try:
+        spec = RunSpec.from_env(env)
+        if spec.pull_steps:
+            run_pull_steps(spec.pull_steps, env=env, out=sys.stdout)
+        function = load_entrypoint(spec.entrypoint, Path.cwd())
+        call(function, spec.parameters)
+    except (PullStepError, EntrypointError) as exc:
+        print(f"wp: {exc}", file=err, flush=True)
+        reporter.report("FAILED", str(exc))
+        return "FAILED"
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            reporter.report("COMPLETED")
+            return "COMPLETED"
+        reporter.report("FAILED", f"the flow called sys.exit({exc.code!r})")
+        return "FAILED"
+    except BaseException as exc:
+        traceback.print_exc(file=err)
+        err.flush()
+        reporter.report("FAILED", f"{type(exc).__name__}: {exc}")
+        return "FAILED"
+    reporter.report("COMPLETED")
+    return "COMPLETED"
+
+
+def main() -> int:
+    env = dict(os.environ)
+    reporter = reporter_from_env(env)
+    try:
+        state = execute(env, reporter, sys.stderr)
+    finally:
+        reporter.close()
+    return 0 if state == "COMPLETED" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,469 @@
+"""The worker: heartbeat → claim → wait for the expected start → render → start → watch → report.
+
+Owns one worker's loop over a pool (SPEC §5): heartbeats (which drive the worker's, pool's and queues'
+statuses), claims with a `prefetch_seconds` look-ahead and at most `limit` runs in hand, the wait until each
+run's expected start, rendering the job configuration (pool template + the deployment's job variables read at
+submission + the run's), starting it through the executor of the pool's type, forwarding the flow-run
+process's reports and output to the store, cancellation (a CANCELLING run's infrastructure is stopped, then
+the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
+claiming, hand back runs not started, let running ones finish; a second stop request kills them).
+
+Single-threaded: one loop waits on every child's pipes at once, so store calls never race. The clock is
+injected. Must never decide which runs are due or claimable (that is the store's atomic claim).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import selectors
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
+from reconciler.model import DEFAULT_QUEUE, BaseJobTemplate, Deployment, FlowRun, LogLine, WorkPool
+from reconciler.runtime.executors.base import Executor, Infrastructure, Job, Output, StateReport
+from reconciler.states import FINAL_STATES, RunState
+from reconciler.store.base import Store
+
+EXECUTORS: dict[str, str] = {
+    "process": "reconciler.runtime.executors.process:ProcessExecutor",
+    "docker": "reconciler.runtime.executors.docker:DockerExecutor",
+    "kubernetes": "reconciler.runtime.executors.kubernetes:KubernetesExecutor",
+}
+UNLIMITED_CLAIM = 200  # the most one poll asks for when the worker has no --limit
+
+
+class WorkerSetupError(WpError):
+    """The worker cannot start: a missing pool or queue, or a type it cannot run."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    pool: str
+    name: str | None = None
+    queues: tuple[str, ...] = ()
+    limit: int | None = None
+    type: str | None = None
+    prefetch_seconds: float = 10.0
+    heartbeat_interval: float = 30.0
+    poll_interval: float = 0.5
+    cancel_check_interval: float = 1.0
+    stop_grace_seconds: float = 5.0  # SIGTERM → SIGKILL when a run is cancelled
+    run_once: bool = False
+
+
+@dataclass
+class _Active:
+    """A claimed run in the worker's hands: waiting for its start, or running."""
+
+    run: FlowRun
+    infra: Infrastructure | None = None
+    stream_output: bool = True
+    reported: StateReport | None = None  # the final state the flow-run process reported
+    running_reported: bool = False
+    cancelling: bool = False
+    aborted: bool = False
+    seq: int = 0
+    log_buffer: list[LogLine] = field(default_factory=list)
+
+
+def load_executor(pool_type: str) -> Executor:
+    target = EXECUTORS.get(pool_type)
+    if target is None:
+        known = ", ".join(sorted(EXECUTORS))
+        raise WorkerSetupError(f"no executor for work pool type {pool_type!r}; wp workers run: {known}")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise WorkerSetupError(f"the {pool_type} executor is not available here: {exc}") from None
+    executor: Executor = getattr(module, class_name)()
+    return executor
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        options: WorkerOptions,
+        *,
+        executor: Executor | None = None,
+        now: Callable[[], datetime] = utc_now,
+        env: Mapping[str, str] | None = None,
+        out: TextIO | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.name = options.name or f"{options.type or 'process'}-worker-{uuid.uuid4().hex[:8]}"
+        self._executor = executor
+        self._now = now
+        self._env = dict(os.environ if env is None else env)
+        self._out = out or sys.stdout
+        self._cwd = cwd or os.getcwd()
+        self._active: dict[str, _Active] = {}
+        self._stop_requests = 0
+        self._stop_lock = threading.Lock()
+        self._handed_back = False
+        self._polled_once = False
+        self._next_heartbeat = 0.0
+        self._next_poll = 0.0
+        self._next_cancel_check = 0.0
+        self._selector = selectors.DefaultSelector()
+        self.pool: WorkPool | None = None
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def setup(self) -> None:
+        """Check the pool and queues exist and the type matches, pick the executor, send a heartbeat."""
+        try:
+            pool = self.store.get_work_pool(self.options.pool)
+        except NotFoundError:
+            raise WorkerSetupError(
+                f"work pool {self.options.pool!r} does not exist; create it with "
+                f"`wp work-pool create {self.options.pool} --type process` or declare it and `wp apply`"
+            ) from None
+        self._check_queues(pool)
+        if self.options.type and self.options.type != pool.type:
+            raise WorkerSetupError(
+                f"work pool {pool.name!r} is of type {pool.type!r}, not {self.options.type!r}; "
+                f"start the worker with --type {pool.type} or without --type"
+            )
+        if self._executor is None:
+            self._executor = load_executor(pool.type)
+        self.pool = pool
+        self._heartbeat()
+        self._say(f"Worker {self.name!r} started on work pool {pool.name!r}.")
+
+    def _check_queues(self, pool: WorkPool) -> None:
+        if not self.options.queues:
+            return
+        existing = [q.name for q in self.store.list_work_queues(pool.name)]
+        missing = [q for q in self.options.queues if q not in existing]
+        if missing:
+            raise WorkerSetupError(
+                f"work queue {', '.join(repr(f'{pool.name}/{q}') for q in missing)} does not exist; "
+                f"queues of {pool.name!r}: {', '.join(existing) or DEFAULT_QUEUE}. Create it with "
+                f"`wp work-queue create {missing[0]} --pool {pool.name}` or fix --work-queue"
+            )
+
+    def request_stop(self) -> None:
+        """Safe from a signal handler or another thread: the first call stops claiming and hands back runs not
+        started while running ones finish; the second also stops running infrastructure (those runs CRASH)."""
+        with self._stop_lock:
+            self._stop_requests += 1
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requests > 0
+
+    def run(self) -> None:
+        """Serve until stopped (or, with run_once, until the runs of one poll are done)."""
+        if self.pool is None:
+            self.setup()
+        try:
+            while not self._finished():
+                self.tick()
+        finally:
+            self._flush_logs()
+            self._selector.close()
+            self._say(f"Worker {self.name!r} stopped.")
+
+    def _finished(self) -> bool:
+        done_claiming = self.stopping or (self.options.run_once and self._polled_once)
+        return done_claiming and not self._active
+
+    def tick(self) -> None:
+        """One turn of the loop: heartbeat, stop handling, claim, start, cancel, read output, reap."""
+        mono = time.monotonic()
+        if mono >= self._next_heartbeat:
+            self._heartbeat()
+        if self.stopping:
+            self._handle_stop()
+        elif not (self.options.run_once and self._polled_once) and mono >= self._next_poll:
+            self._claim()
+        self._start_due()
+        if mono >= self._next_cancel_check:
+            self._check_cancellations()
+        self._pump(self._wait_time())
+        self._reap()
+        self._flush_logs()
+
+    # ------------------------------------------------------------------------------------------ store calls
+
+    def _heartbeat(self) -> None:
+        self._next_heartbeat = time.monotonic() + self.options.heartbeat_interval
+        try:
+            self.store.heartbeat_worker(
+                self.options.pool, self.name, interval=self.options.heartbeat_interval, now=self._now()
+            )
+        except WpError as exc:  # a flaky store must not kill the runs in hand
+            self._say(f"heartbeat failed: {exc}")
+            self._next_heartbeat = time.monotonic() + min(5.0, self.options.heartbeat_interval)
+
+    def _claim(self) -> None:
+        self._next_poll = time.monotonic() + self.options.poll_interval
+        limit = self.options.limit
+        free = UNLIMITED_CLAIM if limit is None else limit - len(self._active)
+        if free <= 0:
+            return
+        now = self._now()
+        try:
+            runs = self.store.claim_runs(
+                self.options.pool,
+                self.name,
+                limit=min(free, UNLIMITED_CLAIM),
+                scheduled_before=now + timedelta(seconds=self.options.prefetch_seconds),
+                now=now,
+                work_queues=self.options.queues,
+            )
+        except WpError as exc:
+            self._say(f"claiming runs failed: {exc}")
+            return
+        self._polled_once = True
+        for run in runs:
+            self._active[run.id] = _Active(run)
+
+    def _set_state(
+        self, run_id: str, state: RunState, message: str | None = None, *, expected: Sequence[str] = ()
+    ) -> bool:
+        try:
+            self.store.set_run_state(run_id, state.value, message=message, expected=expected, now=self._now())
+            return True
+        except (ConflictError, InvalidTransitionError, NotFoundError) as exc:
+            self._say(f"run {run_id}: could not set {state.value}: {exc}")
+            return False
+        except WpError as exc:
+            self._say(f"run {run_id}: the store refused {state.value}: {exc}")
+            return False
+
+    # ------------------------------------------------------------------------------------------ starting
+
+    def _start_due(self) -> None:
+        now = self._now()
+        for active in list(self._active.values()):
+            if active.infra is None and not active.cancelling and active.run.expected_start_time <= now:
+                self._submit(active)
+
+    def _submit(self, active: _Active) -> None:
+        run = active.run
+        try:
+            deployment = self._deployment_of(run)
+        except NotFoundError:
+            self._set_state(run.id, RunState.CANCELLED, f"deployment {run.deployment} no longer exists")
+            self._active.pop(run.id, None)
+            return
+        try:
+            configuration = self._render(run, deployment)
+            active.stream_output = bool(configuration.get("stream_output", True))
+            assert self._executor is not None
+            job = Job(run, deployment, configuration, self._env, self.name, self._cwd)
+            active.infra = self._executor.start(job)
+        except Exception as exc:  # any failure to submit is the run's CRASH, never the worker's
+            message = f"Failed to submit flow run to infrastructure: {type(exc).__name__}: {exc}"
+            self._log(active, "wp", message)
+            self._set_state(run.id, RunState.CRASHED, message)
+            self._active.pop(run.id, None)
+            return
+        for fd in active.infra.selectables():
+            self._selector.register(fd, selectors.EVENT_READ, run.id)
+        self._log(
+            active, "wp", f"worker {self.name} started {run.name} as {self._executor.type} {active.infra.id}"
+        )
+
+    def _deployment_of(self, run: FlowRun) -> Deployment:
+        flow, _, name = run.deployment.partition("/")
+        # read at submission, so edits to the deployment's job variables reach runs already scheduled
+        return self.store.get_deployment(flow, name)
+
+    def _render(self, run: FlowRun, deployment: Deployment) -> dict[str, Any]:
+        from reconciler.engine.template import render_job_configuration
+
+        pool = self.store.get_work_pool(run.work_pool)
+        template = pool.base_job_template or BaseJobTemplate()
+        context = {
+            "flow_run": {"id": run.id, "name": run.name, "parameters": run.parameters},
+            "deployment": {
+                "flow": deployment.flow,
+                "name": deployment.name,
+                "entrypoint": deployment.entrypoint,
+            },
+            "work_pool": {"name": pool.name, "type": pool.type},
+            "worker": {"name": self.name},
+        }
+        rendered = render_job_configuration(
+            template, deployment.job_variables, run.job_variables, env=self._env, context=context
+        )
+        configuration = dict(rendered)
+        # a process with no name takes the run's, as Prefect's do
+        configuration["name"] = configuration.get("name") or run.name
+        return configuration
+
+    # ------------------------------------------------------------------------------------------ watching
+
+    def _wait_time(self) -> float:
+        """Seconds the loop may sleep: until the next poll, heartbeat, cancel check or start; at most 0.5."""
+        mono = time.monotonic()
+        deadlines = [self._next_heartbeat, self._next_cancel_check]
+        if not self.stopping:
+            deadlines.append(self._next_poll)
+        wait = min(deadlines) - mono
+        now = self._now()
+        for active in self._active.values():
+            if active.infra is None and not active.cancelling:
+                wait = min(wait, (active.run.expected_start_time - now).total_seconds())
+            elif active.infra is not None and not active.infra.selectables():
+                wait = min(wait, 0.05)  # nothing to wait on: poll the infrastructure
+        return max(0.0, min(wait, 0.5))
+
+    def _pump(self, timeout: float) -> None:
+        if not self._selector.get_map():
+            time.sleep(timeout)
+            return
+        for key, _ in self._selector.select(timeout):
+            active = self._active.get(key.data)
+            if active is not None:
+                self._consume(active)
+
+    def _consume(self, active: _Active) -> None:
+        assert active.infra is not None
+        for event in active.infra.read_events():
+            if isinstance(event, Output):
+                self._log(active, event.stream, event.text)
+                if active.stream_output:
+                    print(event.text, file=self._out, flush=True)
+            elif event.state == RunState.RUNNING:
+                if not active.running_reported:
+                    active.running_reported = True
+                    self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
+            else:
+                active.reported = event
+        self._unregister_closed(active)
+
+    def _unregister_closed(self, active: _Active) -> None:
+        assert active.infra is not None
+        open_fds = set(active.infra.selectables())
+        for fd, key in list(self._selector.get_map().items()):
+            if key.data == active.run.id and fd not in open_fds:
+                self._selector.unregister(fd)
+
+    def _reap(self) -> None:
+        for active in list(self._active.values()):
+            if active.infra is None:
+                continue
+            code = active.infra.exit_code()
+            if code is None:
+                continue
+            self._consume(active)  # whatever is left in the pipes
+            self._finish(active, code)
+
+    def _finish(self, active: _Active, code: int) -> None:
+        assert active.infra is not None
+        for fd, key in list(self._selector.get_map().items()):
+            if key.data == active.run.id:
+                self._selector.unregister(fd)
+        close = getattr(active.infra, "close", None)
+        if close is not None:
+            close()
+        self._active.pop(active.run.id, None)
+        self._flush_run_logs(active)
+        state, message = self._final_state(active, code)
+        if state is RunState.COMPLETED and not active.running_reported:
+            # a custom command that exits 0 reports nothing: pass through RUNNING as the state table requires
+            self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
+        self._set_state(active.run.id, state, message)
+
+    def _final_state(self, active: _Active, code: int) -> tuple[RunState, str | None]:
+        if active.cancelling:
+            return RunState.CANCELLED, "cancelled: the worker stopped its infrastructure"
+        if active.aborted:
+            return RunState.CRASHED, f"the worker {self.name} was stopped and killed the flow-run process"
+        reported = active.reported.state if active.reported is not None else None
+        if reported in {s.value for s in FINAL_STATES}:
+            return RunState(reported), active.reported.message if active.reported else None
+        if code == 0 and not active.running_reported:
+            return RunState.COMPLETED, None
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return RunState.CRASHED, f"the flow-run process {how} without reporting a final state"
+
+    # ------------------------------------------------------------------------------------------ cancel, stop
+
+    def _check_cancellations(self) -> None:
+        self._next_cancel_check = time.monotonic() + self.options.cancel_check_interval
+        if not self._active:
+            return
+        try:
+            cancelling = self.store.list_flow_runs(
+                states=[RunState.CANCELLING.value], work_pool=self.options.pool, limit=1000
+            )
+        except WpError as exc:
+            self._say(f"checking for cancellations failed: {exc}")
+            return
+        for run in cancelling:
+            active = self._active.get(run.id)
+            if active is None or active.cancelling:
+                continue
+            active.cancelling = True
+            if active.infra is None:
+                self._set_state(run.id, RunState.CANCELLED, "cancelled before it started")
+                self._active.pop(run.id, None)
+            else:
+                self._log(active, "wp", f"cancelling: stopping {active.infra.id}")
+                active.infra.stop(self.options.stop_grace_seconds)
+
+    def _handle_stop(self) -> None:
+        if not self._handed_back:
+            self._handed_back = True
+            for active in list(self._active.values()):
+                if active.infra is None and not active.cancelling:
+                    message = f"handed back: worker {self.name} stopped before starting it"
+                    self._set_state(active.run.id, RunState.SCHEDULED, message, expected=[RunState.PENDING])
+                    self._active.pop(active.run.id, None)
+            if self._active:
+                self._say(f"Stopping: waiting for {len(self._active)} running flow run(s) to finish.")
+        if self._stop_requests > 1:
+            for active in self._active.values():
+                if active.infra is not None and not active.aborted and not active.cancelling:
+                    active.aborted = True
+                    active.infra.stop(self.options.stop_grace_seconds)
+
+    # ------------------------------------------------------------------------------------------ logs
+
+    def _log(self, active: _Active, stream: str, text: str) -> None:
+        active.log_buffer.append(
+            LogLine(run_id=active.run.id, timestamp=self._now(), stream=stream, message=text, seq=active.seq)
+        )
+        active.seq += 1
+
+    def _flush_logs(self) -> None:
+        lines: list[LogLine] = []
+        for active in self._active.values():
+            lines.extend(active.log_buffer)
+            active.log_buffer.clear()
+        self._append(lines)
+
+    def _flush_run_logs(self, active: _Active) -> None:
+        self._append(active.log_buffer)
+        active.log_buffer = []
+
+    def _append(self, lines: list[LogLine]) -> None:
+        if not lines:
+            return
+        try:
+            self.store.append_logs(lines)
+        except WpError as exc:
+            self._say(f"shipping {len(lines)} log line(s) failed: {exc}")
+
+    def _say(self, message: str) -> None:
+        print(message, file=self._out, flush=True)

@@ -1,0 +1,393 @@
+"""HttpStore: the Store protocol over HTTP against a wp server (`wp server start`).
+
+Owns the client side of the API: one method = one request (`snapshot()` is one `GET /snapshot`, `apply()`
+one `POST /apply` carrying the UNMASKED plan), the bearer header, and turning error answers back into the
+exception types of `reconciler.errors` so callers cannot tell an HttpStore from a SqlStore. Takes an
+injected `httpx.Client` (tests pass Starlette's TestClient to talk to the in-process app). Must never
+decide anything a store decides.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_jsonable_python
+
+from reconciler.api.shapes import (
+    ApplyRecordShape,
+    ApplyRequest,
+    CurrentLock,
+    LockShape,
+    SnapshotShape,
+    lock_from_shape,
+    plan_to_shape,
+    record_from_shape,
+    record_to_shape,
+    snapshot_from_shape,
+)
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.engine.plan import Plan
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ConflictError,
+    InvalidTransitionError,
+    LockHeldError,
+    NotFoundError,
+    PlanError,
+    StalePlanError,
+    StoreError,
+    ValidationError,
+    WpError,
+)
+from reconciler.model import Deployment, FlowRun, LogLine, Worker, WorkPool, WorkQueue
+from reconciler.store.base import ApplyRecord, LockInfo, Snapshot
+
+DEFAULT_TIMEOUT = 30.0
+
+_POOLS = TypeAdapter(list[WorkPool])
+_QUEUES = TypeAdapter(list[WorkQueue])
+_DEPLOYMENTS = TypeAdapter(list[Deployment])
+_RUNS = TypeAdapter(list[FlowRun])
+_WORKERS = TypeAdapter(list[Worker])
+_LOGS = TypeAdapter(list[LogLine])
+_TIMES = TypeAdapter(dict[str, set[datetime]])
+_COUNTS = TypeAdapter(dict[str, int])
+
+# Error `type`s the server sends that map one-to-one onto our exceptions (ConfigError, ApiError: special).
+_BY_TYPE: dict[str, type[WpError]] = {
+    cls.__name__: cls
+    for cls in (
+        NotFoundError,
+        ConflictError,
+        InvalidTransitionError,
+        PlanError,
+        StalePlanError,
+        LockHeldError,
+        StoreError,
+        AuthError,
+    )
+}
+_BY_STATUS: dict[int, type[WpError]] = {
+    401: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    423: LockHeldError,
+}
+
+
+def _segment(name: str) -> str:
+    """A name as one URL path segment. Names may contain `.`, and a segment of only dots would be collapsed by
+    URL normalisation, so dots are escaped there too."""
+    quoted = quote(name, safe="")
+    return quoted.replace(".", "%2E") if set(name) == {"."} else quoted
+
+
+def _diagnostic(d: Mapping[str, Any]) -> Diagnostic:
+    return Diagnostic(
+        severity=Severity(d.get("severity", "error")),
+        summary=str(d.get("summary", "")),
+        detail=str(d.get("detail", "")),
+        file=d.get("file"),
+        line=d.get("line"),
+        column=d.get("column"),
+        path=(d["path"],) if d.get("path") else (),
+    )
+
+
+def error_from_response(response: httpx.Response) -> WpError:
+    """The exception a store would have raised, rebuilt from a server's error answer."""
+    try:
+        err = response.json()["error"]
+        type_, message = str(err["type"]), str(err["message"])
+        path, details = err.get("path"), dict(err.get("details") or {})
+        # keys that are constructor parameters of the exceptions must not arrive twice
+        details = {k: v for k, v in details.items() if k not in ("path", "status", "message")}
+    except (ValueError, KeyError, TypeError):
+        type_, message, path, details = "", response.text[:500] or response.reason_phrase, None, {}
+    status = response.status_code
+    if type_ == "ConfigError":
+        return ConfigError([_diagnostic(d) for d in details.get("diagnostics", [])])
+    if type_ == "ValidationError" or (not type_ and status == 422):
+        return ValidationError(message, path=tuple(path.split(".")) if path else (), **details)
+    cls = _BY_TYPE.get(type_) or _BY_STATUS.get(status)
+    if cls is not None:
+        return cls(message, **details)
+    return ApiError(f"the wp server answered {status}: {message}", status=status, **details)
+
+
+class HttpStore:
+    """A Store whose every call is a request to a wp server at `base_url`."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = client if client is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._owns_client = client is None
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> HttpStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------- transport
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        url = self.base_url + path
+        try:
+            response = self._client.request(
+                method,
+                url,
+                json=to_jsonable_python(json) if json is not None else None,
+                params={k: to_jsonable_python(v) for k, v in (params or {}).items() if v is not None},
+                headers=self._headers,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.HTTPError as exc:
+            raise StoreError(
+                f"cannot reach the wp server at {self.base_url} ({type(exc).__name__}: {exc}); "
+                "check WP_API_URL and that `wp server start` is running"
+            ) from exc
+        if response.is_error:
+            raise error_from_response(response)
+        return response.json() if response.content else None
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params)
+
+    @staticmethod
+    def _body(shape: BaseModel) -> dict[str, Any]:
+        return shape.model_dump(mode="json")
+
+    # ------------------------------------------------------------------------------------------- reconcile
+
+    def snapshot(self) -> Snapshot:
+        return snapshot_from_shape(SnapshotShape.model_validate(self._get("/snapshot")))
+
+    def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
+        body = ApplyRequest(plan=plan_to_shape(plan), record=record_to_shape(record), lock_id=lock_id)
+        data = self._request("POST", "/apply", json=self._body(body))
+        return record_from_shape(ApplyRecordShape.model_validate(data))
+
+    def acquire_lock(
+        self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0
+    ) -> LockInfo:
+        body = {"holder": holder, "operation": operation, "timeout": timeout, "ttl": ttl}
+        # the server may wait `timeout` seconds for the lock before answering
+        wait = timeout + DEFAULT_TIMEOUT if timeout > 0 else None
+        data = self._request("POST", "/lock", json=body, timeout=wait)
+        return lock_from_shape(LockShape.model_validate(data))
+
+    def release_lock(self, lock_id: str) -> None:
+        self._request("DELETE", f"/lock/{_segment(lock_id)}")
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        data = self._request("POST", f"/lock/{_segment(lock_id)}/force-unlock")
+        return lock_from_shape(LockShape.model_validate(data))
+
+    def current_lock(self) -> LockInfo | None:
+        lock = CurrentLock.model_validate(self._get("/lock")).lock
+        return lock_from_shape(lock) if lock is not None else None
+
+    def list_history(self, project: str | None = None, limit: int = 50) -> list[ApplyRecord]:
+        data = self._get("/history", project=project, limit=limit)
+        return [record_from_shape(ApplyRecordShape.model_validate(r)) for r in data]
+
+    # ------------------------------------------------------------------------------------------- pools
+
+    def create_work_pool(
+        self, pool: WorkPool, *, owner: str | None = None, overwrite: bool = False
+    ) -> WorkPool:
+        body = {**pool.model_dump(mode="json"), "owner": owner, "overwrite": overwrite}
+        return WorkPool.model_validate(self._request("POST", "/work_pools", json=body))
+
+    def update_work_pool(self, name: str, **fields: Any) -> WorkPool:
+        return WorkPool.model_validate(self._request("PATCH", f"/work_pools/{_segment(name)}", json=fields))
+
+    def delete_work_pool(self, name: str) -> None:
+        self._request("DELETE", f"/work_pools/{_segment(name)}")
+
+    def get_work_pool(self, name: str) -> WorkPool:
+        return WorkPool.model_validate(self._get(f"/work_pools/{_segment(name)}"))
+
+    def list_work_pools(self) -> list[WorkPool]:
+        return _POOLS.validate_python(self._get("/work_pools"))
+
+    def work_pool_status(self, name: str, now: datetime) -> str:
+        return str(self._get(f"/work_pools/{_segment(name)}/status", now=now)["status"])
+
+    def set_default_work_pool(self, name: str | None) -> None:
+        self._request("PUT", "/default_work_pool", json={"name": name})
+
+    def get_default_work_pool(self) -> str | None:
+        name = self._get("/default_work_pool")["name"]
+        return str(name) if name is not None else None
+
+    # ------------------------------------------------------------------------------------------- queues
+
+    def _queue_path(self, pool: str, name: str | None = None) -> str:
+        path = f"/work_pools/{_segment(pool)}/queues"
+        return path if name is None else f"{path}/{_segment(name)}"
+
+    def create_work_queue(self, queue: WorkQueue, *, owner: str | None = None) -> WorkQueue:
+        body = {**queue.model_dump(mode="json", exclude={"work_pool"}), "owner": owner}
+        return WorkQueue.model_validate(self._request("POST", self._queue_path(queue.work_pool), json=body))
+
+    def update_work_queue(self, pool: str, name: str, **fields: Any) -> WorkQueue:
+        return WorkQueue.model_validate(self._request("PATCH", self._queue_path(pool, name), json=fields))
+
+    def delete_work_queue(self, pool: str, name: str) -> None:
+        self._request("DELETE", self._queue_path(pool, name))
+
+    def get_work_queue(self, pool: str, name: str) -> WorkQueue:
+        return WorkQueue.model_validate(self._get(self._queue_path(pool, name)))
+
+    def list_work_queues(self, pool: str) -> list[WorkQueue]:
+        return _QUEUES.validate_python(self._get(self._queue_path(pool)))
+
+    def work_queue_status(self, pool: str, name: str, now: datetime) -> str:
+        return str(self._get(self._queue_path(pool, name) + "/status", now=now)["status"])
+
+    # ------------------------------------------------------------------------------------------- deployments
+
+    @staticmethod
+    def _deployment_path(flow: str, name: str) -> str:
+        return f"/deployments/{_segment(flow)}/{_segment(name)}"
+
+    def get_deployment(self, flow: str, name: str) -> Deployment:
+        return Deployment.model_validate(self._get(self._deployment_path(flow, name)))
+
+    def list_deployments(self, work_pool: str | None = None) -> list[Deployment]:
+        return _DEPLOYMENTS.validate_python(self._get("/deployments", work_pool=work_pool))
+
+    def update_deployment(self, flow: str, name: str, **fields: Any) -> Deployment:
+        data = self._request("PATCH", self._deployment_path(flow, name), json=fields)
+        return Deployment.model_validate(data)
+
+    def delete_deployment(self, flow: str, name: str) -> None:
+        self._request("DELETE", self._deployment_path(flow, name))
+
+    # ------------------------------------------------------------------------------------------- runtime
+
+    def create_flow_run(self, run: FlowRun) -> FlowRun:
+        return FlowRun.model_validate(self._request("POST", "/flow_runs", json=run.model_dump(mode="json")))
+
+    def get_flow_run(self, run_id: str) -> FlowRun:
+        return FlowRun.model_validate(self._get(f"/flow_runs/{_segment(run_id)}"))
+
+    def list_flow_runs(
+        self,
+        *,
+        states: Sequence[str] = (),
+        work_pool: str | None = None,
+        work_queue: str | None = None,
+        deployment: str | None = None,
+        before: datetime | None = None,
+        limit: int = 200,
+    ) -> list[FlowRun]:
+        params = {
+            "state": list(states) or None,
+            "work_pool": work_pool,
+            "work_queue": work_queue,
+            "deployment": deployment,
+            "before": before,
+            "limit": limit,
+        }
+        return _RUNS.validate_python(self._request("GET", "/flow_runs", params=params))
+
+    def set_run_state(
+        self,
+        run_id: str,
+        state: str,
+        *,
+        message: str | None = None,
+        expected: Sequence[str] = (),
+        now: datetime,
+    ) -> FlowRun:
+        body = {"state": state, "message": message, "expected": list(expected), "now": now}
+        return FlowRun.model_validate(
+            self._request("POST", f"/flow_runs/{_segment(run_id)}/state", json=body)
+        )
+
+    def claim_runs(
+        self,
+        work_pool: str,
+        worker: str,
+        *,
+        limit: int,
+        scheduled_before: datetime,
+        now: datetime,
+        work_queues: Sequence[str] = (),
+    ) -> list[FlowRun]:
+        body = {
+            "worker": worker,
+            "limit": limit,
+            "scheduled_before": scheduled_before,
+            "now": now,
+            "work_queues": list(work_queues),
+        }
+        data = self._request("POST", f"/work_pools/{_segment(work_pool)}/claim", json=body)
+        return _RUNS.validate_python(data)
+
+    def heartbeat_worker(self, work_pool: str, name: str, *, interval: float, now: datetime) -> Worker:
+        body = {"work_pool": work_pool, "name": name, "interval": interval, "now": now}
+        return Worker.model_validate(self._request("POST", "/workers/heartbeat", json=body))
+
+    def list_workers(self, work_pool: str, now: datetime) -> list[Worker]:
+        return _WORKERS.validate_python(self._get(f"/work_pools/{_segment(work_pool)}/workers", now=now))
+
+    def append_logs(self, lines: Sequence[LogLine]) -> None:
+        by_run: dict[str, list[LogLine]] = defaultdict(list)
+        for line in lines:
+            by_run[line.run_id].append(line)
+        for run_id, run_lines in by_run.items():
+            body = [line.model_dump(mode="json") for line in run_lines]
+            self._request("POST", f"/flow_runs/{_segment(run_id)}/logs", json=body)
+
+    def read_logs(self, run_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[LogLine]:
+        data = self._get(f"/flow_runs/{_segment(run_id)}/logs", after=after_seq, limit=limit)
+        return _LOGS.validate_python(data)
+
+    # ------------------------------------------------------------------------------------ scheduler services
+
+    def insert_scheduled_runs(self, runs: Iterable[FlowRun]) -> int:
+        body = [run.model_dump(mode="json") for run in runs]
+        return int(self._request("POST", "/scheduled_runs", json=body)["count"])
+
+    def delete_scheduled_runs(self, deployment: str, slugs: Sequence[str], after: datetime) -> int:
+        body = {"deployment": deployment, "slugs": list(slugs), "after": after}
+        return int(self._request("POST", "/scheduled_runs/delete", json=body)["count"])
+
+    def scheduled_run_times(self, deployment: str, *, after: datetime) -> dict[str, set[datetime]]:
+        return _TIMES.validate_python(self._get("/scheduled_runs/times", deployment=deployment, after=after))
+
+    def mark_late_runs(self, now: datetime, threshold_seconds: float = 15.0) -> int:
+        body = {"now": now, "threshold_seconds": threshold_seconds}
+        return int(self._request("POST", "/flow_runs/mark_late", json=body)["count"])
+
+    def recover_dead_workers(self, now: datetime) -> dict[str, int]:
+        return _COUNTS.validate_python(self._request("POST", "/workers/recover", json={"now": now}))
+
+    def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]:
+        path = f"/work_pools/{_segment(work_pool)}/run_counts"
+        return _COUNTS.validate_python(self._get(path, work_queue=work_queue))

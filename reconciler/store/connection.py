@@ -1,0 +1,149 @@
+"""The SQL engine under every SqlStore: URL handling, SQLite pragmas, write transactions, migrations, errors.
+
+Owns `SqlEngine` (`engine`, `dialect`, `transaction()`, `reading()`), which the object, lock and run mixins of
+SqlStore build on; running Alembic to head on open (skipped when already there); and turning driver errors
+into reconciler.errors. Must never know about plans, pools or runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.engine import make_url
+
+from reconciler.errors import ConflictError, StoreError, WpError
+
+HEAD_REVISION = "0001_initial"  # tests check that it matches the newest file in migrations/versions
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 60.0
+_PG_MIGRATION_LOCK = 77_000_001  # pg_advisory_xact_lock key: one migrator at a time
+
+
+def normalize_url(url: str) -> str:
+    """Accept `postgres://` and `postgresql://` and use psycopg 3 for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password hidden, for error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "(unparsable url)"
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself, so writers can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock at BEGIN: concurrent writers wait on busy_timeout instead of failing
+        # with "database is locked" when a read lock would have to be upgraded mid-transaction.
+        mode = conn.info.pop("wp_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def make_sql_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    try:
+        if url.startswith("sqlite"):
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)
+    except (exc.ArgumentError, ImportError) as e:
+        raise StoreError(f"cannot use store URL {describe_url(url)}: {e}") from None
+
+
+@contextlib.contextmanager
+def translated_errors(url: str) -> Iterator[None]:
+    """Driver errors become StoreError / ConflictError naming the store; wp's own errors pass through."""
+    try:
+        yield
+    except WpError:
+        raise
+    except exc.IntegrityError as e:
+        raise ConflictError(f"the store refused a write: {getattr(e, 'orig', e)}") from e
+    except exc.DBAPIError as e:
+        raise StoreError(f"the store at {describe_url(url)} failed: {getattr(e, 'orig', e)}") from e
+    except exc.SQLAlchemyError as e:
+        raise StoreError(f"the store at {describe_url(url)} failed: {e}") from e
+
+
+def _current_revision(conn: Connection) -> str | None:
+    try:
+        with conn.begin_nested():
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except exc.DBAPIError:
+        return None
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to head. A store already at head costs one SELECT."""
+    with engine.connect() as conn:
+        conn.info["wp_begin"] = "DEFERRED"
+        with conn.begin():
+            if _current_revision(conn) == HEAD_REVISION:
+                return
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+class SqlEngine:
+    """Engine and transactions shared by the SqlStore mixins (objects, locks, runs)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.engine: Engine = make_sql_engine(self.url)
+        self.dialect: str = self.engine.dialect.name
+        with translated_errors(self.url):
+            migrate(self.engine)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction: committed when the block ends, rolled back on any error."""
+        with translated_errors(self.url), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction: a consistent view that does not block writers on SQLite (WAL)."""
+        with translated_errors(self.url), self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.info["wp_begin"] = "DEFERRED"
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({describe_url(self.url)!r})"

@@ -1,0 +1,297 @@
+"""Declared objects in SQL: read them all as LiveObjects, check a plan is fresh, write a plan's changes.
+
+Owns the few-query snapshot (one query per table, no query per object), the stale-plan check, and the batched
+writes of a plan (executemany per run of same-kind, same-action changes), including the pool's `default` queue
+and queue-priority settling. Must never commit or open transactions: the caller (SqlStore.apply) owns the one
+transaction all of this runs in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from itertools import groupby
+from typing import Any, TypeVar
+
+import pydantic
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+
+from reconciler.engine.plan import Action, Change, Plan
+from reconciler.errors import StalePlanError, ValidationError
+from reconciler.model import (
+    DEFAULT_QUEUE,
+    Deployment,
+    Key,
+    Kind,
+    Schedule,
+    WorkPool,
+    WorkQueue,
+    attributes,
+    deployment_key,
+    fingerprint,
+    pool_key,
+    queue_key,
+    schedule_key,
+)
+from reconciler.store import rows, tables
+from reconciler.store.base import LiveObject
+from reconciler.store.priorities import next_free_priority, settle_priorities
+
+DEFAULT_QUEUE_DESCRIPTION = "The work pool's default queue."
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def _live(key: Key, value: Any, row: rows.Row, status: str | None = None) -> LiveObject:
+    owner = row["owner"]
+    return LiveObject(key, value, owner, fingerprint(attributes(value), owner), row["applied"], status)
+
+
+def read_default_pool(conn: Connection) -> str | None:
+    value = conn.execute(
+        select(tables.settings.c.value).where(tables.settings.c.key == "default_pool")
+    ).scalar()
+    return value if isinstance(value, str) else None
+
+
+def online_pools(conn: Connection, now: datetime) -> set[str]:
+    w = tables.workers
+    result = conn.execute(select(w.c.work_pool, w.c.last_heartbeat, w.c.heartbeat_interval))
+    return {pool for pool, beat, interval in result if rows.worker_online(beat, interval, now)}
+
+
+def read_live(conn: Connection, now: datetime) -> dict[Key, LiveObject]:
+    """Every declared object in five queries: pools, workers, queues, deployments, schedules."""
+    live: dict[Key, LiveObject] = {}
+    online = online_pools(conn, now)
+    for r in conn.execute(select(tables.work_pools)).mappings():
+        live[pool_key(r["name"])] = _live(
+            pool_key(r["name"]), rows.pool_from_row(r), r, rows.pool_status(r["paused"], r["name"] in online)
+        )
+    for r in conn.execute(select(tables.work_queues)).mappings():
+        key = queue_key(r["work_pool"], r["name"])
+        live[key] = _live(
+            key, rows.queue_from_row(r), r, rows.queue_status(r["paused"], r["last_polled"], now)
+        )
+    by_deployment: dict[tuple[str, str], list[Schedule]] = defaultdict(list)
+    for r in conn.execute(select(tables.deployment_schedules)).mappings():
+        schedule = rows.schedule_from_row(r)
+        by_deployment[(r["flow"], r["name"])].append(schedule)
+        key = schedule_key(r["flow"], r["name"], r["slug"])
+        live[key] = _live(key, schedule, r)
+    for r in conn.execute(select(tables.deployments)).mappings():
+        key = deployment_key(r["flow"], r["name"])
+        schedules = sorted(by_deployment.get((r["flow"], r["name"]), ()), key=lambda s: s.slug)
+        live[key] = _live(key, rows.deployment_from_row(r, schedules), r)
+    return live
+
+
+# -------------------------------------------------------------------------------------------- checking
+
+
+def check_fresh(plan: Plan, live: Mapping[Key, LiveObject]) -> None:
+    """StalePlanError naming each object the plan would change whose live state moved since planning."""
+    stale: list[str] = []
+    for change in plan.actionable:
+        now_object = live.get(change.key)
+        expected = plan.fingerprints.get(change.address)
+        actual = now_object.fingerprint if now_object else None
+        if actual == expected:
+            continue
+        if expected is None:
+            stale.append(f"{change.address} (created since the plan was made)")
+        elif actual is None:
+            stale.append(f"{change.address} (deleted since the plan was made)")
+        else:
+            stale.append(f"{change.address} (changed since the plan was made)")
+    if stale:
+        raise StalePlanError(
+            f"the plan is stale: {', '.join(stale)}; nothing was applied. Run `wp plan` again and review it.",
+            addresses=[s.split(" ", 1)[0] for s in stale],
+        )
+
+
+def _model(model: type[M], change: Change) -> M:
+    try:
+        return model.model_validate(dict(change.after or {}))
+    except pydantic.ValidationError as e:
+        first = e.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise ValidationError(
+            f"{change.address}: {path}: {first['msg']}", path=[str(p) for p in first["loc"]]
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+class PlanWriter:
+    """Writes one plan's changes on one connection, then settles queue priorities of the pools it touched."""
+
+    def __init__(self, conn: Connection, plan: Plan, now: datetime) -> None:
+        self.conn = conn
+        self.plan = plan
+        self.now = now
+        self.project = plan.project
+        self.touched_pools: set[str] = set()
+        self.declared = {c.key for c in plan.changes}
+        self.deleted = {c.key for c in plan.changes if c.action is Action.DELETE}
+        self.declared_priority: dict[Key, int | None] = {
+            c.key: (c.after or {}).get("priority") for c in plan.changes if c.key.kind is Kind.WORK_QUEUE
+        }
+
+    def write(self) -> None:
+        handlers: dict[Kind, Callable[[Action, Sequence[Change]], None]] = {
+            Kind.WORK_POOL: self._pools,
+            Kind.WORK_QUEUE: self._queues,
+            Kind.DEPLOYMENT: self._deployments,
+            Kind.SCHEDULE: self._schedules,
+        }
+        for (kind, action), group in groupby(self.plan.actionable, key=lambda c: (c.key.kind, c.action)):
+            handlers[kind](action, list(group))
+        self._settle_queue_priorities()
+
+    # -- generic batched statements
+    def _managed(self, values: dict[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
+        return values | rows.managed_columns(self.project, applied, self.now)
+
+    def _insert(self, table: Table, batch: list[dict[str, Any]]) -> None:
+        if batch:
+            self.conn.execute(insert(table), batch)
+
+    def _update(self, table: Table, keys: Sequence[str], batch: list[dict[str, Any]]) -> None:
+        if not batch:
+            return
+        stmt = update(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
+        params = [
+            {k: v for k, v in row.items() if k not in keys and k != "created"}
+            | {f"k_{k}": row[k] for k in keys}
+            for row in batch
+        ]
+        self.conn.execute(stmt, params)
+
+    def _delete(self, table: Table, keys: Sequence[str], batch: Iterable[Sequence[str]]) -> None:
+        params = [{f"k_{k}": v for k, v in zip(keys, ident, strict=True)} for ident in batch]
+        if params:
+            self.conn.execute(delete(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in keys)), params)
+
+    def _upsert(self, action: Action, table: Table, keys: Sequence[str], batch: list[dict[str, Any]]) -> None:
+        """Create inserts; update and replace rewrite the row in place (replace keeps the row's children)."""
+        if action is Action.CREATE:
+            self._insert(table, batch)
+        else:
+            self._update(table, keys, batch)
+
+    # -- per kind
+    def _pools(self, action: Action, changes: Sequence[Change]) -> None:
+        names = [c.key.name for c in changes]
+        self.touched_pools.update(names)
+        if action is Action.DELETE:
+            self._delete(tables.work_pools, ["name"], [[n] for n in names])
+            return
+        batch = [self._managed(rows.pool_values(_model(WorkPool, c)), c.after or {}) for c in changes]
+        self._upsert(action, tables.work_pools, ["name"], batch)
+        if action is Action.CREATE:
+            self._insert(
+                tables.work_queues, [self._default_queue(n) for n in names if self._needs_default(n)]
+            )
+
+    def _needs_default(self, pool: str) -> bool:
+        return (
+            queue_key(pool, DEFAULT_QUEUE) not in self.declared
+            or queue_key(pool, DEFAULT_QUEUE) in self.deleted
+        )
+
+    def _default_queue(self, pool: str) -> dict[str, Any]:
+        queue = WorkQueue(work_pool=pool, name=DEFAULT_QUEUE, description=DEFAULT_QUEUE_DESCRIPTION)
+        # Not declared, so wp records no applied attributes: its priority is never diffed.
+        return rows.queue_values(queue, 1) | rows.managed_columns(self.project, None, self.now)
+
+    def _queues(self, action: Action, changes: Sequence[Change]) -> None:
+        self.touched_pools.update(c.key.name.split("/", 1)[0] for c in changes)
+        idents = [c.key.name.split("/", 1) for c in changes]
+        if action is Action.DELETE:
+            for (pool, name), change in zip(idents, changes, strict=True):
+                if name == DEFAULT_QUEUE and pool_key(pool) not in self.deleted:
+                    raise ValidationError(
+                        f"{change.address}: a pool's default queue cannot be deleted; "
+                        "delete the pool instead",
+                        path=[change.address],
+                    )
+            self._delete(tables.work_queues, ["work_pool", "name"], idents)
+            return
+        batch = []
+        for change in changes:
+            queue = _model(WorkQueue, change)
+            values = self._managed(rows.queue_values(queue, queue.priority or 0), change.after or {})
+            if queue.priority is None and action is not Action.CREATE:
+                del values["priority"]  # undeclared priority: keep the live one
+            batch.append(values)
+        self._upsert(action, tables.work_queues, ["work_pool", "name"], batch)
+
+    def _deployments(self, action: Action, changes: Sequence[Change]) -> None:
+        if action is Action.DELETE:
+            self._delete(tables.deployments, ["flow", "name"], [c.key.name.split("/", 1) for c in changes])
+            return
+        batch = [self._managed(rows.deployment_values(_model(Deployment, c)), c.after or {}) for c in changes]
+        self._upsert(action, tables.deployments, ["flow", "name"], batch)
+
+    def _schedules(self, action: Action, changes: Sequence[Change]) -> None:
+        idents = []
+        for change in changes:
+            deployment, _, slug = change.key.name.partition("#")
+            flow, _, name = deployment.partition("/")
+            idents.append((flow, name, slug))
+        if action is Action.DELETE:
+            self._delete(tables.deployment_schedules, ["flow", "name", "slug"], idents)
+            return
+        batch = [
+            self._managed(rows.schedule_values(flow, name, _model(Schedule, c)), c.after or {})
+            for (flow, name, _), c in zip(idents, changes, strict=True)
+        ]
+        self._upsert(action, tables.deployment_schedules, ["flow", "name", "slug"], batch)
+
+    # -- priorities
+    def _settle_queue_priorities(self) -> None:
+        """Queues created without a priority (written as 0), and an undeclared default queue that now
+        collides, take the first free priority after the highest; any other colliding queue shifts down to
+        a gap."""
+        if not self.touched_pools:
+            return
+        q = tables.work_queues
+        current: dict[str, dict[str, int]] = defaultdict(dict)
+        selected = select(q.c.work_pool, q.c.name, q.c.priority).where(
+            q.c.work_pool.in_(sorted(self.touched_pools))
+        )
+        for pool, name, priority in self.conn.execute(selected):
+            current[pool][name] = priority
+        updates = [
+            {"k_work_pool": pool, "k_name": name, "priority": priority}
+            for pool, queues in current.items()
+            for name, priority in settle_priorities(queues, self._fixed_priorities(pool, queues)).items()
+        ]
+        if updates:
+            stmt = update(q).where(q.c.work_pool == bindparam("k_work_pool"), q.c.name == bindparam("k_name"))
+            self.conn.execute(stmt, updates)
+
+    def _fixed_priorities(self, pool: str, queues: Mapping[str, int]) -> dict[str, int]:
+        """The priorities this plan decides: declared ones, then first free ones for queues that need one."""
+        fixed = {name: queues[name] for name in queues if self.declared_priority.get(queue_key(pool, name))}
+        default_collides = queue_key(pool, DEFAULT_QUEUE) not in self.declared_priority and queues.get(
+            DEFAULT_QUEUE
+        ) in set(fixed.values())
+        floating = sorted(
+            (
+                n
+                for n in queues
+                if n not in fixed and (queues[n] == 0 or (n == DEFAULT_QUEUE and default_collides))
+            ),
+            key=lambda n: (queues[n] == 0, queues[n], n),
+        )
+        taken = [p for n, p in queues.items() if n not in floating]
+        for name in floating:
+            fixed[name] = next_free_priority([*taken, *fixed.values()])
+        return fixed

@@ -1,0 +1,238 @@
+"""The SQL schema: every table wp persists, as SQLAlchemy Core tables on one MetaData.
+
+Owns the table and column definitions (declared objects, settings, the lease lock, apply history, and the
+runtime tables flow_runs / workers / flow_run_logs) and the column types that make SQLite and PostgreSQL
+behave alike (`UtcDateTime`, `JsonValue`). Declared objects are keyed by their natural identity (pool name,
+pool/queue, flow/name, flow/name/slug) so a whole plan can be written with executemany, without reading
+generated ids back.
+
+Must never hold queries or business rules: those live in `sql.py` (objects) and `runs.py` (runtime). The
+Alembic revision in `migrations/versions/` must be kept in step with this file.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both dialects. SQLite keeps no zone, so values are stored as naive UTC (which
+    also keeps its text comparisons in time order) and given their zone back when read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def JsonValue(*, nullable_as_sql_null: bool = False) -> Any:
+    """JSON on SQLite, JSONB on PostgreSQL. With `nullable_as_sql_null`, None is SQL NULL, not JSON null."""
+    return JSON(none_as_null=nullable_as_sql_null).with_variant(
+        JSONB(none_as_null=nullable_as_sql_null), "postgresql"
+    )
+
+
+def _managed() -> list[Column[Any]]:
+    """Columns every declared object carries: its owning project, what wp last applied, and row times."""
+    return [
+        Column("owner", String(200), nullable=True, index=True),
+        Column("applied", JsonValue(nullable_as_sql_null=True), nullable=True),
+        Column("created", UtcDateTime(), nullable=False),
+        Column("updated", UtcDateTime(), nullable=False),
+    ]
+
+
+work_pools = Table(
+    "work_pools",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("concurrency_limit", Integer, nullable=True),
+    Column("base_job_template", JsonValue(), nullable=False),
+    *_managed(),
+)
+
+work_queues = Table(
+    "work_queues",
+    metadata,
+    Column("work_pool", String(200), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    # Not unique: a plan rewrites priorities one queue at a time; the store keeps them unique in code.
+    Column("priority", Integer, nullable=False),
+    Column("concurrency_limit", Integer, nullable=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("description", Text, nullable=True),
+    Column("last_polled", UtcDateTime(), nullable=True),
+    *_managed(),
+    ForeignKeyConstraint(["work_pool"], ["work_pools.name"], ondelete="CASCADE"),
+    Index("ix_work_queues_pool_priority", "work_pool", "priority"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("flow", String(200), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("entrypoint", Text, nullable=False),
+    # By name, not a foreign key: a deployment may outlive or precede its pool (SPEC §2).
+    Column("work_pool", String(200), nullable=True, index=True),
+    Column("work_queue", String(200), nullable=True),
+    Column("job_variables", JsonValue(), nullable=False),
+    Column("parameters", JsonValue(), nullable=False),
+    Column("tags", JsonValue(), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("concurrency_limit", Integer, nullable=True),
+    Column("version", String(200), nullable=True),
+    Column("pull_steps", JsonValue(), nullable=False),
+    *_managed(),
+)
+
+deployment_schedules = Table(
+    "deployment_schedules",
+    metadata,
+    Column("flow", String(200), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("slug", String(200), primary_key=True),
+    Column("cron", String(200), nullable=True),
+    Column("interval", Float, nullable=True),
+    Column("anchor_date", UtcDateTime(), nullable=True),
+    Column("rrule", Text, nullable=True),
+    Column("timezone", String(100), nullable=True),
+    Column("day_or", Boolean, nullable=False, default=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("parameters", JsonValue(), nullable=False),
+    *_managed(),
+    ForeignKeyConstraint(["flow", "name"], ["deployments.flow", "deployments.name"], ondelete="CASCADE"),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", JsonValue(nullable_as_sql_null=True), nullable=True),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(100), primary_key=True),  # one lease per name; apply uses "apply"
+    Column("lock_id", String(64), nullable=False, unique=True),
+    Column("holder", String(300), nullable=False),
+    Column("operation", String(100), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+apply_history = Table(
+    "apply_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("project", String(200), nullable=False, index=True),
+    Column("actor", String(300), nullable=False),
+    Column("summary", JsonValue(), nullable=False),
+    Column("git_commit", String(64), nullable=True),
+    Column("git_branch", String(300), nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("plan_hash", String(64), nullable=True),
+    Column("addresses", JsonValue(), nullable=False),
+)
+
+# -------------------------------------------------------------------------------------- runtime tables
+
+flow_runs = Table(
+    "flow_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("flow", String(200), nullable=False),
+    Column("deployment", String(401), nullable=False, index=True),  # "flow/name"
+    Column("work_pool", String(200), nullable=False),
+    Column("work_queue", String(200), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("state_message", Text, nullable=True),
+    Column("expected_start_time", UtcDateTime(), nullable=False),
+    Column("start_time", UtcDateTime(), nullable=True),
+    Column("end_time", UtcDateTime(), nullable=True),
+    Column("created", UtcDateTime(), nullable=False),
+    Column("updated", UtcDateTime(), nullable=True),
+    Column("parameters", JsonValue(), nullable=False),
+    Column("job_variables", JsonValue(), nullable=False),
+    Column("schedule_slug", String(200), nullable=True),
+    Column("idempotency_key", String(500), nullable=True),
+    Column("worker", String(300), nullable=True),
+    Column("infrastructure_id", String(300), nullable=True),
+    Column("run_count", Integer, nullable=False, default=0),
+    UniqueConstraint("idempotency_key"),
+    # The claim query: due runs of a pool in a state, oldest first.
+    Index("ix_flow_runs_state_pool_start", "state", "work_pool", "expected_start_time"),
+    # Claim walks one queue at a time in (expected_start_time, id) order: O(claimed), not O(scheduled).
+    Index("ix_flow_runs_pool_queue_state", "work_pool", "work_queue", "state", "expected_start_time", "id"),
+    # Deployment concurrency counts and the scheduler's look at a deployment's future runs.
+    Index("ix_flow_runs_deployment_state", "deployment", "state", "expected_start_time"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("work_pool", String(200), primary_key=True),
+    Column("name", String(300), primary_key=True),
+    Column("last_heartbeat", UtcDateTime(), nullable=False),
+    Column("heartbeat_interval", Float, nullable=False, default=30.0),
+    ForeignKeyConstraint(["work_pool"], ["work_pools.name"], ondelete="CASCADE"),
+)
+
+flow_run_logs = Table(
+    "flow_run_logs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("timestamp", UtcDateTime(), nullable=False),
+    Column("stream", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    ForeignKeyConstraint(["run_id"], ["flow_runs.id"], ondelete="CASCADE"),
+)
+
+ALL_TABLES: tuple[Table, ...] = tuple(metadata.sorted_tables)

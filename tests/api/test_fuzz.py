@@ -1,0 +1,50 @@
+"""The API fuzzed from its own OpenAPI schema (schemathesis): no 500s, and no 2xx without the token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from reconciler.api import create_app
+from reconciler.store.sql import SqlStore
+
+KEY = "fuzz-key"
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    store = SqlStore(f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'wp.db'}")
+    yield create_app(store, api_key=KEY)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_app: FastAPI) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app, headers={"Authorization": f"Bearer {KEY}"})
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@schema.parametrize()
+@FUZZ
+def test_no_server_errors(case: schemathesis.Case) -> None:
+    case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=[not_a_server_error])
+
+
+@schema.parametrize()
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_success_without_the_token(case: schemathesis.Case) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-the-key"}):
+        response = case.call(headers={**(case.headers or {}), **headers})
+        if case.path == "/health":
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 401, (case.method, case.path, response.text)

@@ -1,0 +1,51 @@
+"""repo_facts on real git repositories in temp dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+
+from reconciler.gitops.repo import RepoFacts, repo_facts
+
+
+def _repo(path: Path) -> git.Repo:
+    repo = git.Repo.init(path, initial_branch="main")
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "t")
+        cw.set_value("user", "email", "t@example.com")
+    return repo
+
+
+def test_outside_a_repository_gives_none(tmp_path: Path) -> None:
+    assert repo_facts(tmp_path) is None
+    assert repo_facts(tmp_path / "missing") is None
+
+
+def test_clean_repository_from_a_subdirectory(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "wp.yaml").write_text("project: x\n")
+    repo.index.add(["project/wp.yaml"])
+    commit = repo.index.commit("first")
+    assert repo_facts(tmp_path / "project") == RepoFacts(commit.hexsha, "main", False)
+
+
+def test_dirty_untracked_and_detached(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    (tmp_path / "wp.yaml").write_text("project: x\n")
+    repo.index.add(["wp.yaml"])
+    commit = repo.index.commit("first")
+    (tmp_path / "new.yaml").write_text("x: 1\n")
+    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, "main", True)
+    (tmp_path / "new.yaml").unlink()
+    (tmp_path / "wp.yaml").write_text("project: y\n")
+    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, "main", True)
+    repo.git.checkout("--", "wp.yaml")
+    repo.git.checkout(commit.hexsha)
+    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, None, False)
+
+
+def test_repository_without_commits(tmp_path: Path) -> None:
+    _repo(tmp_path)
+    assert repo_facts(tmp_path) == RepoFacts(None, "main", False)

@@ -1,0 +1,132 @@
+"""`python -m reconciler.runtime.entry`: what runs inside the infrastructure, as a real child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.engine.plan import Action, Change, Plan
+from reconciler.model import Deployment, FlowRun, WorkPool, attributes
+from reconciler.store.base import ApplyRecord
+from reconciler.store.sql import SqlStore
+
+CODE = textwrap.dedent(
+    """
+    import asyncio, sys
+
+    def add(a, b=1):
+        print(f"sum={a + b}")
+
+    async def later(x):
+        await asyncio.sleep(0)
+        print(f"async {x}")
+
+    def heavy_modules():
+        print(sorted(m for m in ("sqlalchemy", "pydantic", "typer", "fastapi") if m in sys.modules))
+
+    class Wrapper:
+        def __init__(self, fn):
+            self.fn = fn
+
+    def _plain():
+        print("wrapped ran")
+
+    decorated = Wrapper(_plain)
+    """
+)
+
+
+def run_entry(
+    cwd: Path, entrypoint: str, parameters: dict[str, Any] | None = None
+) -> tuple[int, str, list[dict[str, Any]]]:
+    """Run the entry with a report pipe, as the process executor does; return (code, output, reports)."""
+    read, write = os.pipe()
+    env = {
+        **os.environ,
+        "WP_FLOW_RUN_ID": "run-1",
+        "WP_ENTRYPOINT": entrypoint,
+        "WP_PARAMETERS": json.dumps(parameters or {}),
+        "WP_REPORT_FD": str(write),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler.runtime.entry"],
+        cwd=cwd, env=env, pass_fds=(write,), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        reports = [json.loads(line) for line in pipe.read().splitlines()]
+    return proc.returncode, proc.stdout + proc.stderr, reports
+
+
+@pytest.fixture
+def code_dir(tmp_path: Path) -> Path:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "code.py").write_text(CODE)
+    return tmp_path
+
+
+def test_plain_function_runs_with_parameters_and_reports_running_then_completed(code_dir: Path) -> None:
+    code, output, reports = run_entry(code_dir, "flows/code.py:add", {"a": 2, "b": 3})
+    assert code == 0
+    assert "sum=5" in output
+    assert [r["state"] for r in reports] == ["RUNNING", "COMPLETED"]
+
+
+def test_async_functions_and_decorated_flows_run(code_dir: Path) -> None:
+    assert "async 7" in run_entry(code_dir, "flows/code.py:later", {"x": 7})[1]
+    assert "wrapped ran" in run_entry(code_dir, "flows/code.py:decorated")[1]
+
+
+def test_the_flow_process_imports_no_store_or_cli_libraries(code_dir: Path) -> None:
+    assert "[]" in run_entry(code_dir, "flows/code.py:heavy_modules")[1]
+
+
+def test_missing_file_fails_with_a_clear_message(code_dir: Path) -> None:
+    code, output, reports = run_entry(code_dir, "flows/nope.py:add")
+    assert code == 1
+    assert reports[-1]["state"] == "FAILED"
+    assert "entrypoint file 'flows/nope.py' not found" in reports[-1]["message"]
+    assert "Traceback" not in output
+
+
+def test_missing_function_names_the_functions_defined(code_dir: Path) -> None:
+    _, _, reports = run_entry(code_dir, "flows/code.py:nope")
+    assert reports[-1]["state"] == "FAILED"
+    assert "has no function 'nope'" in reports[-1]["message"] and "add" in reports[-1]["message"]
+
+
+def test_bad_parameters_fail_the_run_with_the_error(code_dir: Path) -> None:
+    _, output, reports = run_entry(code_dir, "flows/code.py:add", {"c": 1})
+    assert reports[-1]["state"] == "FAILED"
+    assert reports[-1]["message"].startswith("TypeError:")
+    assert "Traceback (most recent call last)" in output
+
+
+def test_without_a_pipe_it_reports_and_ships_logs_to_the_store(code_dir: Path, tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'wp.db'}")
+    store.create_work_pool(WorkPool(name="local"))
+    deployment = Deployment(flow="add", name="d", entrypoint="flows/code.py:add", work_pool="local")
+    plan = Plan(project="t", changes=(Change(deployment.key, Action.CREATE, None, attributes(deployment)),))
+    store.apply(plan, ApplyRecord(project="t", actor="t", summary={"add": 1, "change": 0, "destroy": 0}))
+    from datetime import UTC, datetime
+
+    run = FlowRun(id="r-1", name="r", flow="add", deployment="add/d", work_pool="local", work_queue="default",
+                  state="PENDING", expected_start_time=datetime.now(UTC))  # fmt: skip
+    store.create_flow_run(run)
+    env = {**os.environ, "WP_HOME": str(tmp_path), "WP_FLOW_RUN_ID": "r-1"}
+    env |= {"WP_ENTRYPOINT": "flows/code.py:add", "WP_PARAMETERS": '{"a": 40, "b": 2}'}
+    env.pop("WP_REPORT_FD", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler.runtime.entry"], cwd=code_dir, env=env, timeout=60
+    )
+    assert proc.returncode == 0
+    assert store.get_flow_run("r-1").state == "COMPLETED"
+    assert "sum=42" in [line.message for line in store.read_logs("r-1")]
+    store.close()

@@ -1,0 +1,105 @@
+"""SqlStore specifics: migrations on open, SQLite concurrency, and the scale target."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from reconciler.engine.plan import Action, Change, Plan, Reason
+from reconciler.model import (
+    Deployment,
+    Schedule,
+    WorkPool,
+    WorkQueue,
+    attributes,
+    deployment_key,
+    pool_key,
+    queue_key,
+    schedule_key,
+)
+from reconciler.store.base import ApplyRecord
+from reconciler.store.connection import HEAD_REVISION, MIGRATIONS
+from reconciler.store.sql import SqlStore
+
+
+def test_head_revision_constant_matches_the_migrations() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_reopening_keeps_data_and_skips_migration(sqlite_url: str) -> None:
+    SqlStore(sqlite_url).create_work_pool(WorkPool(name="p"))
+    started = time.perf_counter()
+    reopened = SqlStore(sqlite_url)
+    assert time.perf_counter() - started < 0.5
+    assert [p.name for p in reopened.list_work_pools()] == ["p"]
+
+
+def test_sqlite_store_uses_wal(sqlite_url: str) -> None:
+    store = SqlStore(sqlite_url)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_bad_url_is_a_clear_store_error(tmp_path: Path) -> None:
+    from reconciler.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot use store URL"):
+        SqlStore("nosuchdb://x")
+
+
+def _hammer(url: str, worker: int, count: int) -> None:
+    store = SqlStore(url)
+    for i in range(count):
+        store.create_work_queue(WorkQueue(work_pool="p", name=f"w{worker}-{i}"))
+        store.update_work_pool("p", description=f"{worker}-{i}")
+
+
+def test_concurrent_sqlite_writers_never_see_database_is_locked(sqlite_url: str) -> None:
+    SqlStore(sqlite_url).create_work_pool(WorkPool(name="p"))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hammer, args=(sqlite_url, w, 40)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    priorities = [q.priority for q in SqlStore(sqlite_url).list_work_queues("p")]
+    assert len(priorities) == 81 and len(set(priorities)) == 81
+
+
+def _big_plan(pools: int, deployments: int) -> Plan:
+    changes: list[Change] = []
+
+    def create(key: object, value: object) -> None:
+        changes.append(Change(key, Action.CREATE, None, attributes(value), Reason.NOT_IN_STORE))  # type: ignore[arg-type]
+
+    for p in range(pools):
+        create(pool_key(f"pool-{p}"), WorkPool(name=f"pool-{p}"))
+        for q in range(3):
+            create(
+                queue_key(f"pool-{p}", f"q{q}"),
+                WorkQueue(work_pool=f"pool-{p}", name=f"q{q}", priority=q + 1),
+            )
+    for d in range(deployments):
+        dep = Deployment(
+            flow="f", name=f"d{d}", entrypoint="f.py:f", work_pool=f"pool-{d % pools}", tags=("t",)
+        )
+        create(deployment_key("f", f"d{d}"), dep)
+        create(schedule_key("f", f"d{d}", "s"), Schedule(slug="s", interval=3600))
+    return Plan("scale", tuple(changes))
+
+
+def test_a_large_plan_applies_in_one_go_and_reads_back_whole(sqlite_url: str) -> None:
+    # Timing belongs to bench/plan_scale.py; this checks that bulk writes and the snapshot lose nothing.
+    store = SqlStore(sqlite_url)
+    store.apply(_big_plan(200, 2_000), ApplyRecord("scale", "bench", {"add": 1}))
+    snap = store.snapshot()
+    assert len(snap.objects) == 200 * 5 + 4_000
+    assert all(o.owner == "scale" for o in snap.objects.values())
