@@ -89,7 +89,11 @@ def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
         out["apply_from_empty"] = time.perf_counter() - t0
         noop = timed("noop_plan")
         assert not noop.has_changes  # type: ignore[attr-defined]
-        text = (root / "wp.yaml").read_text().replace("name: dep-7\n", "name: dep-7\n    description: changed\n", 1)
+        text = (
+            (root / "wp.yaml")
+            .read_text()
+            .replace("name: dep-7\n", "name: dep-7\n    description: changed\n", 1)
+        )
         (root / "wp.yaml").write_text(text)
         one = timed("one_field_plan")
         assert one.summary.change == 1, one.summary  # type: ignore[attr-defined]
@@ -109,8 +113,10 @@ def main() -> None:
         print(json.dumps(measure(url, int(pools), int(deployments))))
         return
     pg = os.environ.get("WP_TEST_POSTGRES_URL")
-    print(f"{'store':<9} {'deployments':>11} {'plan(empty)':>12} {'apply(empty)':>13} {'no-op plan':>11} "
-          f"{'1-field plan':>13} {'peak RSS':>9}")
+    print(
+        f"{'store':<9} {'deployments':>11} {'plan(empty)':>12} {'apply(empty)':>13} {'no-op plan':>11} "
+        f"{'1-field plan':>13} {'peak RSS':>9}"
+    )
     for store in args.stores.split(","):
         for size in [int(s) for s in args.sizes.split(",")]:
             with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +129,9 @@ def main() -> None:
                     break
                 proc = subprocess.run(
                     [sys.executable, __file__, "--child", url, str(args.pools), str(size)],
-                    capture_output=True, text=True, check=False,
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 if proc.returncode != 0:
                     print(f"{store:<9} {size:>11} FAILED\n{proc.stderr[-3000:]}")

@@ -231,7 +231,13 @@ class KindInfo:
 KINDS: dict[Kind, KindInfo] = {
     Kind.WORK_POOL: KindInfo(Kind.WORK_POOL, WorkPool, 0, None, ("name",), ("type",), ("status", "id")),
     Kind.WORK_QUEUE: KindInfo(
-        Kind.WORK_QUEUE, WorkQueue, 1, Kind.WORK_POOL, ("work_pool", "name"), (), ("status", "id", "last_polled")
+        Kind.WORK_QUEUE,
+        WorkQueue,
+        1,
+        Kind.WORK_POOL,
+        ("work_pool", "name"),
+        (),
+        ("status", "id", "last_polled"),
     ),
     Kind.DEPLOYMENT: KindInfo(
         Kind.DEPLOYMENT, Deployment, 2, Kind.WORK_POOL, ("flow", "name"), (), ("status", "id", "schedules")

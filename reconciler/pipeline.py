@@ -71,6 +71,7 @@ def plan_project(
     if loaded.desired is None:
         return PlanOutcome(None, loaded.diagnostics, loaded, snapshot)
     desired = loaded.desired.model_copy(update={"source_dir": str(Path(directory).resolve())})
+
     def build(in_flight: Mapping[str, Mapping[str, int]]) -> Plan:
         return make_plan(
             desired,

@@ -66,11 +66,15 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
         errors += d.severity is Severity.ERROR
         head = f"{d.location}: " if d.location else ""
         at = f" [dim](at {d.field_path})[/dim]" if d.path else ""
-        err_console.print(f"{head}[bold {colour}]{d.severity.value}[/bold {colour}]: {_escape(d.summary)}{at}")
+        err_console.print(
+            f"{head}[bold {colour}]{d.severity.value}[/bold {colour}]: {_escape(d.summary)}{at}"
+        )
         for line in d.detail.splitlines():
             err_console.print(f"    {_escape(line)}")
     if errors:
-        err_console.print(f"[bold red]{errors} error{'s' if errors != 1 else ''}[/bold red] in the configuration.")
+        err_console.print(
+            f"[bold red]{errors} error{'s' if errors != 1 else ''}[/bold red] in the configuration."
+        )
 
 
 def _escape(text: str) -> str:

@@ -31,7 +31,11 @@ def _unmask_as_refs(value: Any, path: list[str]) -> Any:
 
     if isinstance(value, dict):
         return {
-            k: (_env_ref([*path, k]) if is_secret_key(str(k)) and isinstance(v, str) else _unmask_as_refs(v, [*path, k]))
+            k: (
+                _env_ref([*path, k])
+                if is_secret_key(str(k)) and isinstance(v, str)
+                else _unmask_as_refs(v, [*path, k])
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -111,7 +115,11 @@ def _deployment_doc(d: Any) -> dict[str, Any]:
         doc["work_pool"] = pool
     if d.schedules:
         doc["schedules"] = [
-            {k: v for k, v in s.model_dump(mode="json").items() if v not in (None, {}) and not (k == "day_or" and v)}
+            {
+                k: v
+                for k, v in s.model_dump(mode="json").items()
+                if v not in (None, {}) and not (k == "day_or" and v)
+            }
             for s in d.schedules
         ]
     for field in ("tags", "paused", "concurrency_limit", "version"):
@@ -133,7 +141,9 @@ def dump_yaml(document: dict[str, Any]) -> str:
 
 
 def export(
-    fmt: ExportFormat = typer.Option(ExportFormat.yaml, "--format", help="yaml (wp.yaml) or tf (Terraform HCL)."),
+    fmt: ExportFormat = typer.Option(
+        ExportFormat.yaml, "--format", help="yaml (wp.yaml) or tf (Terraform HCL)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Write to this file instead of stdout."),
 ) -> None:
     """Write every live object as configuration (secrets become ${VAR} references)."""
@@ -154,7 +164,9 @@ def export(
 
 
 def import_(
-    address: str | None = typer.Argument(None, help="The address to import, e.g. work_pool.etl or deployment.f/n."),
+    address: str | None = typer.Argument(
+        None, help="The address to import, e.g. work_pool.etl or deployment.f/n."
+    ),
     all_: bool = typer.Option(False, "--all", help="Every live object no project manages."),
     out: Path | None = typer.Option(None, "--out", help="Write DIR/imported.yaml instead of printing."),
 ) -> None:
@@ -190,7 +202,11 @@ def explain(
     """Show the job configuration a deployment's runs get, and where each value comes from."""
     from rich.table import Table
 
-    from reconciler.engine.template import explain_job_configuration, render_job_configuration
+    from reconciler.engine.template import (
+        effective_variables,
+        explain_job_configuration,
+        render_job_configuration,
+    )
     from reconciler.model import Key, Kind, mask_secrets
 
     try:
@@ -204,6 +220,7 @@ def explain(
         assert template is not None
         rendered = render_job_configuration(template, {}, None)
         sources = explain_job_configuration(template, {}, None)
+        values = effective_variables(template, {}, None)
         title = f"work pool {pool.name} ({pool.type})"
     elif key.kind is Kind.DEPLOYMENT:
         flow, _, name = key.name.partition("/")
@@ -216,12 +233,18 @@ def explain(
         assert template is not None
         rendered = render_job_configuration(template, deployment.job_variables, None)
         sources = explain_job_configuration(template, deployment.job_variables, None)
-        title = f"{address} on work pool {pool.name} ({pool.type}), queue {deployment.work_queue or 'default'}"
+        values = effective_variables(template, deployment.job_variables, None)
+        title = (
+            f"{address} on work pool {pool.name} ({pool.type}), queue {deployment.work_queue or 'default'}"
+        )
     else:
         fail(f"explain takes a deployment or work_pool address, not {key.kind.value}")
     rendered = mask_secrets(rendered)
+    values = mask_secrets(values)
     if json_out:
-        print_json({"address": address, "job_configuration": rendered, "sources": sources})
+        print_json(
+            {"address": address, "job_configuration": rendered, "variables": values, "sources": sources}
+        )
         return
     import json
 
@@ -232,9 +255,16 @@ def explain(
     table.add_column("Source")
     colours = {"deployment": "cyan", "run": "magenta", "pool": "white", "default": "dim"}
     for var in sorted(sources):
-        value = rendered.get(var, "(unset)") if isinstance(rendered, dict) else "(unset)"
+        value: Any = rendered if sources[var] == "pool" else values  # "pool" = a literal of the template
+        for part in var.split("."):
+            value = value.get(part, "(unset)") if isinstance(value, dict) else "(unset)"
+        value = "(unset)" if value is None else value
         src = sources[var]
-        table.add_row(var, json.dumps(value) if not isinstance(value, str) else value, f"[{colours.get(src, 'white')}]{src}[/]")
+        table.add_row(
+            var,
+            json.dumps(value) if not isinstance(value, str) else value,
+            f"[{colours.get(src, 'white')}]{src}[/]",
+        )
     console.print(table)
     console.print("\n[bold]job_configuration[/bold]")
     console.print_json(json.dumps(rendered))

@@ -75,6 +75,17 @@ def run() -> None:
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         sys.exit(130)
+    except Exception as exc:  # a bug, not a user error: one line, the traceback only on request
+        import os
+        import traceback
+
+        if os.environ.get("WP_DEBUG"):
+            traceback.print_exc()
+        err_console.print(
+            f"[bold red]Internal error:[/bold red] {type(exc).__name__}: {exc}\n"
+            "  This is a bug in wp. Run again with WP_DEBUG=1 for the traceback, and please report it."
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def _view(name: str) -> dict[str, Any]:
 
     store = open_store()
     pool = store.get_work_pool(name)
-    return pool_view(pool, store.work_pool_status(name, now()), is_default=store.get_default_work_pool() == name)
+    return pool_view(
+        pool, store.work_pool_status(name, now()), is_default=store.get_default_work_pool() == name
+    )
 
 
 @app.command()
@@ -63,7 +65,11 @@ def create(
 
     template = _read_template(base_job_template) if base_job_template else default_base_job_template(type_)
     pool = WorkPool(
-        name=name, type=type_, paused=paused, description=description, concurrency_limit=concurrency_limit,
+        name=name,
+        type=type_,
+        paused=paused,
+        description=description,
+        concurrency_limit=concurrency_limit,
         base_job_template=template,
     )
     store = open_store()

@@ -35,7 +35,9 @@ def create(
     from reconciler.model import WorkQueue
 
     queue = open_store().create_work_queue(
-        WorkQueue(work_pool=pool, name=name, priority=priority, concurrency_limit=limit, description=description)
+        WorkQueue(
+            work_pool=pool, name=name, priority=priority, concurrency_limit=limit, description=description
+        )
     )
     if json_out:
         print_json(_view(pool, name))
@@ -95,7 +97,12 @@ def delete(name: str, pool: str = PoolOpt) -> None:
 @app.command("set-concurrency-limit")
 def set_concurrency_limit(name: str, limit: int = typer.Argument(..., min=0), pool: str = PoolOpt) -> None:
     """Cap the queue's runs in PENDING, RUNNING or CANCELLING."""
-    _set(pool, name, f"Set the concurrency limit of [bold]{pool}/{name}[/bold] to {limit}.", concurrency_limit=limit)
+    _set(
+        pool,
+        name,
+        f"Set the concurrency limit of [bold]{pool}/{name}[/bold] to {limit}.",
+        concurrency_limit=limit,
+    )
 
 
 @app.command("clear-concurrency-limit")

@@ -42,13 +42,21 @@ class PlanFormat(StrEnum):
 
 
 DirArg = typer.Argument(Path("."), help="The project directory (holds wp.yaml).", show_default=True)
-TargetOpt = typer.Option([], "--target", help="Limit the plan to this address (repeatable), e.g. work_pool.k8s.")
-PruneOpt = typer.Option(
-    None, "--prune/--no-prune", help="Delete managed objects no longer declared (default: the config's `prune:`)."
+TargetOpt = typer.Option(
+    [], "--target", help="Limit the plan to this address (repeatable), e.g. work_pool.k8s."
 )
-MassDeleteOpt = typer.Option(False, "--allow-mass-delete", help="Allow a plan that deletes over half the objects.")
+PruneOpt = typer.Option(
+    None,
+    "--prune/--no-prune",
+    help="Delete managed objects no longer declared (default: the config's `prune:`).",
+)
+MassDeleteOpt = typer.Option(
+    False, "--allow-mass-delete", help="Allow a plan that deletes over half the objects."
+)
 FormatOpt = typer.Option(PlanFormat.text, "--format", help="Output format.")
-LockTimeoutOpt = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the apply lock.", show_default=True)
+LockTimeoutOpt = typer.Option(
+    0.0, "--lock-timeout", help="Seconds to wait for the apply lock.", show_default=True
+)
 
 
 def _plan_or_exit(
@@ -63,7 +71,9 @@ def _plan_or_exit(
     from reconciler.pipeline import plan_project
 
     if not (directory / "wp.yaml").is_file():
-        fail(f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory")
+        fail(
+            f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory"
+        )
     outcome = plan_project(
         directory,
         store,
@@ -112,7 +122,9 @@ def validate(directory: Path = DirArg, json_out: bool = JsonOption) -> None:
     from reconciler.pipeline import load_and_check
 
     if not (directory / "wp.yaml").is_file():
-        fail(f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory")
+        fail(
+            f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory"
+        )
     loaded = load_and_check(directory, environ(), open_store().snapshot())
     failed = has_errors(loaded.diagnostics)
     if json_out:
@@ -130,12 +142,16 @@ def validate(directory: Path = DirArg, json_out: bool = JsonOption) -> None:
 
 def plan(
     directory: Path = DirArg,
-    out: Path | None = typer.Option(None, "--out", help="Write the plan as JSON to this file, for `wp apply FILE`."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the plan as JSON to this file, for `wp apply FILE`."
+    ),
     prune: bool | None = PruneOpt,
     target: list[str] = TargetOpt,
     allow_mass_delete: bool = MassDeleteOpt,
     fmt: PlanFormat = FormatOpt,
-    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 2 when there are changes."),
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="Exit 2 when there are changes."
+    ),
 ) -> None:
     """Show what apply would change: the config against the live store."""
     from reconciler.engine.render import render_json
@@ -148,13 +164,17 @@ def plan(
     if out is not None:
         out.write_text(render_json(outcome.plan) + "\n")
         if fmt is PlanFormat.text:
-            console.print(f"\nSaved the plan to: {out}\nTo perform exactly these actions, run: wp apply {out}")
+            console.print(
+                f"\nSaved the plan to: {out}\nTo perform exactly these actions, run: wp apply {out}"
+            )
     if detailed_exitcode and outcome.plan.has_changes:
         raise typer.Exit(EXIT_CHANGES)
 
 
 def apply(
-    target_path: Path = typer.Argument(Path("."), help="A project directory, or a plan file from `wp plan --out`."),
+    target_path: Path = typer.Argument(
+        Path("."), help="A project directory, or a plan file from `wp plan --out`."
+    ),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Apply without asking."),
     prune: bool | None = PruneOpt,
     target: list[str] = TargetOpt,
@@ -194,7 +214,11 @@ def _saved_plan(path: Path, store: Store) -> Plan:
                 hint="apply it from the checkout it was made in",
             )
         outcome = _plan_or_exit(
-            Path(p.source_dir), store, prune=p.prune, targets=list(p.targets), destroy=p.destroy,
+            Path(p.source_dir),
+            store,
+            prune=p.prune,
+            targets=list(p.targets),
+            destroy=p.destroy,
             allow_mass_delete=True,
         )
         assert outcome.plan is not None
@@ -303,14 +327,22 @@ def history(
     for r in records:
         commit = (r.git_commit or "")[:10] + ("[yellow]*[/yellow]" if r.git_dirty else "")
         table.add_row(
-            str(r.id), r.time.strftime("%Y-%m-%d %H:%M:%S") if r.time else "", r.project, r.actor, commit,
-            r.git_branch or "", str(r.summary.get("add", 0)), str(r.summary.get("change", 0)),
+            str(r.id),
+            r.time.strftime("%Y-%m-%d %H:%M:%S") if r.time else "",
+            r.project,
+            r.actor,
+            commit,
+            r.git_branch or "",
+            str(r.summary.get("add", 0)),
+            str(r.summary.get("change", 0)),
             str(r.summary.get("destroy", 0)),
         )
     console.print(table)
 
 
-def force_unlock(lock_id: str = typer.Argument(..., help="The lock id that the failed apply printed.")) -> None:
+def force_unlock(
+    lock_id: str = typer.Argument(..., help="The lock id that the failed apply printed."),
+) -> None:
     """Break a stale apply lock."""
     lock = open_store().force_unlock(lock_id)
     console.print(f"Lock {lock.id} held by {lock.holder} ({lock.operation}) has been released.")
@@ -328,4 +360,4 @@ def register(app: typer.Typer) -> None:
     app.command("force-unlock")(force_unlock)
 
 
-__all__ = ["register", "err_console"]
+__all__ = ["err_console", "register"]

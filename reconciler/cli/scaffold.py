@@ -35,7 +35,9 @@ def hello(who: str = "world") -> str:
 def write_starter_project(directory: Path) -> list[Path]:
     """Write wp.yaml and flows/hello.py; existing files are left alone."""
     directory.mkdir(parents=True, exist_ok=True)
-    project = "".join(c if c.isalnum() else "-" for c in directory.resolve().name.lower()).strip("-") or "project"
+    project = (
+        "".join(c if c.isalnum() else "-" for c in directory.resolve().name.lower()).strip("-") or "project"
+    )
     files = {directory / "wp.yaml": WP_YAML.format(project=project), directory / "flows" / "hello.py": FLOW}
     created = []
     for path, text in files.items():

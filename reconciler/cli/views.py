@@ -51,7 +51,9 @@ def pools_table(rows: Sequence[dict[str, Any]]) -> Table:
     for r in rows:
         name = r["name"] + (" [dim](default)[/dim]" if r.get("is_default") else "")
         limit = "∞" if r["concurrency_limit"] is None else str(r["concurrency_limit"])
-        table.add_row(name, r["type"], _status(r["status"]), limit, _paused(r["paused"]), r["description"] or "")
+        table.add_row(
+            name, r["type"], _status(r["status"]), limit, _paused(r["paused"]), r["description"] or ""
+        )
     return table
 
 
@@ -62,7 +64,12 @@ def queues_table(pool: str, rows: Sequence[dict[str, Any]]) -> Table:
     for r in rows:
         limit = "∞" if r["concurrency_limit"] is None else str(r["concurrency_limit"])
         table.add_row(
-            str(r["priority"]), r["name"], _status(r["status"]), limit, _paused(r["paused"]), r["description"] or ""
+            str(r["priority"]),
+            r["name"],
+            _status(r["status"]),
+            limit,
+            _paused(r["paused"]),
+            r["description"] or "",
         )
     return table
 

@@ -153,9 +153,14 @@ class _Reader:
         return doc.value
 
 
+def _merged_maps(node: CommentedMap) -> list[Any]:
+    """The mappings a `<<:` merge key pulls in; ruamel has held them as (index, map) pairs and as plain maps."""
+    return [m[1] if isinstance(m, tuple) else m for m in getattr(node, "merge", [])]
+
+
 def _entry_position(node: CommentedMap, key: Any) -> tuple[int, int, int, int]:
     """(key line, key col, value line, value col), 0-based; merged keys (`<<: *x`) point at the anchor."""
-    for source in (node, *(m for _, m in getattr(node, "merge", []))):
+    for source in (node, *_merged_maps(node)):
         data = getattr(source.lc, "data", None) or {}
         if key in data:
             kl, kc, vl, vc = data[key]

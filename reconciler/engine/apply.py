@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from reconciler.engine.plan import Action, Plan, change_to_json, plan_to_json
 from reconciler.errors import StalePlanError
+from reconciler.gitops.repo import RepoFacts
 from reconciler.model import SENSITIVE_MASK, canonical_json
 from reconciler.store.base import ApplyRecord, Store
-
-
-@dataclass(frozen=True)
-class RepoFacts:
-    commit: str | None
-    branch: str | None
-    dirty: bool | None
 
 
 def apply_plan(

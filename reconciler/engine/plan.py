@@ -118,7 +118,9 @@ class Plan:
     project: str
     changes: tuple[Change, ...]  # every declared or deleted object, no-ops included, in apply order
     drift: tuple[Change, ...] = ()  # live objects changed outside wp since the last apply
-    fingerprints: Mapping[str, str] = field(default_factory=dict)  # address -> fingerprint of every live object read
+    fingerprints: Mapping[str, str] = field(
+        default_factory=dict
+    )  # address -> fingerprint of every live object read
     warnings: tuple[str, ...] = ()
     prune: bool = False
     targets: tuple[str, ...] = ()

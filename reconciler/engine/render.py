@@ -175,7 +175,8 @@ def _render_block(
     out.add(("  ", ""), (symbol, _STYLE.get(symbol, "")), (f' {kind} "{name}" {{', ""))
     if change.action in (Action.CREATE, Action.DELETE):
         values = _shown_values(
-            change, mask_secrets(change.after if change.action is Action.CREATE else change.before, patterns) or {}
+            change,
+            mask_secrets(change.after if change.action is Action.CREATE else change.before, patterns) or {},
         )
         width = max((len(k) for k in values), default=0)
         for key in sorted(values):

@@ -19,9 +19,9 @@ from reconciler.model import (
     Key,
     LogLine,
     ManagedObject,
+    Worker,
     WorkPool,
     WorkQueue,
-    Worker,
 )
 
 

@@ -78,9 +78,9 @@ def _work(url: str, name: str, barrier: Barrier, results: multiprocessing.Queue[
         if not claimed:
             if store.count_runs_by_state("p").get("COMPLETED", 0) == RUNS:
                 break
-            time.sleep(0.01)  # real workers poll every few seconds; this only keeps the race tight
+            time.sleep(rng.uniform(0.001, 0.005))  # real workers poll every few seconds; this only keeps the race tight
             continue
-        time.sleep(rng.uniform(0.001, 0.004))  # hold the slots a little, so the limits are really contended
+        time.sleep(rng.uniform(0.005, 0.015))  # hold the slots a little, so the limits are really contended
         for run in claimed:
             completing_at = time.monotonic()
             store.set_run_state(run.id, "RUNNING", expected=["PENDING"], now=datetime.now(UTC))
@@ -116,6 +116,7 @@ def test_racing_workers_never_double_claim_nor_exceed_limits(store_url: str) -> 
 
     claims = Counter(s[0] for s in spans)
     assert len(claims) == RUNS and max(claims.values()) == 1, "a run was claimed twice"
+    print('PEAKS', _max_overlap(spans), [_max_overlap([s for s in spans if s[1]==q]) for q in QUEUE_LIMITS], [_max_overlap([s for s in spans if s[2]==q]) for q in DEPLOYMENT_LIMITS])
     assert _max_overlap(spans) <= POOL_LIMIT
     for queue, limit in QUEUE_LIMITS.items():
         if limit is not None:
