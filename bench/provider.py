@@ -24,6 +24,7 @@ from provider._proto import tfplugin6_pb2_grpc as pb_grpc  # noqa: E402
 from provider.server import MAGIC_COOKIE_VALUE, server_certificate  # noqa: E402
 
 RUNS = 10
+HANDSHAKES: list[float] = []
 
 
 def one_start(tls: bool) -> float:
@@ -38,6 +39,7 @@ def one_start(tls: bool) -> float:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     parts = proc.stdout.readline().strip().split("|")
+    HANDSHAKES.append(time.perf_counter() - start)
     if tls:
         import base64
 

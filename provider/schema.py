@@ -116,7 +116,16 @@ def _unwrap_optional(annotation: Any) -> Any:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
             return args[0]
+        if set(args) == {int, float}:  # a number that keeps whole values whole
+            return float
     return annotation
+
+
+def _numeric_union(annotation: Any) -> bool:
+    """`int | float` (optionally with None): a Terraform number either way."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return False
+    return all(a in (int, float, type(None)) for a in typing.get_args(annotation))
 
 
 def _cty(annotation: Any) -> Any:
@@ -124,7 +133,7 @@ def _cty(annotation: Any) -> Any:
     ann = _unwrap_optional(annotation)
     if ann is bool:
         return "bool"
-    if ann in (int, float):
+    if ann in (int, float) or _numeric_union(ann):
         return "number"
     if ann in (str, datetime):
         return "string"

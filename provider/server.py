@@ -3,22 +3,34 @@
 Owns the magic-cookie check, the handshake line `1|6|tcp|127.0.0.1:PORT|grpc|<cert>`, TLS (served only when
 Terraform passes PLUGIN_CLIENT_CERT; a fresh self-signed server certificate; the client certificate is never
 required, because gRPC cannot ask for go-plugin's P-521 certificate), the health, controller and stdio
-services,
-and shutdown. Imports stay lazy: Terraform starts a process per phase and every one asks for the schema first.
-Must never hold resource logic (servicer and resources do).
+services, and shutdown.
+
+Start-up is the hot path: Terraform starts 3-4 provider processes per command and each asks for the schema
+first. So the handshake line goes out before the servicer (pydantic, reconciler) is imported; a thread
+imports it meanwhile, and GetProviderSchema is answered from the serialized response cached on disk
+(`$XDG_CACHE_HOME/terraform-provider-wp/`, keyed by a hash of the sources the schema derives from) when the
+cache is fresh. Must never hold resource logic (servicer and resources do).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
+from pathlib import Path
 from typing import Any
+
+import grpc
+
+from provider.certificate import server_certificate
+
+__all__ = ["MAGIC_COOKIE_VALUE", "LazyProvider", "main", "serve", "server_certificate"]
 
 MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
@@ -47,69 +59,6 @@ def check_environment(env: Mapping[str, str]) -> None:
             f"terraform-provider-wp speaks plugin protocol {PROTOCOL_VERSION}, but the client offers "
             f"{', '.join(versions)}. Use Terraform 1.0 or newer (or OpenTofu)."
         )
-
-
-def server_certificate() -> tuple[bytes, bytes, bytes]:
-    """A fresh self-signed ECDSA P-256 certificate for `localhost`: (key PEM, cert PEM, cert DER)."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HashiCorp"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
-        ]
-    )
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(seconds=30))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=True,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return (
-        key_pem,
-        cert.public_bytes(serialization.Encoding.PEM),
-        cert.public_bytes(serialization.Encoding.DER),
-    )
 
 
 def handshake_line(port: int, cert_der: bytes | None) -> str:
@@ -166,11 +115,101 @@ class _Lifecycle:
         gp_grpc.add_GRPCStdioServicer_to_server(Stdio(), server)  # type: ignore[no-untyped-call]
 
 
+PROVIDER_SERVICE = "/tfplugin6.Provider/"
+SCHEMA_METHOD = "/tfplugin6.Provider/GetProviderSchema"
+_ROOT = Path(__file__).resolve().parents[1]
+# What the schema response is derived from: a change to any of them invalidates the cached response.
+SCHEMA_SOURCES = (
+    _ROOT / "provider" / "schema.py",
+    _ROOT / "provider" / "servicer.py",
+    _ROOT / "provider" / "_proto" / "tfplugin6_pb2.py",
+    _ROOT / "reconciler" / "model.py",
+)
+
+
+def schema_cache_path(env: Mapping[str, str]) -> Path | None:
+    """Where this build's GetProviderSchema response is cached, or None when there is no cache directory."""
+    base = env.get("XDG_CACHE_HOME") or (str(Path(env["HOME"]) / ".cache") if env.get("HOME") else "")
+    if not base or env.get("WP_PROVIDER_SCHEMA_CACHE") == "off":
+        return None
+    digest = hashlib.sha256()
+    for source in SCHEMA_SOURCES:
+        try:
+            digest.update(source.read_bytes())
+        except OSError:
+            return None
+    return Path(base) / "terraform-provider-wp" / f"schema-{digest.hexdigest()[:20]}.pb"
+
+
+class _Capture:
+    """Stands in for a grpc.Server to collect the generic handler the generated code registers."""
+
+    handler: Any = None
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        self.handler = handlers[0]
+
+    def add_registered_method_handlers(self, name: str, handlers: Any) -> None:
+        pass
+
+
+class LazyProvider(grpc.GenericRpcHandler):
+    """The tfplugin6.Provider service, imported on first need; GetProviderSchema from the cache when fresh."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._lock = threading.Lock()
+        self._handler: Any = None
+        self._cache = schema_cache_path(env)
+        self._schema: bytes | None = None
+
+    def service(self, handler_call_details: Any) -> Any:
+        method = handler_call_details.method
+        if not method.startswith(PROVIDER_SERVICE):
+            return None
+        if method == SCHEMA_METHOD and (cached := self.cached_schema()) is not None:
+            # no (de)serializers: the request is ignored and the cached bytes are the response
+            return grpc.unary_unary_rpc_method_handler(_constant(cached))
+        return self.load().service(handler_call_details)
+
+    def cached_schema(self) -> bytes | None:
+        if self._schema is None and self._cache is not None:
+            try:
+                self._schema = self._cache.read_bytes() or None
+            except OSError:
+                return None
+        return self._schema
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._handler is None:
+                from provider.servicer import ProviderServicer, add_to_server
+
+                servicer = ProviderServicer(self._env)
+                capture = _Capture()
+                add_to_server(servicer, capture)  # type: ignore[arg-type]
+                self._handler = capture.handler
+                self._write_cache(servicer)
+        return self._handler
+
+    def _write_cache(self, servicer: Any) -> None:
+        if self._cache is None or self._cache.exists():
+            return
+        try:
+            data = servicer.GetProviderSchema(None, None).SerializeToString()
+            self._cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, self._cache)  # atomic: a concurrent reader sees all of it or nothing
+        except Exception:  # a cache is an optimisation: never fail a request for it
+            logging.getLogger("terraform-provider-wp").debug("schema cache not written", exc_info=True)
+
+
+def _constant(data: bytes) -> Callable[[Any, Any], bytes]:
+    return lambda request, context: data
+
+
 def serve(env: Mapping[str, str]) -> int:
-    import grpc
-
-    from provider.servicer import ProviderServicer, add_to_server
-
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE),
         ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -178,7 +217,8 @@ def serve(env: Mapping[str, str]) -> int:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=options)
     lifecycle = _Lifecycle()
     lifecycle.register(server)
-    add_to_server(ProviderServicer(env), server)
+    provider = LazyProvider(env)
+    server.add_generic_rpc_handlers((provider,))
 
     cert_der = None
     creds = None
@@ -189,6 +229,8 @@ def serve(env: Mapping[str, str]) -> int:
     server.start()
     sys.stdout.write(handshake_line(port, cert_der) + "\n")
     sys.stdout.flush()
+    # import the servicer while Terraform connects; a schema-only process may not need it at all
+    threading.Thread(target=provider.load, name="warm-up", daemon=True).start()
 
     # SIGINT reaches the whole process group on Ctrl-C; Terraform stops us itself (StopProvider, Shutdown).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -26,7 +26,8 @@ EXIT_CHANGES = 2
 EXIT_STALE = 3
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: an error line is never broken at the console width, so it stays whole in CI logs and for grep.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = typer.Option(False, "--json", help="Print only JSON on stdout.")
 

@@ -59,6 +59,11 @@ LockTimeoutOpt = typer.Option(
 )
 
 
+def _is_project(directory: Path) -> bool:
+    """wp.yaml, or Terraform files that may declare wp resources (reconciler.config.hcl reads them)."""
+    return (directory / "wp.yaml").is_file() or any(directory.glob("*.tf"))
+
+
 def _plan_or_exit(
     directory: Path,
     store: Store,
@@ -70,7 +75,7 @@ def _plan_or_exit(
 ) -> PlanOutcome:
     from reconciler.pipeline import plan_project
 
-    if not (directory / "wp.yaml").is_file():
+    if not _is_project(directory):
         fail(
             f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory"
         )
@@ -121,7 +126,7 @@ def validate(directory: Path = DirArg, json_out: bool = JsonOption) -> None:
     from reconciler.diagnostics import has_errors
     from reconciler.pipeline import load_and_check
 
-    if not (directory / "wp.yaml").is_file():
+    if not _is_project(directory):
         fail(
             f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory"
         )

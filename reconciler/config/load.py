@@ -1,7 +1,8 @@
 """Reading a project directory: wp.yaml, its `include:` files, `!file` tags, prefect.yaml, entrypoint sources.
 
 Owns every file read of the DESIRED side and the `load_project` pipeline (read -> substitute env -> validate
-structure -> normalize -> validate meaning). ruamel.yaml keeps the line and column of every value.
+structure -> normalize -> validate meaning). libyaml's composer (PyYAML's C loader) parses, fast, and its nodes keep
+the line and column of every value; merge keys, `!file` tags and duplicate keys are handled here while walking them.
 Entrypoints are parsed with `ast`: user code is never imported or run.
 
 Must never write files, read os.environ (the caller passes `env`) or talk to the store.
@@ -18,10 +19,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler.config.hcl import TfDocument, load_tf, project_mismatch
 from reconciler.config.normalize import substitute_env, to_desired
 from reconciler.config.prefect import convert_prefect_document
 from reconciler.config.schema import ParsedConfig
@@ -79,8 +81,8 @@ class _Reader:
             return None
         self.files.append(name)
         try:
-            node = YAML(typ="rt").load(text)
-        except YAMLError as exc:
+            node = yaml.compose(text, Loader=_Loader)
+        except yaml.YAMLError as exc:
             self.diagnostics.append(_yaml_error(name, exc))
             return None
         positions = Positions()
@@ -98,26 +100,55 @@ class _Reader:
         positions: Positions,
         seen: frozenset[Path],
     ) -> Any:
-        """ruamel nodes -> plain Python values, recording where each child was written."""
-        if isinstance(node, CommentedMap):
+        """YAML nodes -> plain Python values, recording where each child was written."""
+        if isinstance(node, MappingNode):
             out: dict[str, Any] = {}
-            for key in node:
-                kline, kcol, vline, vcol = _entry_position(node, key)
-                child = (*doc_path, str(key))
-                positions.keys[child] = Written(Location(file, kline + 1, kcol + 1), (*local, str(key)))
-                positions.values[child] = Written(Location(file, vline + 1, vcol + 1), (*local, str(key)))
-                out[str(key)] = self.plain(node[key], file, path, child, (*local, str(key)), positions, seen)
+            for key_node, value_node in self.entries(node, file):
+                key = str(_scalar(key_node))
+                child = (*doc_path, key)
+                km, vm = key_node.start_mark, value_node.start_mark
+                positions.keys[child] = Written(Location(file, km.line + 1, km.column + 1), (*local, key))
+                positions.values[child] = Written(Location(file, vm.line + 1, vm.column + 1), (*local, key))
+                out[key] = self.plain(value_node, file, path, child, (*local, key), positions, seen)
             return out
-        if isinstance(node, CommentedSeq):
+        if isinstance(node, SequenceNode):
             items: list[Any] = []
-            for i, item in enumerate(node):
-                line, col = _item_position(node, i)
-                positions.values[(*doc_path, i)] = Written(Location(file, line + 1, col + 1), (*local, i))
+            for i, item in enumerate(node.value):
+                mark = item.start_mark
+                positions.values[(*doc_path, i)] = Written(Location(file, mark.line + 1, mark.column + 1), (*local, i))
                 items.append(self.plain(item, file, path, (*doc_path, i), (*local, i), positions, seen))
             return items
-        if isinstance(node, TaggedScalar) and str(node.tag.value) == "!file":
+        if isinstance(node, ScalarNode) and node.tag == "!file":
             return self.included(str(node.value), file, path, doc_path, positions, seen)
         return _scalar(node)
+
+    def entries(self, node: MappingNode, file: str) -> list[tuple[Node, Node]]:
+        """A mapping's entries with `<<:` merge keys resolved (explicit keys win, then earlier merged maps);
+        a key written twice is an error, not a silent overwrite."""
+        merged: dict[str, tuple[Node, Node]] = {}
+        explicit: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for source in sources:
+                    if isinstance(source, MappingNode):
+                        for k, v in self.entries(source, file):
+                            merged.setdefault(str(_scalar(k)), (k, v))
+                continue
+            key = str(_scalar(key_node))
+            if key in explicit:
+                first = explicit[key][0].start_mark
+                self.diagnostics.append(
+                    error(
+                        f"duplicate key '{key}'",
+                        f"it is already set on line {first.line + 1}; remove one of them",
+                        file=file,
+                        line=key_node.start_mark.line + 1,
+                        column=key_node.start_mark.column + 1,
+                    )
+                )
+            explicit[key] = (key_node, value_node)
+        return list({**merged, **explicit}.values())
 
     def included(
         self,
@@ -153,48 +184,30 @@ class _Reader:
         return doc.value
 
 
-def _merged_maps(node: CommentedMap) -> list[Any]:
-    """The mappings a `<<:` merge key pulls in; ruamel has held them as (index, map) pairs and as plain maps."""
-    return [m[1] if isinstance(m, tuple) else m for m in getattr(node, "merge", [])]
+class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+    """Composes nodes only; values are built by `_scalar` and `_Reader.plain`."""
 
 
-def _entry_position(node: CommentedMap, key: Any) -> tuple[int, int, int, int]:
-    """(key line, key col, value line, value col), 0-based; merged keys (`<<: *x`) point at the anchor."""
-    for source in (node, *_merged_maps(node)):
-        data = getattr(source.lc, "data", None) or {}
-        if key in data:
-            kl, kc, vl, vc = data[key]
-            return int(kl), int(kc), int(vl), int(vc)
-    return node.lc.line, node.lc.col, node.lc.line, node.lc.col
+_CONSTRUCT = SafeConstructor()
 
 
-def _item_position(node: CommentedSeq, index: int) -> tuple[int, int]:
-    data = getattr(node.lc, "data", None) or {}
-    if index in data:
-        line, col = data[index]
-        return int(line), int(col)
-    return node.lc.line, node.lc.col
-
-
-def _scalar(node: Any) -> Any:
-    """ruamel's scalar subclasses -> plain values; timestamps as ISO text so every value is JSON."""
-    if node is None or isinstance(node, bool):
-        return node
-    if type(node).__name__ == "ScalarBoolean":
-        return bool(node)
-    if isinstance(node, datetime | date):
-        return node.isoformat()
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, TaggedScalar):
+def _scalar(node: Node) -> Any:
+    """A scalar node's value; timestamps as ISO text so every value is JSON; unknown tags keep their text."""
+    if not isinstance(node, ScalarNode):
+        return None
+    try:
+        value = _CONSTRUCT.construct_object(node)
+    except ConstructorError:
         return str(node.value)
-    return str(node)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
 
 
-def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
-    if isinstance(exc, MarkedYAMLError):
+def _yaml_error(file: str, exc: yaml.YAMLError) -> Diagnostic:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         context = f" {exc.context}" if exc.context and exc.problem else ""
@@ -285,10 +298,15 @@ def _includes(reader: _Reader, doc: dict[str, Any], positions: Positions) -> lis
     return found
 
 
-def _read_documents(reader: _Reader) -> tuple[dict[str, Any] | None, Positions]:
-    """wp.yaml with its includes and prefect.yaml merged into one document."""
+def _read_documents(reader: _Reader, env: Mapping[str, str]) -> tuple[dict[str, Any] | None, Positions]:
+    """wp.yaml with its includes, prefect.yaml and the *.tf resources merged into one document."""
     positions = Positions()
     config = reader.root / CONFIG_FILE
+    tf_docs = _read_tf(reader, env)  # *.tf hook
+    if not config.is_file() and tf_docs:  # *.tf hook: only *.tf files = a project named by the provider
+        tf_only: dict[str, Any] = {"project": tf_docs[0].project}
+        _merge_tf(tf_only, positions, tf_docs, reader)
+        return tf_only, positions
     if not config.is_file():
         reader.diagnostics.append(
             error(
@@ -323,7 +341,29 @@ def _read_documents(reader: _Reader) -> tuple[dict[str, Any] | None, Positions]:
             converted, notes = convert_prefect_document(part.value, part.positions)
             reader.diagnostics.extend(notes)
             _merge(doc, positions, _FileDoc(converted, part.positions), PREFECT_FILE, reader)
+    _merge_tf(doc, positions, tf_docs, reader)  # *.tf hook
     return doc, positions
+
+
+# --- *.tf hook: Terraform resources of the wp provider join the document (reconciler.config.hcl) ----------
+def _read_tf(reader: _Reader, env: Mapping[str, str]) -> list[TfDocument]:
+    docs, notes = load_tf(reader.root, env)
+    reader.diagnostics.extend(notes)
+    for tf in docs:
+        reader.files.extend(tf.files)
+    return docs
+
+
+def _merge_tf(doc: dict[str, Any], positions: Positions, tf_docs: list[TfDocument], reader: _Reader) -> None:
+    for tf in tf_docs:
+        if (problem := project_mismatch(doc.get("project"), tf)) is not None:
+            reader.diagnostics.append(problem)
+        if tf.project_at is not None and ("project",) not in positions.values:
+            positions.values[("project",)] = Written(tf.project_at, ("provider.wp", "project"))
+        _merge(doc, positions, _FileDoc(tf.value, tf.positions), tf.files[0], reader)
+
+
+# --- end of the *.tf hook ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -425,7 +465,7 @@ def _check_entrypoints(
 def load_project(directory: str | Path, env: Mapping[str, str]) -> LoadedConfig:
     """Read a project directory into a DesiredState, reporting every error of the config at once."""
     reader = _Reader(Path(directory).resolve())
-    raw, positions = _read_documents(reader)
+    raw, positions = _read_documents(reader, env)
     if raw is None:
         return LoadedConfig(None, sort_diagnostics(reader.diagnostics), SourceMap(positions), reader.files)
     raw, notes = substitute_env(raw, env, positions)

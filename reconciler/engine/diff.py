@@ -366,11 +366,19 @@ def _dependencies(ctx: _Context, key: Key, by_key: Mapping[Key, Change]) -> set[
 # ---------------------------------------------------------------------------------------------- impact notes
 
 
-def _notes(ctx: _Context, change: Change) -> tuple[Note, ...]:
+# Working out each schedule's runs costs ~1 ms; past this many schedule changes (a first apply of a large
+# project) the notes would dominate the plan's time and no reader would go through them.
+MAX_SCHEDULE_NOTES = 200
+
+
+def _touched(change: Change) -> bool:
+    return change.action in (Action.CREATE, Action.DELETE, Action.REPLACE) or bool(change.attributes)
+
+
+def _notes(ctx: _Context, change: Change, *, schedules: bool = True) -> tuple[Note, ...]:
     kind = change.key.kind
     notes: list[Note] = []
-    touched = change.action in (Action.CREATE, Action.DELETE, Action.REPLACE) or bool(change.attributes)
-    if kind is Kind.SCHEDULE and touched:
+    if kind is Kind.SCHEDULE and schedules and _touched(change):
         before = Schedule.model_validate(change.before) if change.before is not None else None
         after = Schedule.model_validate(change.after) if change.after is not None else None
         notes += impact.schedule_notes(before, after, ctx.now)
@@ -436,7 +444,14 @@ def make_plan(
         errors += _mass_delete_error(ctx, changes)
     if errors:
         raise PlanError("the plan is refused:\n" + "\n".join(f"  - {e}" for e in errors), errors=errors)
-    changes = [replace(c, notes=_notes(ctx, c)) for c in changes]
+    schedule_changes = sum(1 for c in changes if c.key.kind is Kind.SCHEDULE and _touched(c))
+    with_schedule_notes = schedule_changes <= MAX_SCHEDULE_NOTES
+    if not with_schedule_notes:
+        warnings.append(
+            f"run impact notes are left out for the {schedule_changes} schedule changes (more than "
+            f"{MAX_SCHEDULE_NOTES}); narrow the plan with --target to see them"
+        )
+    changes = [replace(c, notes=_notes(ctx, c, schedules=with_schedule_notes)) for c in changes]
     drift = [_without_ignored(ctx, d) for d in detect_drift(snapshot, desired.project)]
     if targets:
         drift = [d for d in drift if d.key in chosen]

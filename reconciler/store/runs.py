@@ -70,7 +70,7 @@ class _ClaimLimits:
 
     def __init__(self, conn: Connection, pool: str, pool_limit: int | None, lock_rows: bool) -> None:
         self.conn = conn
-        self.lock_rows = False
+        self.lock_rows = lock_rows
         rows = conn.execute(
             select(flow_runs.c.work_queue, func.count())
             .where(flow_runs.c.work_pool == pool, flow_runs.c.state.in_(SLOT))
@@ -230,7 +230,7 @@ class SqlRuns(SqlEngine):
                 work_pools.c.name == work_pool
             )
             # The pool row lock makes every claim on this pool count slot holders one after the other.
-            pool = conn.execute(pool_query).first()
+            pool = conn.execute(pool_query.with_for_update() if self._locks_rows else pool_query).first()
             if pool is None:
                 raise NotFoundError(f"work pool {work_pool!r} not found; `wp work-pool ls` lists the pools")
             queues = self._polled_queues(conn, work_pool, work_queues)

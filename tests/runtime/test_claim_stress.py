@@ -116,7 +116,6 @@ def test_racing_workers_never_double_claim_nor_exceed_limits(store_url: str) -> 
 
     claims = Counter(s[0] for s in spans)
     assert len(claims) == RUNS and max(claims.values()) == 1, "a run was claimed twice"
-    print('PEAKS', _max_overlap(spans), [_max_overlap([s for s in spans if s[1]==q]) for q in QUEUE_LIMITS], [_max_overlap([s for s in spans if s[2]==q]) for q in DEPLOYMENT_LIMITS])
     assert _max_overlap(spans) <= POOL_LIMIT
     for queue, limit in QUEUE_LIMITS.items():
         if limit is not None:
