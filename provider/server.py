@@ -248,7 +248,12 @@ def main() -> None:
     except HandshakeError as exc:
         sys.stderr.write(str(exc) if str(exc).endswith("\n") else f"{exc}\n")
         raise SystemExit(1) from None
-    raise SystemExit(serve(env))
+    code = serve(env)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalization: the warm-up thread may still be importing when Terraform shuts a
+    # schema-only process down, and finalizing under a running import aborts the process.
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from click.testing import CliRunner
 
 # Variables that choose or change the store or the error output; never inherited from the test's environment.
 ISOLATED = ("WP_API_URL", "WP_API_KEY", "WP_DATABASE_URL", "WP_HOME", "WP_DEBUG")
 WP_SCRIPT = Path(sys.executable).parent / "wp"
+
+
+ProjectWriter = Callable[[str, str], Path]  # (directory name, wp.yaml text) -> the project directory
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,14 @@ class WpResult:
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+
+class Wp(Protocol):
+    """`wp(*args, env=..., input=...)` as the CLI fixtures provide it."""
+
+    def __call__(
+        self, *args: str | Path, env: dict[str, str | None] | None = ..., input: str | None = ...
+    ) -> WpResult: ...
 
 
 class _ConsoleScript:

@@ -22,6 +22,7 @@ from reconciler.diagnostics import Diagnostic, error
 from reconciler.engine.plan import Action, Change, Plan, Reason, order_changes
 from reconciler.errors import NotFoundError
 from reconciler.model import (
+    DEFAULT_QUEUE,
     Deployment,
     Key,
     Schedule,
@@ -64,7 +65,21 @@ class DeploymentResource(Resource):
             derived = flow_from_entrypoint(config.get("entrypoint"))
             # keep an imported or earlier flow name unless the entrypoint says otherwise
             planned["flow"] = prior["flow"] if prior and derived == UNKNOWN else derived
+        if config.get("work_queue") is None:
+            planned["work_queue"] = DEFAULT_QUEUE  # what "no queue" means; planned so it never reads as drift
+        if config.get("work_pool") is None:
+            planned["work_pool"] = (prior or {}).get("work_pool") or self._default_pool()
         return planned
+
+    def _default_pool(self) -> str | None:
+        """The store's default pool, which a deployment without `work_pool` uses (None when there is none)."""
+        return self.ctx.store.get_default_work_pool()
+
+    def to_state(self, live: Any, prior: Mapping[str, Any] | None) -> State:
+        state = super().to_state(live, prior)
+        if state.get("work_queue") is None:
+            state["work_queue"] = DEFAULT_QUEUE  # the store's "no queue" is the pool's default queue
+        return state
 
     def check(self, planned: Mapping[str, Any]) -> list[Diagnostic]:
         pool, jv = planned.get("work_pool"), planned.get("job_variables")

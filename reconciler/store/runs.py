@@ -68,16 +68,20 @@ class _ClaimLimits:
     """Free slots while one claim walks its pool: pool, per queue, per deployment (counted inside the claim's
     transaction, so they are exact for as long as it holds its locks)."""
 
-    def __init__(self, conn: Connection, pool: str, pool_limit: int | None, lock_rows: bool) -> None:
+    def __init__(
+        self, conn: Connection, pool: str, pool_limit: int | None, queues: Sequence[str], lock_rows: bool
+    ) -> None:
         self.conn = conn
         self.lock_rows = lock_rows
+        c = flow_runs.c
+        # Two queries shaped so each is an index range over slot holders only (not over every run of the pool).
+        held = conn.execute(select(func.count()).where(c.work_pool == pool, c.state.in_(SLOT))).scalar_one()
         rows = conn.execute(
-            select(flow_runs.c.work_queue, func.count())
-            .where(flow_runs.c.work_pool == pool, flow_runs.c.state.in_(SLOT))
-            .group_by(flow_runs.c.work_queue)
+            select(c.work_queue, func.count())
+            .where(c.work_pool == pool, c.work_queue.in_(list(queues)), c.state.in_(SLOT))
+            .group_by(c.work_queue)
         ).all()
         self.queue_held: Counter[str] = Counter({q: n for q, n in rows})
-        held = sum(self.queue_held.values())
         self.pool_free = math.inf if pool_limit is None else max(0, pool_limit - held)
         self.deployment_limit: dict[str, int | None] = {}
         self.deployment_held: Counter[str] = Counter()
@@ -243,7 +247,9 @@ class SqlRuns(SqlEngine):
             )
             if pool.paused or limit <= 0:
                 return []
-            limits = _ClaimLimits(conn, work_pool, pool.concurrency_limit, self._locks_rows)
+            limits = _ClaimLimits(
+                conn, work_pool, pool.concurrency_limit, [q["name"] for q in queues], self._locks_rows
+            )
             picked: list[Row] = []
             for queue in queues:
                 room = min(limit - len(picked), limits.pool_free)

@@ -3,12 +3,11 @@ the same SQLite store opened directly, and a writer of small projects."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
-from wp_cli import WpResult, run_wp, run_wp_process
+from wp_cli import ProjectWriter, Wp, WpResult, run_wp, run_wp_process
 
 from reconciler.store.sql import SqlStore
 
@@ -28,10 +27,6 @@ deployments:
     entrypoint: flows/hello.py:say_hello
     work_pool: {name: p, work_queue_name: urgent}
 """
-
-
-class Wp(Protocol):
-    def __call__(self, *args: str | Path, env: dict[str, str | None] | None = ..., input: str | None = ...) -> WpResult: ...
 
 
 def write_project(directory: Path, wp_yaml: str) -> Path:
@@ -80,9 +75,6 @@ def live_store(home: Path) -> Iterator[SqlStore]:
 def demo(tmp_path: Path) -> Path:
     """A project `demo`: pool p (limit 4, ignore_changes paused) with queue urgent, deployment say-hello/d."""
     return write_project(tmp_path / "demo", DEMO)
-
-
-ProjectWriter = Callable[[str, str], Path]
 
 
 @pytest.fixture
