@@ -88,7 +88,9 @@ def start_latency() -> None:
 def hundred_resources() -> str:
     blocks = ['terraform {\n  required_providers {\n    wp = { source = "wp-gitops/wp" }\n  }\n}\n']
     for i in range(POOLS):
-        blocks.append(f'resource "wp_work_pool" "p{i}" {{\n  name = "pool-{i}"\n  concurrency_limit = {i}\n}}\n')
+        blocks.append(
+            f'resource "wp_work_pool" "p{i}" {{\n  name = "pool-{i}"\n  concurrency_limit = {i}\n}}\n'
+        )
         for j in range(QUEUES_PER_POOL):
             blocks.append(
                 f'resource "wp_work_queue" "p{i}_q{j}" {{\n  work_pool = wp_work_pool.p{i}.name\n'

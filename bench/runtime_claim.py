@@ -31,13 +31,17 @@ QUEUES = ("critical", "high", "low", "default")
 def seed(store: SqlStore, now: datetime) -> None:
     store.create_work_pool(WorkPool(name="bench", concurrency_limit=50))
     for priority, queue in enumerate(QUEUES[:-1], start=1):
-        store.create_work_queue(WorkQueue(work_pool="bench", name=queue, priority=priority, concurrency_limit=20))
+        store.create_work_queue(
+            WorkQueue(work_pool="bench", name=queue, priority=priority, concurrency_limit=20)
+        )
     deployments = [
         Deployment(flow="f", name=f"d{i}", entrypoint="a.py:f", work_pool="bench", concurrency_limit=10)
         for i in range(20)
     ]
     changes = tuple(Change(d.key, Action.CREATE, None, attributes(d)) for d in deployments)
-    store.apply(Plan(project="bench", changes=changes), ApplyRecord(project="bench", actor="bench", summary={}))
+    store.apply(
+        Plan(project="bench", changes=changes), ApplyRecord(project="bench", actor="bench", summary={})
+    )
     runs = []
     for i in range(RUNS):
         when = now - timedelta(seconds=i % 600) if i < DUE else now + timedelta(seconds=30 * (i - DUE))

@@ -43,7 +43,7 @@ def provider_command() -> list[str]:
 
 def wrapper_script(command: list[str]) -> str:
     # Terraform runs the file it finds; a shell wrapper lets that file be this Python's provider.
-    return f"#!/bin/sh\nexec {shlex.join(command)} \"$@\"\n"
+    return f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n'
 
 
 def _write_executable(path: Path, command: list[str]) -> Path:
@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Make terraform-provider-wp installable by Terraform and print the CLI configuration "
         "to put in ~/.terraformrc (or a file named by TF_CLI_CONFIG_FILE).",
     )
-    parser.add_argument("how", choices=["mirror", "dev"], help="a filesystem mirror (with lockfile) or dev_overrides")
+    parser.add_argument(
+        "how", choices=["mirror", "dev"], help="a filesystem mirror (with lockfile) or dev_overrides"
+    )
     parser.add_argument("directory", type=Path, help="where to write the mirror or the override directory")
     args = parser.parse_args(argv)
     if args.how == "mirror":

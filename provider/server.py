@@ -153,7 +153,7 @@ class _Capture:
         pass
 
 
-class LazyProvider(grpc.GenericRpcHandler):
+class LazyProvider(grpc.GenericRpcHandler):  # type: ignore[misc]
     """The tfplugin6.Provider service, imported on first need; GetProviderSchema from the cache when fresh."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
@@ -187,7 +187,7 @@ class LazyProvider(grpc.GenericRpcHandler):
 
                 servicer = ProviderServicer(self._env)
                 capture = _Capture()
-                add_to_server(servicer, capture)  # type: ignore[arg-type]
+                add_to_server(servicer, capture)
                 self._handler = capture.handler
                 self._write_cache(servicer)
         return self._handler
@@ -213,6 +213,9 @@ def serve(env: Mapping[str, str]) -> int:
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE),
         ("grpc.max_send_message_length", MAX_MESSAGE),
+        # gRPC binds with SO_REUSEPORT by default: two providers (Terraform runs several at once) could then
+        # share a port in PLUGIN_MIN_PORT..MAX_PORT and Terraform would reach the wrong one.
+        ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=options)
     lifecycle = _Lifecycle()

@@ -8,12 +8,16 @@ omitted. Must never plan generic attributes itself (resources.base does).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from provider.codec import UNKNOWN
 from provider.resources.base import Resource
 from reconciler.model import DEFAULT_QUEUE, WorkQueue
+
+# Terraform creates resources in parallel threads of one provider process: priority moves are serialized.
+_PRIORITIES = threading.Lock()
 
 
 class WorkQueueResource(Resource):
@@ -45,7 +49,24 @@ class WorkQueueResource(Resource):
             if fields:
                 self.ctx.store.update_work_queue(queue.work_pool, queue.name, **fields)
             return
-        self.ctx.store.create_work_queue(queue, owner=self.ctx.project)
+        with _PRIORITIES:
+            if queue.priority is not None:
+                self._free_default_priority(queue.work_pool, queue.priority)
+            self.ctx.store.create_work_queue(queue, owner=self.ctx.project)
+
+    def _free_default_priority(self, pool: str, priority: int) -> None:
+        """Move the pool's `default` queue out of the way when it holds the wanted priority.
+
+        Taking a held priority shifts the holder and the queues after it down by one; with the `default`
+        queue at 1 (where a new pool puts it), queues declared 1, 2, ... and created in parallel would push
+        each other to priorities nobody declared. wp does the same for an undeclared `default` queue: it
+        keeps the first free priority after the declared ones."""
+        queues = self.ctx.store.list_work_queues(pool)
+        holder = next((q for q in queues if q.priority == priority), None)
+        if holder is None or holder.name != DEFAULT_QUEUE:
+            return
+        highest = max((q.priority or 0 for q in queues), default=0)
+        self.ctx.store.update_work_queue(pool, DEFAULT_QUEUE, priority=max(highest, priority) + 1)
 
     def update(self, ident: tuple[str, ...], obj: Any, changed: tuple[str, ...]) -> None:
         fields = {name: getattr(obj, name) for name in changed if name not in ("work_pool", "name")}

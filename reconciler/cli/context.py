@@ -25,7 +25,15 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_STALE = 3
 
-console = Console(highlight=False)
+
+def _width() -> int | None:
+    """Piped output (CI logs, files) gets 120 columns instead of rich's 80, so tables stay readable."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return 120
+
+
+console = Console(highlight=False, width=_width())
 # soft_wrap: an error line is never broken at the console width, so it stays whole in CI logs and for grep.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -45,15 +45,37 @@ def _mount_runtime() -> None:
 _mount_runtime()
 
 
+def _print_version(value: bool) -> None:
+    # An option callback, not the group callback: the group callback only runs once a command is given.
+    if value:
+        # The distribution's version: right even when an editable install sees `reconciler` as a namespace.
+        from importlib.metadata import version
+
+        typer.echo(f"wp {version('wp-gitops')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
 ) -> None:
-    if version:
-        from reconciler import __version__
+    """Work pools as code."""
 
-        typer.echo(f"wp {__version__}")
-        raise typer.Exit(0)
+
+def _refused_value(exc: Exception) -> str | None:
+    """A value from the command line that a model refuses (`wp work-pool create a/b`) is the user's error:
+    say which field and why, never "internal error"."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return None
+    problems = [
+        f"{'.'.join(str(part) for part in e['loc']) or exc.title}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    ]
+    return "invalid value: " + "; ".join(problems)
 
 
 def run() -> None:
@@ -76,6 +98,12 @@ def run() -> None:
         err_console.print("Interrupted.")
         sys.exit(130)
     except Exception as exc:  # a bug, not a user error: one line, the traceback only on request
+        refusal = _refused_value(exc)
+        if refusal is not None:
+            from rich.markup import escape
+
+            err_console.print(f"[bold red]Error:[/bold red] {escape(refusal)}")
+            sys.exit(1)
         import os
         import traceback
 

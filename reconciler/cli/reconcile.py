@@ -209,7 +209,9 @@ def _saved_plan(path: Path, store: Store) -> Plan:
 
     try:
         saved = load_plan_file(path.read_text())
-    except (ValueError, KeyError) as exc:
+    except KeyError as exc:
+        fail(f"{path} is not a wp plan file: it has no {exc}", hint="make one with `wp plan --out FILE`")
+    except (ValueError, TypeError, AttributeError) as exc:  # not JSON, or JSON of another shape
         fail(f"{path} is not a wp plan file: {exc}", hint="make one with `wp plan --out FILE`")
 
     def replan(p: Plan) -> Plan:

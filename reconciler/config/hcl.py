@@ -29,7 +29,7 @@ from lark.exceptions import LarkError
 from reconciler.config.sources import Location, Positions, Written
 from reconciler.config.sources import Path as FieldPath
 from reconciler.diagnostics import Diagnostic, error, warning
-from reconciler.model import Deployment, Schedule, WorkPool, WorkQueue, default_flow_name
+from reconciler.model import Deployment, WorkPool, WorkQueue, default_flow_name
 
 __all__ = ["TERRAFORM_PROJECT", "TfDocument", "export_tf", "load_tf", "project_mismatch"]
 
@@ -110,7 +110,7 @@ def _text(tree: Any) -> str:
     return str(tree)
 
 
-def _positions_of(tree: Tree) -> Iterator[tuple[str, tuple[str, ...], tuple[int, int], dict[str, Any]]]:
+def _positions_of(tree: Tree[Any]) -> Iterator[tuple[str, tuple[str, ...], tuple[int, int], dict[str, Any]]]:
     """(block kind, labels, (line, col), {attr: (line, col) | [(line, col) per tuple element]})."""
     body = next(c for c in tree.children if isinstance(c, Tree) and c.data == "body")
     for block in body.children:
@@ -261,7 +261,9 @@ class _Scope:
         if attr == "flow" and kind == DEPLOYMENT and "flow" not in block.attrs:
             return _flow_of(evaluate(block.attrs.get("entrypoint"), self))
         if attr not in block.attrs:
-            raise EvalError(f"{kind}.{label}.{attr} is not set in its block, so wp cannot know it at plan time")
+            raise EvalError(
+                f"{kind}.{label}.{attr} is not set in its block, so wp cannot know it at plan time"
+            )
         return evaluate(block.attrs[attr], self)
 
 
@@ -386,7 +388,9 @@ class _Builder:
     def fail(self, block: _Block, summary: str, detail: str, attr: str | None = None) -> None:
         loc = block.location(attr)
         path: FieldPath = (block.address, attr) if attr else (block.address,)
-        self.diagnostics.append(error(summary, detail, file=loc.file, line=loc.line, column=loc.column, path=path))
+        self.diagnostics.append(
+            error(summary, detail, file=loc.file, line=loc.line, column=loc.column, path=path)
+        )
 
     def values(self, block: _Block) -> dict[str, Any] | None:
         """The block's attributes evaluated, JSON strings decoded; None after a diagnostic."""
@@ -395,7 +399,9 @@ class _Builder:
         out: dict[str, Any] = {}
         for meta in ("count", "for_each"):
             if meta in block.attrs:
-                self.fail(block, f"{block.address} uses {meta}", "wp plans one object per block; list each", meta)
+                self.fail(
+                    block, f"{block.address} uses {meta}", "wp plans one object per block; list each", meta
+                )
                 ok = False
         for name, raw in block.attrs.items():
             if name in _META_ARGUMENTS or name in ("count", "for_each"):
@@ -541,13 +547,17 @@ def _provider_project(blocks: list[_Block], scope: _Scope) -> tuple[str, Locatio
             try:
                 value = evaluate(block.attrs["project"], scope)
             except EvalError as exc:
-                return TERRAFORM_PROJECT, loc, [error(f'provider "wp" project: {exc}', file=loc.file, line=loc.line)]
+                return (
+                    TERRAFORM_PROJECT,
+                    loc,
+                    [error(f'provider "wp" project: {exc}', file=loc.file, line=loc.line)],
+                )
             if isinstance(value, str) and value:
                 return value, loc, []
             return (
                 TERRAFORM_PROJECT,
                 loc,
-                [error("provider \"wp\" project must be a non-empty string", file=loc.file, line=loc.line)],
+                [error('provider "wp" project must be a non-empty string', file=loc.file, line=loc.line)],
             )
     return TERRAFORM_PROJECT, None, []
 
@@ -562,7 +572,9 @@ def load_tf(directory: Path, env: Mapping[str, str]) -> tuple[list[TfDocument], 
         blocks.extend(found)
         diagnostics.extend(notes)
     resources = {
-        ".".join(b.labels): b for b in blocks if b.kind == "resource" and b.labels and b.labels[0] in ATTRIBUTES
+        ".".join(b.labels): b
+        for b in blocks
+        if b.kind == "resource" and b.labels and b.labels[0] in ATTRIBUTES
     }
     uses_wp = bool(resources) or any(b.kind == "provider" and b.labels == ("wp",) for b in blocks)
     if not uses_wp:
@@ -594,8 +606,8 @@ def project_mismatch(yaml_project: Any, tf: TfDocument) -> Diagnostic | None:
     where = tf.project_at or Location(tf.files[0], 1, 1)
     how = "is" if tf.project_at else f"defaults to {TERRAFORM_PROJECT!r} and"
     return error(
-        f"wp.yaml says project {yaml_project!r}, but the provider \"wp\" project {how} {tf.project!r}",
-        f'both tools must record the same owner, or each apply takes the objects from the other: set '
+        f'wp.yaml says project {yaml_project!r}, but the provider "wp" project {how} {tf.project!r}',
+        f"both tools must record the same owner, or each apply takes the objects from the other: set "
         f'project = "{yaml_project}" in the provider "wp" block (or change wp.yaml\'s project)',
         file=where.file,
         line=where.line,
@@ -678,7 +690,9 @@ def _pool_attrs(pool: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 def _deployment_attrs(dep: Mapping[str, Any], pools: Mapping[str, str]) -> list[tuple[str, Any]]:
     ref = dep.get("work_pool") or {}
-    out: list[tuple[str, Any]] = [(n, dep[n]) for n in ("name", "flow", "entrypoint") if dep.get(n) is not None]
+    out: list[tuple[str, Any]] = [
+        (n, dep[n]) for n in ("name", "flow", "entrypoint") if dep.get(n) is not None
+    ]
     if ref.get("name") is not None:
         pool = ref["name"]
         out.append(("work_pool", _Ref(f"wp_work_pool.{pools[pool]}.name") if pool in pools else pool))
@@ -743,7 +757,8 @@ def export_tf(document: Mapping[str, Any]) -> str:
         imports.append(_import("wp_deployment", label, f"{flow}/{dep['name']}"))
     header = _header(document.get("project"))
     variables = [
-        f'variable "{name}" {{\n  type      = string\n  sensitive = true\n}}\n' for name in sorted(w.variables)
+        f'variable "{name}" {{\n  type      = string\n  sensitive = true\n}}\n'
+        for name in sorted(w.variables)
     ]
     return "\n".join([header, *variables, *parts, *imports])
 

@@ -23,6 +23,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler.collector import collector_paused
 from reconciler.config.hcl import TfDocument, load_tf, project_mismatch
 from reconciler.config.normalize import substitute_env, to_desired
 from reconciler.config.prefect import convert_prefect_document
@@ -87,7 +88,7 @@ class _Reader:
             return None
         positions = Positions()
         positions.values[()] = Written(Location(name, 1, 1), ())
-        value = self.plain(node, name, path, (), (), positions, frozenset({path.resolve()}))
+        value = self.plain(node, name, path, (), positions, frozenset({path.resolve()}))
         return _FileDoc(value, positions)
 
     def plain(
@@ -95,49 +96,54 @@ class _Reader:
         node: Any,
         file: str,
         path: Path,
-        doc_path: FieldPath,
-        local: FieldPath,
+        at: FieldPath,
         positions: Positions,
         seen: frozenset[Path],
     ) -> Any:
-        """YAML nodes -> plain Python values, recording where each child was written."""
+        """YAML nodes -> plain Python values, recording where each child was written.
+
+        `at` is the node's path in this file; it is also its path in the document being read (an included
+        file is read as a document of its own and re-filed by `included`), so one tuple serves as both."""
+        if isinstance(node, ScalarNode):
+            if node.tag == "!file":
+                return self.included(str(node.value), file, path, at, positions, seen)
+            return _scalar(node)
         if isinstance(node, MappingNode):
             out: dict[str, Any] = {}
-            for key_node, value_node in self.entries(node, file):
-                key = str(_scalar(key_node))
-                child = (*doc_path, key)
+            keys, values = positions.keys, positions.values
+            for key, key_node, value_node in self.entries(node, file):
+                child = (*at, key)
                 km, vm = key_node.start_mark, value_node.start_mark
-                positions.keys[child] = Written(Location(file, km.line + 1, km.column + 1), (*local, key))
-                positions.values[child] = Written(Location(file, vm.line + 1, vm.column + 1), (*local, key))
-                out[key] = self.plain(value_node, file, path, child, (*local, key), positions, seen)
+                keys[child] = Written(Location(file, km.line + 1, km.column + 1), child)
+                values[child] = Written(Location(file, vm.line + 1, vm.column + 1), child)
+                out[key] = self.plain(value_node, file, path, child, positions, seen)
             return out
         if isinstance(node, SequenceNode):
             items: list[Any] = []
             for i, item in enumerate(node.value):
+                child = (*at, i)
                 mark = item.start_mark
-                positions.values[(*doc_path, i)] = Written(Location(file, mark.line + 1, mark.column + 1), (*local, i))
-                items.append(self.plain(item, file, path, (*doc_path, i), (*local, i), positions, seen))
+                positions.values[child] = Written(Location(file, mark.line + 1, mark.column + 1), child)
+                items.append(self.plain(item, file, path, child, positions, seen))
             return items
-        if isinstance(node, ScalarNode) and node.tag == "!file":
-            return self.included(str(node.value), file, path, doc_path, positions, seen)
-        return _scalar(node)
+        return None
 
-    def entries(self, node: MappingNode, file: str) -> list[tuple[Node, Node]]:
-        """A mapping's entries with `<<:` merge keys resolved (explicit keys win, then earlier merged maps);
-        a key written twice is an error, not a silent overwrite."""
-        merged: dict[str, tuple[Node, Node]] = {}
-        explicit: dict[str, tuple[Node, Node]] = {}
+    def entries(self, node: MappingNode, file: str) -> list[tuple[str, Node, Node]]:
+        """A mapping's (key, key node, value node) entries with `<<:` merge keys resolved (explicit keys win,
+        then earlier merged maps); a key written twice is an error, not a silent overwrite."""
+        merged: dict[str, tuple[str, Node, Node]] = {}
+        explicit: dict[str, tuple[str, Node, Node]] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == _MERGE_TAG:
                 sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
                 for source in sources:
                     if isinstance(source, MappingNode):
-                        for k, v in self.entries(source, file):
-                            merged.setdefault(str(_scalar(k)), (k, v))
+                        for entry in self.entries(source, file):
+                            merged.setdefault(entry[0], entry)
                 continue
             key = str(_scalar(key_node))
             if key in explicit:
-                first = explicit[key][0].start_mark
+                first = explicit[key][1].start_mark
                 self.diagnostics.append(
                     error(
                         f"duplicate key '{key}'",
@@ -147,7 +153,9 @@ class _Reader:
                         column=key_node.start_mark.column + 1,
                     )
                 )
-            explicit[key] = (key_node, value_node)
+            explicit[key] = (key, key_node, value_node)
+        if not merged:
+            return list(explicit.values())
         return list({**merged, **explicit}.values())
 
     def included(
@@ -184,8 +192,31 @@ class _Reader:
         return doc.value
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_NULL_TAG = "tag:yaml.org,2002:null"
+# Scalar text -> its implicit tag. Keys and enum-like values repeat thousands of times in a large project and
+# the resolver tries regular expressions on each; the tag depends only on the text, so a bounded memo is exact.
+_RESOLVED: dict[tuple[str, Any], str] = {}
+_RESOLVED_MAX = 20_000
+_RESOLVED_TEXT_MAX = 64
+
+
 class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
     """Composes nodes only; values are built by `_scalar` and `_Reader.plain`."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        if kind is not ScalarNode or len(value) > _RESOLVED_TEXT_MAX:
+            return str(super().resolve(kind, value, implicit))
+        memo = (value, implicit)
+        tag = _RESOLVED.get(memo)
+        if tag is None:
+            tag = str(super().resolve(kind, value, implicit))
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[memo] = tag
+        return tag
 
 
 _CONSTRUCT = SafeConstructor()
@@ -195,10 +226,24 @@ def _scalar(node: Node) -> Any:
     """A scalar node's value; timestamps as ISO text so every value is JSON; unknown tags keep their text."""
     if not isinstance(node, ScalarNode):
         return None
+    tag, text = node.tag, node.value
+    # Fast paths for the common tags, giving what SafeConstructor gives; anything unusual goes to it.
+    if tag == _STR_TAG:
+        return text
+    if tag == _INT_TAG and text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
+        return int(text)
+    if tag == _NULL_TAG:
+        return None
+    if tag == _BOOL_TAG and text.lower() in SafeConstructor.bool_values:
+        return SafeConstructor.bool_values[text.lower()]
     try:
         value = _CONSTRUCT.construct_object(node)
     except ConstructorError:
         return str(node.value)
+    finally:
+        # The constructor memoizes every node it builds; left there, each load would keep its nodes alive.
+        _CONSTRUCT.constructed_objects.pop(node, None)
+        _CONSTRUCT.recursive_objects.pop(node, None)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -464,6 +509,11 @@ def _check_entrypoints(
 
 def load_project(directory: str | Path, env: Mapping[str, str]) -> LoadedConfig:
     """Read a project directory into a DesiredState, reporting every error of the config at once."""
+    with collector_paused():  # the YAML nodes and positions of a large project are ~1M acyclic objects
+        return _load_project(directory, env)
+
+
+def _load_project(directory: str | Path, env: Mapping[str, str]) -> LoadedConfig:
     reader = _Reader(Path(directory).resolve())
     raw, positions = _read_documents(reader, env)
     if raw is None:

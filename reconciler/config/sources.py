@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from reconciler.diagnostics import Diagnostic, Severity
 
@@ -24,15 +25,15 @@ DEPLOYMENT_FIELD_PATHS: dict[str, Path] = {
 }
 
 
-@dataclass(frozen=True)
-class Location:
+# Named tuples, not dataclasses: a large project records close to a million of them, and tuples of plain values
+# are small and left alone by the garbage collector.
+class Location(NamedTuple):
     file: str  # relative to the project directory
     line: int  # 1-based
     column: int  # 1-based
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     """One node of the merged document: where it was written and its path inside that file."""
 
     location: Location

@@ -10,6 +10,7 @@ Must never do I/O, read the environment or the clock, or change a value (normali
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import zoneinfo
 from collections.abc import Iterable, Mapping
@@ -312,6 +313,9 @@ def _schedule_checks(positions: Positions, doc: DeploymentDoc, at: Path) -> list
     return out
 
 
+# Schedules repeat a handful of timezones and cron expressions thousands of times; both answers depend only on
+# the text (and the installed tz database), so they are memoized.
+@functools.lru_cache(maxsize=4096)
 def _known_timezone(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)
@@ -320,6 +324,7 @@ def _known_timezone(name: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def _valid_cron(expression: str) -> bool:
     from croniter import croniter
 

@@ -12,11 +12,13 @@ the small structural protocols below, so the pure core stays free of SQL and HTT
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from reconciler.collector import collector_paused
 from reconciler.engine import impact
 from reconciler.engine.plan import Action, AttributeChange, Change, Note, Plan, Reason, order_changes
 from reconciler.errors import PlanError
@@ -75,10 +77,45 @@ class _Desired:
 # ---------------------------------------------------------------------------------------------- normalization
 
 
+class _NotPlainJson(Exception):
+    """A value `_json_copy` cannot copy exactly as a JSON round trip would (odd keys or leaf types)."""
+
+
+_JSON_LEAVES = frozenset({str, int, bool, type(None)})
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of plain JSON data with tuples as lists: what a JSON round trip gives, without the text."""
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlainJson
+            out[key] = _json_copy(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_json_copy(item) for item in value]
+    if kind in _JSON_LEAVES or (kind is float and math.isfinite(value)):
+        return value
+    raise _NotPlainJson
+
+
+def json_round_trip(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`json.loads(canonical_json(dict(value)))`, computed by copying when the data is plain JSON (the usual
+    case: attributes are dumped in JSON mode), which is several times faster on the 100,000 objects of a
+    large plan."""
+    try:
+        copied: dict[str, Any] = _json_copy(dict(value))
+    except _NotPlainJson:
+        copied = json.loads(canonical_json(dict(value)))
+    return copied
+
+
 def normalized(kind: Kind, attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The compared form: a JSON round trip (so key order and tuple/list never matter), server-owned fields
     dropped, and a deployment's absent queue spelled as the `default` queue it means."""
-    data: dict[str, Any] = json.loads(canonical_json(dict(attrs)))
+    data = json_round_trip(attrs)
     for name in KINDS[kind].server_owned:
         data.pop(name, None)
     if kind is Kind.DEPLOYMENT and data.get("work_queue") is None:
@@ -140,7 +177,7 @@ def effective_after(
 ) -> dict[str, Any]:
     """The desired attributes with every field the plan must not touch set to its live value:
     `ignore_changes`, a pool template left to the type's default, a queue priority left to the store."""
-    after = json.loads(canonical_json(dict(want)))
+    after = json_round_trip(want)
     for path in ignore:
         _set_path(after, path, live)
     if kind is Kind.WORK_POOL and after.get("base_job_template") is None and "base_job_template" in live:
@@ -164,6 +201,8 @@ def attribute_changes(
     kind: Kind, before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> tuple[AttributeChange, ...]:
     """Leaf-level differences between two normalized attribute sets, by dotted path, in key order."""
+    if before == after:  # the usual case on a large project; equal mappings have no leaf differences
+        return ()
     forcing = set(KINDS[kind].replace_forcing)
     found: list[AttributeChange] = []
 
@@ -192,6 +231,14 @@ class _Context:
     wanted: Mapping[Key, _Desired]
     now: datetime
     runs_in_flight: Mapping[str, Mapping[str, int]]
+    # normalized live attributes by key, computed once for the declared change and the drift check
+    live_normalized: dict[Key, dict[str, Any]] = field(default_factory=dict)
+
+    def live_attrs(self, live: LiveObjectLike) -> dict[str, Any]:
+        found = self.live_normalized.get(live.key)
+        if found is None:
+            found = self.live_normalized[live.key] = normalized(live.key.kind, attributes(live.value))
+        return found
 
     @property
     def project(self) -> str:
@@ -200,12 +247,19 @@ class _Context:
     def lifecycle(self, key: Key) -> Lifecycle:
         return self.desired.lifecycle.get(key.address, Lifecycle())
 
+    def protected(self, key: Key) -> bool:
+        """Declared objects follow the config; others keep the protection recorded when last applied."""
+        if key in self.wanted:
+            return self.lifecycle(key).protect
+        live = self.snapshot.objects.get(key)
+        return bool(getattr(live, "protected", False))
+
 
 def _declared_change(ctx: _Context, want: _Desired) -> Change:
     live = ctx.snapshot.objects.get(want.key)
     if live is None:
         return Change(want.key, Action.CREATE, None, want.attrs, Reason.NOT_IN_STORE)
-    before = normalized(want.key.kind, attributes(live.value))
+    before = ctx.live_attrs(live)
     after = effective_after(want.key.kind, want.attrs, before, ctx.lifecycle(want.key).ignore_changes)
     attrs = attribute_changes(want.key.kind, before, after)
     if live.owner is None:
@@ -312,8 +366,21 @@ def _protect_errors(ctx: _Context, changes: Iterable[Change]) -> list[str]:
         f"{c.address} has `protect: true` and would be "
         f"{'replaced' if c.action is Action.REPLACE else 'deleted'}; set `protect: false` first to allow it"
         for c in changes
-        if c.action in (Action.DELETE, Action.REPLACE) and ctx.lifecycle(c.key).protect
+        if c.action in (Action.DELETE, Action.REPLACE) and ctx.protected(c.key)
     ]
+
+
+def _protection(ctx: _Context, changes: Iterable[Change]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(addresses the config protects, addresses whose recorded protection this plan turns on or off)."""
+    protected = tuple(sorted(c.address for c in changes if c.key in ctx.wanted and ctx.protected(c.key)))
+    flips = []
+    for c in changes:
+        live = ctx.snapshot.objects.get(c.key)
+        if c.action is Action.DELETE or live is None:
+            continue
+        if ctx.protected(c.key) != bool(getattr(live, "protected", False)):
+            flips.append(c.address)
+    return protected, tuple(sorted(flips))
 
 
 def _mass_delete_error(ctx: _Context, changes: Iterable[Change]) -> list[str]:
@@ -415,6 +482,7 @@ def _template_notes(ctx: _Context, pool: ManagedObject, change: Change) -> list[
 # ---------------------------------------------------------------------------------------------- public API
 
 
+@collector_paused()  # a large plan builds ~100,000 acyclic dicts; see reconciler.collector
 def make_plan(
     desired: DesiredState,
     snapshot: SnapshotLike,
@@ -451,8 +519,9 @@ def make_plan(
             f"run impact notes are left out for the {schedule_changes} schedule changes (more than "
             f"{MAX_SCHEDULE_NOTES}); narrow the plan with --target to see them"
         )
-    changes = [replace(c, notes=_notes(ctx, c, schedules=with_schedule_notes)) for c in changes]
-    drift = [_without_ignored(ctx, d) for d in detect_drift(snapshot, desired.project)]
+    changes = [_with_notes(c, _notes(ctx, c, schedules=with_schedule_notes)) for c in changes]
+    protected, protection_changes = _protection(ctx, changes)
+    drift = [_without_ignored(ctx, d) for d in _drift(snapshot, desired.project, ctx.live_attrs)]
     if targets:
         drift = [d for d in drift if d.key in chosen]
     return Plan(
@@ -466,7 +535,13 @@ def make_plan(
         destroy=destroy,
         source_dir=desired.source_dir,
         secret_patterns=desired.secret_patterns,
+        protected=protected,
+        protection_changes=protection_changes,
     )
+
+
+def _with_notes(change: Change, notes: tuple[Note, ...]) -> Change:
+    return change if notes == change.notes else replace(change, notes=notes)
 
 
 def _without_ignored(ctx: _Context, drift: Change) -> Change:
@@ -480,13 +555,19 @@ def _without_ignored(ctx: _Context, drift: Change) -> Change:
 
 def detect_drift(snapshot: SnapshotLike, project: str) -> tuple[Change, ...]:
     """Managed objects whose live attributes differ from what wp last applied (before=applied, after=live)."""
+    return _drift(snapshot, project, lambda live: normalized(live.key.kind, attributes(live.value)))
+
+
+def _drift(
+    snapshot: SnapshotLike, project: str, live_attrs: Callable[[LiveObjectLike], dict[str, Any]]
+) -> tuple[Change, ...]:
     found = []
     for key in sorted(snapshot.objects):
         live = snapshot.objects[key]
         if live.owner != project or live.applied is None:
             continue
         applied = normalized(key.kind, live.applied)
-        now_live = normalized(key.kind, attributes(live.value))
+        now_live = live_attrs(live)
         attrs = attribute_changes(key.kind, applied, now_live)
         if attrs:
             found.append(

@@ -127,6 +127,10 @@ class Plan:
     destroy: bool = False
     source_dir: str | None = None
     secret_patterns: tuple[str, ...] = DEFAULT_SECRET_PATTERNS
+    # addresses the config marks `protect: true`; the store keeps them, so protection outlives the config block
+    protected: tuple[str, ...] = ()
+    # addresses whose protection this plan turns on or off (an apply is needed even with no other change)
+    protection_changes: tuple[str, ...] = ()
     format_version: str = FORMAT_VERSION
 
     @property
@@ -150,7 +154,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return self.summary.has_changes
+        return self.summary.has_changes or bool(self.protection_changes)
 
     def with_changes(self, changes: Iterable[Change]) -> Plan:
         return replace(self, changes=order_changes(changes))
@@ -216,6 +220,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "resource_drift": [change_to_json(c, patterns) for c in plan.drift],
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "secret_patterns": list(patterns),
+        "protected": list(plan.protected),
+        "protection_changes": list(plan.protection_changes),
         "warnings": list(plan.warnings),
         "summary": {"add": plan.summary.add, "change": plan.summary.change, "destroy": plan.summary.destroy},
     }
@@ -225,9 +231,11 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
 
 def plan_hash(plan_json: Mapping[str, Any]) -> str:
     """A digest of what a reviewer saw: the actions and masked values, not the fingerprints or warnings."""
-    reviewed = [
+    reviewed: list[Any] = [
         (rc["address"], rc["actions"], rc["before"], rc["after"]) for rc in plan_json["resource_changes"]
     ]
+    if plan_json.get("protection_changes"):
+        reviewed.append(("protection", plan_json["protected"], plan_json["protection_changes"]))
     return hashlib.sha256(canonical_json(reviewed).encode()).hexdigest()
 
 
@@ -263,5 +271,7 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         destroy=bool(data.get("destroy", False)),
         source_dir=data.get("source_dir"),
         secret_patterns=tuple(data.get("secret_patterns", DEFAULT_SECRET_PATTERNS)),
+        protected=tuple(data.get("protected", [])),
+        protection_changes=tuple(data.get("protection_changes", [])),
         format_version=version,
     )

@@ -67,6 +67,8 @@ def plan_schema() -> dict[str, Any]:
             "resource_drift": {"type": "array", "items": {"$ref": "#/$defs/change"}},
             "fingerprints": {"type": "object", "additionalProperties": {"type": "string"}},
             "secret_patterns": _STRINGS,
+            "protected": _STRINGS,
+            "protection_changes": _STRINGS,
             "warnings": _STRINGS,
             "summary": counts,
             "plan_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},

@@ -203,7 +203,10 @@ def _render_block(
 
 def _summary_line(plan: Plan) -> str:
     s = plan.summary
-    return f"Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy."
+    line = f"Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy."
+    if plan.protection_changes:
+        line += f" Protection changes: {len(plan.protection_changes)}."
+    return line
 
 
 def _text(plan: Plan, show_unchanged: bool) -> Text:
@@ -219,6 +222,16 @@ def _text(plan: Plan, show_unchanged: bool) -> Text:
         out.blank()
         for change in plan.actionable:
             _render_block(out, change, patterns, show_unchanged, _HEADLINE[change.action])
+        for address in plan.protection_changes:
+            on = address in plan.protected
+            out.add(
+                (
+                    f"  # {address} will be {'protected' if on else 'unprotected'} (protect: {str(on).lower()})",
+                    "bold",
+                )
+            )
+        if plan.protection_changes:
+            out.blank()
         out.add((_summary_line(plan), "bold"))
     else:
         out.add((NO_CHANGES, "green"))

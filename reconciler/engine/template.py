@@ -276,10 +276,41 @@ def _without_required(schema: Any) -> Any:
     return out
 
 
-def _schema_errors(schema: Mapping[str, Any], instance: Any) -> list[tuple[Path, str]]:
+@dataclass(frozen=True)
+class _CachedValidator:
+    schema: Any  # a private copy of the schema asked for: a schema changed since is a miss, never a stale hit
+    validator: jsonschema.Draft202012Validator
+
+
+# (id of a variables schema, for_run) -> its validator. Every deployment of a pool is checked against the
+# same schema object; rebuilding `_without_required` and a validator for each was most of a large config's
+# validation time. Results never depend on this cache (a hit is checked equal to the schema asked for).
+_VALIDATORS: dict[tuple[int, bool], _CachedValidator] = {}
+_VALIDATORS_MAX = 1024
+
+
+def _variables_validator(schema: Mapping[str, Any], for_run: bool) -> jsonschema.Draft202012Validator:
+    """The validator of job variables against `schema` (without its `required` lists unless `for_run`)."""
+    slot = (id(schema), for_run)
+    cached = _VALIDATORS.get(slot)
+    if cached is not None and cached.schema == schema:
+        return cached.validator
+    validator = jsonschema.Draft202012Validator(schema if for_run else _without_required(schema))
+    if len(_VALIDATORS) >= _VALIDATORS_MAX:
+        _VALIDATORS.clear()
+    _VALIDATORS[slot] = _CachedValidator(copy.deepcopy(schema), validator)
+    return validator
+
+
+def _schema_errors(
+    schema: Mapping[str, Any],
+    instance: Any,
+    validator: jsonschema.Draft202012Validator | None = None,
+) -> list[tuple[Path, str]]:
     """(path, message) of every way `instance` fails `schema`; a broken schema is one error at the root."""
     try:
-        validator = jsonschema.Draft202012Validator(schema)
+        if validator is None:
+            validator = jsonschema.Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
         return [(tuple(e.absolute_path), _error_message(e)) for e in errors]
     except Unresolvable as exc:
@@ -403,10 +434,10 @@ def validate_job_variables(
             instance[key] = copy.deepcopy(value)
     if for_run:
         instance = {**_defaults(t), **instance}
-    checked = schema if for_run else _without_required(schema)
+    validator = _variables_validator(schema, for_run)
     problems += [
         TemplateProblem(path, f"job variable {format_path(path)!r} {message}" if path else message)
-        for path, message in _schema_errors(checked, instance)
+        for path, message in _schema_errors(validator.schema, instance, validator)
     ]
     return problems
 

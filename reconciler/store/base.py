@@ -36,6 +36,7 @@ class LiveObject:
     # attributes as wp last applied them; None if wp never applied it. Drift = live attributes differ from these.
     applied: Mapping[str, Any] | None = None
     status: str | None = None  # runtime status (pools, queues); never diffed
+    protected: bool = False  # `protect: true` when last applied; a plan may not delete it, declared or not
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from itertools import groupby
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import pydantic
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
+from reconciler.collector import collector_paused
 from reconciler.engine.plan import Action, Change, Plan
 from reconciler.errors import StalePlanError, ValidationError
 from reconciler.model import (
@@ -37,6 +39,7 @@ from reconciler.model import (
 from reconciler.store import rows, tables
 from reconciler.store.base import LiveObject
 from reconciler.store.priorities import next_free_priority, settle_priorities
+from reconciler.store.runs import delete_scheduled_runs_in
 
 DEFAULT_QUEUE_DESCRIPTION = "The work pool's default queue."
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -48,6 +51,16 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 def _live(key: Key, value: Any, row: rows.Row, status: str | None = None) -> LiveObject:
     owner = row["owner"]
     return LiveObject(key, value, owner, fingerprint(attributes(value), owner), row["applied"], status)
+
+
+PROTECTED_SETTING = "protected"  # settings row: {address: project} of objects applied with `protect: true`
+
+
+def read_protected(conn: Connection) -> dict[str, str]:
+    value = conn.execute(
+        select(tables.settings.c.value).where(tables.settings.c.key == PROTECTED_SETTING)
+    ).scalar()
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def read_default_pool(conn: Connection) -> str | None:
@@ -63,6 +76,7 @@ def online_pools(conn: Connection, now: datetime) -> set[str]:
     return {pool for pool, beat, interval in result if rows.worker_online(beat, interval, now)}
 
 
+@collector_paused()  # tens of thousands of rows and models, none in a cycle; see reconciler.collector
 def read_live(conn: Connection, now: datetime) -> dict[Key, LiveObject]:
     """Every declared object in five queries: pools, workers, queues, deployments, schedules."""
     live: dict[Key, LiveObject] = {}
@@ -86,6 +100,10 @@ def read_live(conn: Connection, now: datetime) -> dict[Key, LiveObject]:
         key = deployment_key(r["flow"], r["name"])
         schedules = sorted(by_deployment.get((r["flow"], r["name"]), ()), key=lambda s: s.slug)
         live[key] = _live(key, rows.deployment_from_row(r, schedules), r)
+    for address in read_protected(conn):
+        key = Key.parse(address)
+        if key in live:
+            live[key] = replace(live[key], protected=True)
     return live
 
 
@@ -153,6 +171,23 @@ class PlanWriter:
         for (kind, action), group in groupby(self.plan.actionable, key=lambda c: (c.key.kind, c.action)):
             handlers[kind](action, list(group))
         self._settle_queue_priorities()
+        self._record_protection()
+
+    def _record_protection(self) -> None:
+        """Remember which of the plan's objects are protected; deleted ones are forgotten."""
+        protected = read_protected(self.conn)
+        before = dict(protected)
+        wanted = set(self.plan.protected)
+        for change in self.plan.changes:
+            if change.action is Action.DELETE or change.address not in wanted:
+                protected.pop(change.address, None)
+            else:
+                protected[change.address] = self.project
+        if protected == before:
+            return
+        self.conn.execute(delete(tables.settings).where(tables.settings.c.key == PROTECTED_SETTING))
+        if protected:
+            self.conn.execute(insert(tables.settings), {"key": PROTECTED_SETTING, "value": protected})
 
     # -- generic batched statements
     def _managed(self, values: dict[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
@@ -245,6 +280,8 @@ class PlanWriter:
             deployment, _, slug = change.key.name.partition("#")
             flow, _, name = deployment.partition("/")
             idents.append((flow, name, slug))
+        if action is not Action.CREATE:
+            self._drop_future_runs(idents)
         if action is Action.DELETE:
             self._delete(tables.deployment_schedules, ["flow", "name", "slug"], idents)
             return
@@ -253,6 +290,15 @@ class PlanWriter:
             for (flow, name, _), c in zip(idents, changes, strict=True)
         ]
         self._upsert(action, tables.deployment_schedules, ["flow", "name", "slug"], batch)
+
+    def _drop_future_runs(self, idents: Sequence[tuple[str, str, str]]) -> None:
+        """Runs a changed or removed schedule made and nobody claimed yet go; the scheduler makes the new ones.
+        Schedules the plan does not touch keep every run."""
+        slugs: dict[str, list[str]] = {}
+        for flow, name, slug in idents:
+            slugs.setdefault(f"{flow}/{name}", []).append(slug)
+        for deployment, names in slugs.items():
+            delete_scheduled_runs_in(self.conn, deployment, names, self.now)
 
     # -- priorities
     def _settle_queue_priorities(self) -> None:

@@ -46,7 +46,9 @@ def home(tmp_path: Path) -> Path:
 def wp(home: Path) -> Wp:
     """`wp ARGS` in-process against this test's own SQLite store."""
 
-    def call(*args: str | Path, env: dict[str, str | None] | None = None, input: str | None = None) -> WpResult:
+    def call(
+        *args: str | Path, env: dict[str, str | None] | None = None, input: str | None = None
+    ) -> WpResult:
         return run_wp(*args, env={"WP_HOME": str(home), **(env or {})}, input=input)
 
     return call
@@ -56,7 +58,9 @@ def wp(home: Path) -> Wp:
 def wp_process(home: Path) -> Wp:
     """`wp ARGS` as a real subprocess against this test's own SQLite store."""
 
-    def call(*args: str | Path, env: dict[str, str | None] | None = None, input: str | None = None) -> WpResult:
+    def call(
+        *args: str | Path, env: dict[str, str | None] | None = None, input: str | None = None
+    ) -> WpResult:
         return run_wp_process(*args, env={"WP_HOME": str(home), **(env or {})}, input=input)
 
     return call

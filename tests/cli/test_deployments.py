@@ -27,12 +27,16 @@ def test_deployment_listing_and_inspect_print_only_spec_json(wp: Wp, project: Pr
     listing = wp("deployment", "ls", "--json")
     assert "hunter2" not in listing.stdout
     [deployment] = listing.json()
-    assert DEPLOYMENT_FIELDS <= set(deployment)
-    assert (deployment["flow"], deployment["work_pool"], deployment["work_queue"]) == ("say-hello", "p", "urgent")
+    assert set(deployment) >= DEPLOYMENT_FIELDS
+    assert (deployment["flow"], deployment["work_pool"], deployment["work_queue"]) == (
+        "say-hello",
+        "p",
+        "urgent",
+    )
     assert deployment["parameters"] == {"db_password": "(sensitive)", "name": "ops"}
     assert [s["slug"] for s in deployment["schedules"]] == ["hourly"]
     inspected = wp("deployment", "inspect", "say-hello/d", "--json").json()
-    assert DEPLOYMENT_FIELDS <= set(inspected)
+    assert set(inspected) >= DEPLOYMENT_FIELDS
     assert inspected["tags"] == ["demo"]
 
 

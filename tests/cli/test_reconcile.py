@@ -63,7 +63,9 @@ def test_detailed_exitcode_is_2_with_changes_and_0_without(wp: Wp, demo: Path) -
 # -------------------------------------------------------------------------------------------- saved plans
 
 
-def test_apply_plan_file_applies_exactly_that_plan(wp: Wp, demo: Path, tmp_path: Path, live_store: SqlStore) -> None:
+def test_apply_plan_file_applies_exactly_that_plan(
+    wp: Wp, demo: Path, tmp_path: Path, live_store: SqlStore
+) -> None:
     plan_file = tmp_path / "plan.json"
     assert wp("plan", demo, "--out", plan_file).code == 0
     _edit(demo, "concurrency_limit: 4", "concurrency_limit: 7")  # after the review: not in the saved plan
@@ -212,9 +214,7 @@ work_pools:
 """
 
 
-def test_undeclared_deployment_is_kept_unless_prune(
-    wp: Wp, demo: Path, live_store: SqlStore
-) -> None:
+def test_undeclared_deployment_is_kept_unless_prune(wp: Wp, demo: Path, live_store: SqlStore) -> None:
     assert wp("apply", demo, "--auto-approve").code == 0
     (demo / "wp.yaml").write_text(NO_DEPLOYMENT)
     kept = wp("plan", demo, "--detailed-exitcode")
@@ -229,7 +229,9 @@ def test_undeclared_deployment_is_kept_unless_prune(
 def test_destroying_a_protected_pool_fails_the_plan(
     wp: Wp, project: ProjectWriter, live_store: SqlStore
 ) -> None:
-    directory = project("protected", "project: demo\nwork_pools: [{name: vault, type: process, protect: true}]\n")
+    directory = project(
+        "protected", "project: demo\nwork_pools: [{name: vault, type: process, protect: true}]\n"
+    )
     assert wp("apply", directory, "--auto-approve").code == 0
     refused = wp("destroy", directory, "--auto-approve")
     assert refused.code == 1
@@ -237,12 +239,9 @@ def test_destroying_a_protected_pool_fails_the_plan(
     assert _pool_names(live_store) == {"vault"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="protect is read from the config only: once the pool's block is removed, the store does not "
-    "remember it was protected, so --prune deletes it",
-)
-def test_removed_protected_pool_is_not_pruned(wp: Wp, project: ProjectWriter) -> None:
+def test_removed_protected_pool_is_not_pruned(wp: Wp, project: ProjectWriter, live_store: SqlStore) -> None:
+    # Stricter than Terraform's prevent_destroy: the store remembers protection, so deleting the block is not
+    # enough; the config must first say `protect: false` and be applied.
     config = "project: demo\nwork_pools:\n  - {name: keep, type: process}\n  - {name: vault, type: process, protect: true}\n"
     directory = project("protected", config)
     assert wp("apply", directory, "--auto-approve").code == 0
@@ -250,6 +249,30 @@ def test_removed_protected_pool_is_not_pruned(wp: Wp, project: ProjectWriter) ->
     refused = wp("plan", directory, "--prune", "--allow-mass-delete")
     assert refused.code == 1
     assert "work_pool.vault" in refused.stderr
+    assert _pool_names(live_store) == {"keep", "vault"}
+
+    unprotect = config.replace("protect: true", "protect: false")
+    (directory / "wp.yaml").write_text(unprotect)
+    plan = wp("plan", directory, "--detailed-exitcode")
+    assert plan.code == 2 and "work_pool.vault will be unprotected (protect: false)" in plan.stdout
+    assert wp("apply", directory, "--auto-approve").code == 0
+    (directory / "wp.yaml").write_text("project: demo\nwork_pools:\n  - {name: keep, type: process}\n")
+    assert wp("apply", directory, "--auto-approve", "--prune", "--allow-mass-delete").code == 0
+    assert _pool_names(live_store) == {"keep"}
+
+
+def test_turning_protection_on_is_a_change_to_apply(wp: Wp, project: ProjectWriter) -> None:
+    directory = project("protect-later", "project: demo\nwork_pools:\n  - {name: vault, type: process}\n")
+    assert wp("apply", directory, "--auto-approve").code == 0
+    (directory / "wp.yaml").write_text(
+        "project: demo\nwork_pools:\n  - {name: vault, type: process, protect: true}\n"
+    )
+    plan = wp("plan", directory, "--detailed-exitcode")
+    assert plan.code == 2
+    assert "work_pool.vault will be protected (protect: true)" in plan.stdout
+    assert "Protection changes: 1." in plan.stdout
+    assert wp("apply", directory, "--auto-approve").code == 0
+    assert wp("plan", directory, "--detailed-exitcode").code == 0
 
 
 def test_pool_made_by_hand_is_never_pruned_and_is_adopted_when_declared(
@@ -306,3 +329,13 @@ def test_init_then_plan_works(wp: Wp, tmp_path: Path) -> None:
     assert plan.code == 2
     assert "to add" in plan.stdout
     assert wp("validate", directory).code == 0
+
+
+@pytest.mark.parametrize("content", ["project: demo\n", "[1, 2]", '{"format_version": "1"}'])
+def test_apply_of_a_file_that_is_not_a_plan_says_so(wp: Wp, tmp_path: Path, content: str) -> None:
+    not_a_plan = tmp_path / "plan.json"
+    not_a_plan.write_text(content)
+    result = wp("apply", not_a_plan)
+    assert result.code == 1
+    assert f"{not_a_plan} is not a wp plan file" in result.stderr
+    assert "wp plan --out FILE" in result.stderr

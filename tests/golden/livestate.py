@@ -18,10 +18,13 @@ def live(
     owner: str | None = PROJECT,
     deployment: Deployment | None = None,
     applied: Mapping[str, Any] | None = SAME,
+    protected: bool = False,
 ) -> LiveObject:
     attrs = attributes(obj)
     recorded = (attrs if owner is not None else None) if applied is SAME else applied
-    return LiveObject(key_of(obj, deployment), obj, owner, fingerprint(attrs, owner), recorded)
+    return LiveObject(
+        key_of(obj, deployment), obj, owner, fingerprint(attrs, owner), recorded, protected=protected
+    )
 
 
 def snapshot(*objects: LiveObject, default_pool: str | None = None) -> Snapshot:

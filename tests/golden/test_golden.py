@@ -1,5 +1,10 @@
 """Golden plans: each case in cases/<name>/case.py builds a DesiredState and a Snapshot; its plan must
 render to exactly plan.txt, plan.md and plan.json (or its refusal to exactly error.txt).
+
+Golden diagnostics: a case that is a config directory (cases/<name>/wp.yaml) is an invalid project; both
+`wp validate` and `wp plan` on it, against an empty store, must exit 1 and print exactly diagnostics.txt on
+stderr (no colour, one diagnostic, never a traceback) and nothing on stdout.
+
 `UPDATE_GOLDEN=1 pytest tests/golden` rewrites the expected files after a deliberate change."""
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from types import ModuleType
 
 import jsonschema
 import pytest
+from wp_cli import run_wp
 
 from reconciler.engine.diff import check_stale, make_plan
 from reconciler.engine.plan_schema import plan_schema
@@ -23,6 +29,7 @@ from reconciler.errors import PlanError
 CASES = Path(__file__).parent / "cases"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+UNSET_VARIABLE = "WP_GOLDEN_UNSET_VARIABLE"  # cases use it as the `${VAR}` that is missing
 
 
 def _load(name: str) -> ModuleType:
@@ -66,3 +73,17 @@ def test_golden(name: str) -> None:
         assert not (CASES / name / filename).exists(), (
             f"{name}/{filename} is not produced by this case any more"
         )
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CASES.iterdir() if (p / "wp.yaml").exists()))
+def test_golden_diagnostics(name: str, command: str, tmp_path: Path) -> None:
+    result = run_wp(command, CASES / name, env={"WP_HOME": str(tmp_path), UNSET_VARIABLE: None})
+    expected_file = CASES / name / "diagnostics.txt"
+    if UPDATE and command == "validate":
+        expected_file.write_text(result.stderr, encoding="utf-8")
+    assert (result.code, result.stdout) == (1, ""), result
+    assert result.stderr.count(": error: ") == 1, f"{name}: expected exactly one diagnostic\n{result.stderr}"
+    assert result.stderr == expected_file.read_text(encoding="utf-8"), (
+        f"{name}: stderr of wp {command} differs"
+    )

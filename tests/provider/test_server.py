@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Any
 
-from conftest import Provider, dv, provider_command, val
+from harness import Provider, dv, provider_command, val
 
 from provider import codec
 from provider._proto import tfplugin6_pb2 as pb

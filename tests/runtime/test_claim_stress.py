@@ -1,8 +1,10 @@
 """8 worker processes race to claim and complete 2,000 due runs under pool, queue and deployment limits.
 
-No run may be claimed twice and no limit may ever be exceeded. Each worker notes, per run, a moment just after its
-claim committed and one just before its completion starts: the real slot is held at least over that span, so if
-those spans ever overlap more than a limit allows, the store handed out too much.
+No run may be claimed twice and no limit may ever be exceeded. Two independent checks:
+- right after each of its claims commits, a worker counts the slot holders (PENDING, RUNNING, CANCELLING) in one
+  consistent read; claims are the only thing that adds holders, so a count over a limit is a claim that overshot;
+- each worker notes, per run, a moment just after its claim committed and one just before its completion starts:
+  the real slot is held at least over that span, so spans overlapping more than a limit allows are an overshoot.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 
 import pytest
+from sqlalchemy import text
 
 from reconciler.engine.plan import Action, Change, Plan
 from reconciler.model import Deployment, FlowRun, WorkPool, WorkQueue, attributes
@@ -30,6 +33,24 @@ QUEUE_LIMITS = {"q1": 2, "q2": 3, "default": None}
 DEPLOYMENT_LIMITS = {"f/limited": 2, "f/free": None}
 
 Span = tuple[str, str, str, float, float]  # run id, queue, deployment, claimed at, completing at
+Peaks = dict[str, int]  # "pool" / "queue:NAME" / "deployment:NAME" -> most slot holders seen at once
+
+HOLDERS = text(
+    "SELECT work_queue, deployment, count(*) FROM flow_runs "
+    "WHERE work_pool = 'p' AND state IN ('PENDING', 'RUNNING', 'CANCELLING') GROUP BY work_queue, deployment"
+)
+
+
+def _observe(store: SqlStore, peaks: Peaks) -> None:
+    with store.engine.connect() as conn:
+        rows = conn.execute(HOLDERS).all()
+    counts: Counter[str] = Counter()
+    for queue, deployment, n in rows:
+        counts["pool"] += n
+        counts[f"queue:{queue}"] += n
+        counts[f"deployment:{deployment}"] += n
+    for key, n in counts.items():
+        peaks[key] = max(peaks.get(key, 0), n)
 
 
 def _seed(url: str) -> None:
@@ -37,9 +58,13 @@ def _seed(url: str) -> None:
     store.create_work_pool(WorkPool(name="p", concurrency_limit=POOL_LIMIT))
     for priority, (queue, limit) in enumerate(QUEUE_LIMITS.items(), start=1):
         if queue != "default":
-            store.create_work_queue(WorkQueue(work_pool="p", name=queue, priority=priority, concurrency_limit=limit))
+            store.create_work_queue(
+                WorkQueue(work_pool="p", name=queue, priority=priority, concurrency_limit=limit)
+            )
     deployments = [
-        Deployment(flow="f", name=name.split("/")[1], entrypoint="a.py:f", work_pool="p", concurrency_limit=limit)
+        Deployment(
+            flow="f", name=name.split("/")[1], entrypoint="a.py:f", work_pool="p", concurrency_limit=limit
+        )
         for name, limit in DEPLOYMENT_LIMITS.items()
     ]
     changes = tuple(Change(d.key, Action.CREATE, None, attributes(d)) for d in deployments)
@@ -66,28 +91,33 @@ def _seed(url: str) -> None:
     store.close()
 
 
-def _work(url: str, name: str, barrier: Barrier, results: multiprocessing.Queue[list[Span]]) -> None:
+def _work(
+    url: str, name: str, barrier: Barrier, results: multiprocessing.Queue[tuple[list[Span], Peaks]]
+) -> None:
     store = SqlStore(url)
     rng = random.Random(name)
     spans: list[Span] = []
+    peaks: Peaks = {}
     barrier.wait()
     while True:
         now = datetime.now(UTC)
         claimed = store.claim_runs("p", name, limit=rng.randint(1, 4), scheduled_before=now, now=now)
         claimed_at = time.monotonic()
+        if claimed:
+            _observe(store, peaks)
         if not claimed:
             if store.count_runs_by_state("p").get("COMPLETED", 0) == RUNS:
                 break
-            time.sleep(rng.uniform(0.001, 0.005))  # real workers poll every few seconds; this only keeps the race tight
+            time.sleep(0.01)  # real workers poll every few seconds; this only keeps the race tight
             continue
-        time.sleep(rng.uniform(0.005, 0.015))  # hold the slots a little, so the limits are really contended
+        time.sleep(rng.uniform(0.001, 0.004))  # hold the slots a little, so the limits are really contended
         for run in claimed:
             completing_at = time.monotonic()
             store.set_run_state(run.id, "RUNNING", expected=["PENDING"], now=datetime.now(UTC))
             store.set_run_state(run.id, "COMPLETED", now=datetime.now(UTC))
             spans.append((run.id, run.work_queue, run.deployment, claimed_at, completing_at))
     store.close()
-    results.put(spans)
+    results.put((spans, peaks))
 
 
 def _max_overlap(spans: Iterable[Span]) -> int:
@@ -105,17 +135,28 @@ def test_racing_workers_never_double_claim_nor_exceed_limits(store_url: str) -> 
     _seed(store_url)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(WORKERS)
-    results: multiprocessing.Queue[list[Span]] = ctx.Queue()
+    results: multiprocessing.Queue[tuple[list[Span], Peaks]] = ctx.Queue()
     procs = [ctx.Process(target=_work, args=(store_url, f"w{i}", barrier, results)) for i in range(WORKERS)]
     for p in procs:
         p.start()
-    spans = [s for _ in procs for s in results.get(timeout=240)]
+    reports = [results.get(timeout=240) for _ in procs]
+    spans = [s for report in reports for s in report[0]]
+    peaks: Peaks = {}
+    for _, seen in reports:
+        for key, n in seen.items():
+            peaks[key] = max(peaks.get(key, 0), n)
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0
 
     claims = Counter(s[0] for s in spans)
     assert len(claims) == RUNS and max(claims.values()) == 1, "a run was claimed twice"
+    assert peaks["pool"] <= POOL_LIMIT, peaks
+    for queue, limit in QUEUE_LIMITS.items():
+        assert limit is None or peaks.get(f"queue:{queue}", 0) <= limit, peaks
+    for deployment, limit in DEPLOYMENT_LIMITS.items():
+        assert limit is None or peaks.get(f"deployment:{deployment}", 0) <= limit, peaks
+    assert peaks["pool"] == POOL_LIMIT, f"the race never filled the pool, so it proved nothing: {peaks}"
     assert _max_overlap(spans) <= POOL_LIMIT
     for queue, limit in QUEUE_LIMITS.items():
         if limit is not None:

@@ -119,7 +119,9 @@ def test_tick_is_idempotent_and_slides_the_window(sched: Scheduler, store: SqlSt
     ]
 
 
-def test_paused_deployment_stops_producing_but_paused_pool_does_not(sched: Scheduler, store: SqlStore) -> None:
+def test_paused_deployment_stops_producing_but_paused_pool_does_not(
+    sched: Scheduler, store: SqlStore
+) -> None:
     deploy(store, dep(HOURLY, paused=True))
     assert sched.tick(NOW).created == 0
     store.update_deployment("etl", "nightly", paused=False)

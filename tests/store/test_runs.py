@@ -57,7 +57,9 @@ def pool(store: SqlStore) -> SqlStore:
 
 
 def claim(store: SqlStore, limit: int = 10, worker: str = "w1", **kw: object) -> list[FlowRun]:
-    return store.claim_runs("p", worker, limit=limit, scheduled_before=NOW + timedelta(seconds=10), now=NOW, **kw)  # type: ignore[arg-type]
+    return store.claim_runs(
+        "p", worker, limit=limit, scheduled_before=NOW + timedelta(seconds=10), now=NOW, **kw
+    )  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------- runs and states
@@ -172,7 +174,9 @@ def test_only_due_runs_of_the_named_queues_are_claimed(pool: SqlStore) -> None:
     due_low = pool.create_flow_run(run(queue="low"))
     pool.create_flow_run(run(queue="critical"))
     assert [r.id for r in claim(pool, work_queues=["low", "high"])] == [due_low.id]
-    with pytest.raises(NotFoundError, match="work queue nope not found in pool 'p'; its queues are: critical"):
+    with pytest.raises(
+        NotFoundError, match="work queue nope not found in pool 'p'; its queues are: critical"
+    ):
         claim(pool, work_queues=["nope"])
     with pytest.raises(NotFoundError, match="work pool 'zz' not found"):
         pool.claim_runs("zz", "w", limit=1, scheduled_before=NOW, now=NOW)
@@ -222,7 +226,11 @@ def test_dead_worker_loses_its_claims_and_frees_slots(pool: SqlStore) -> None:
     [second] = claim(pool, limit=1, worker="dead")
     pool.set_run_state(first.id, "RUNNING", now=NOW)
     assert claim(pool, worker="alive") == []
-    assert pool.recover_dead_workers(NOW + timedelta(seconds=1)) == {"workers": 1, "requeued": 1, "crashed": 1}
+    assert pool.recover_dead_workers(NOW + timedelta(seconds=1)) == {
+        "workers": 1,
+        "requeued": 1,
+        "crashed": 1,
+    }
     assert pool.get_flow_run(a.id).state == "CRASHED"
     back = pool.get_flow_run(b.id)
     assert back.state == "SCHEDULED" and back.worker is None
@@ -235,7 +243,9 @@ def test_dead_worker_loses_its_claims_and_frees_slots(pool: SqlStore) -> None:
 
 
 def test_insert_scheduled_runs_is_idempotent(store: SqlStore) -> None:
-    runs = [run(idempotency_key=f"f/d#s@{i}", schedule_slug="s", at=NOW + timedelta(hours=i)) for i in range(3)]
+    runs = [
+        run(idempotency_key=f"f/d#s@{i}", schedule_slug="s", at=NOW + timedelta(hours=i)) for i in range(3)
+    ]
     assert store.insert_scheduled_runs(runs) == 3
     again = [r.model_copy(update={"id": str(uuid.uuid4())}) for r in runs]
     assert store.insert_scheduled_runs(again) == 0
@@ -246,7 +256,9 @@ def test_insert_scheduled_runs_is_idempotent(store: SqlStore) -> None:
 
 def test_delete_scheduled_runs_touches_only_changed_schedules_future_unclaimed(store: SqlStore) -> None:
     def make(slug: str, hours: int, state: str = "SCHEDULED") -> FlowRun:
-        return run(schedule_slug=slug, idempotency_key=f"{slug}{hours}", at=NOW + timedelta(hours=hours), state=state)
+        return run(
+            schedule_slug=slug, idempotency_key=f"{slug}{hours}", at=NOW + timedelta(hours=hours), state=state
+        )
 
     store.insert_scheduled_runs(
         [make("a", 1), make("a", 2), make("a", -1), make("a", 3, "PENDING"), make("b", 1), make("b", 2)]
@@ -279,7 +291,12 @@ def test_logs_are_numbered_in_order_and_read_after_a_seq(store: SqlStore) -> Non
     store.append_logs([LogLine(run_id=r.id, timestamp=NOW, message=f"line {i}") for i in range(3)])
     store.append_logs([LogLine(run_id=r.id, timestamp=NOW, message="line 3", stream="stderr")])
     lines = store.read_logs(r.id)
-    assert [(ln.seq, ln.message) for ln in lines] == [(0, "line 0"), (1, "line 1"), (2, "line 2"), (3, "line 3")]
+    assert [(ln.seq, ln.message) for ln in lines] == [
+        (0, "line 0"),
+        (1, "line 1"),
+        (2, "line 2"),
+        (3, "line 3"),
+    ]
     assert [ln.message for ln in store.read_logs(r.id, after_seq=1, limit=1)] == ["line 2"]
     with pytest.raises(NotFoundError, match="cannot store its logs"):
         store.append_logs([LogLine(run_id="nope", timestamp=NOW, message="x")])
