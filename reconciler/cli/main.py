@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from reconciler.cli import deployments, inventory, pools, queues, reconcile
+from reconciler.cli import deployments, inventory, pools, queues, reconcile, scheduler
 from reconciler.cli.context import err_console
 
 app = typer.Typer(
@@ -29,7 +29,8 @@ app.add_typer(deployments.app, name="deployment")
 
 
 def _mount_runtime() -> None:
-    """Runtime commands (server, worker, runs) live in their own modules."""
+    """Runtime commands (server, scheduler, worker, runs) live in their own modules."""
+    scheduler.register(app)
     try:
         from reconciler.cli import runs
     except ImportError:

@@ -210,6 +210,10 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
     def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
         if kind is not ScalarNode or len(value) > _RESOLVED_TEXT_MAX:
             return str(super().resolve(kind, value, implicit))
+        # Quoted text, and plain text whose first character starts no implicit type, is a string: this is
+        # what the base resolver concludes too (without path resolvers), after building lists and a tuple.
+        if _SHORTCUT and (not implicit[0] or (value and value[0] not in _IMPLICIT_STARTS)):
+            return _STR_TAG
         memo = (value, implicit)
         tag = _RESOLVED.get(memo)
         if tag is None:
@@ -219,6 +223,10 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
         return tag
 
 
+# Characters an implicitly typed plain scalar (int, bool, null, timestamp, ...) can start with; a wildcard
+# resolver (key None) or a path resolver would make every scalar a candidate, so there is no shortcut then.
+_SHORTCUT = None not in _Loader.yaml_implicit_resolvers and not _Loader.yaml_path_resolvers
+_IMPLICIT_STARTS = frozenset(k for k in _Loader.yaml_implicit_resolvers if k)
 _CONSTRUCT = SafeConstructor()
 
 
@@ -458,6 +466,7 @@ def _check_entrypoints(
     """entrypoint -> flow name, read statically; a problem with an entrypoint is a diagnostic at its line."""
     flow_names: dict[str, str] = {}
     cache: dict[Path, _Source] = {}
+    resolved: dict[str, Path] = {}  # thousands of deployments name the same few files: resolve each once
     for index, dep in parsed.deployments:
         at = ("deployments", index, "entrypoint")
         file_part, sep, func = dep.entrypoint.rpartition(":")
@@ -470,8 +479,8 @@ def _check_entrypoints(
                 )
             )
             continue
-        path = (root / file_part).resolve()
-        if not path.is_file():
+        path = resolved.get(file_part) or resolved.setdefault(file_part, (root / file_part).resolve())
+        if path not in cache and not path.is_file():
             reader.diagnostics.append(
                 positions.error(
                     f"entrypoint file '{file_part}' does not exist",
