@@ -62,6 +62,9 @@ class _Reader:
     root: Path
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # True while reading a file without anchors: each node then has one parent, so a list item's nodes can
+    # be dropped once converted (a large file's node tree was a third of the loader's peak memory).
+    release: bool = False
 
     def rel(self, path: Path) -> str:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
@@ -88,7 +91,11 @@ class _Reader:
             return None
         positions = Positions()
         positions.values[()] = Written(Location(name, 1, 1), ())
-        value = self.plain(node, name, path, (), positions, frozenset({path.resolve()}))
+        previous, self.release = self.release, "&" not in text
+        try:
+            value = self.plain(node, name, path, (), positions, frozenset({path.resolve()}))
+        finally:
+            self.release = previous
         return _FileDoc(value, positions)
 
     def plain(
@@ -114,17 +121,23 @@ class _Reader:
             for key, key_node, value_node in self.entries(node, file):
                 child = (*at, key)
                 km, vm = key_node.start_mark, value_node.start_mark
-                keys[child] = Written(Location(file, km.line + 1, km.column + 1), child)
-                values[child] = Written(Location(file, vm.line + 1, vm.column + 1), child)
-                out[key] = self.plain(value_node, file, path, child, positions, seen)
+                keys[child] = Written.at(file, km.line + 1, km.column + 1, child)
+                values[child] = Written.at(file, vm.line + 1, vm.column + 1, child)
+                if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode):  # most values
+                    out[key] = value_node.value
+                else:
+                    out[key] = self.plain(value_node, file, path, child, positions, seen)
             return out
         if isinstance(node, SequenceNode):
             items: list[Any] = []
-            for i, item in enumerate(node.value):
+            nodes = node.value
+            for i, item in enumerate(nodes):
                 child = (*at, i)
                 mark = item.start_mark
-                positions.values[child] = Written(Location(file, mark.line + 1, mark.column + 1), child)
+                positions.values[child] = Written.at(file, mark.line + 1, mark.column + 1, child)
                 items.append(self.plain(item, file, path, child, positions, seen))
+                if self.release:
+                    nodes[i] = None
             return items
         return None
 

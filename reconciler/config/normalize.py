@@ -80,12 +80,21 @@ class _Substitution:
         return value if _in_job_template(path) else _JINJA_ENV.sub(jinja, value)
 
     def walk(self, value: Any, path: Path) -> Any:
+        # A child's path is built only when it is a container or holds a `$`: most leaves need none, and a
+        # large project has hundreds of thousands of them.
         if isinstance(value, dict):
-            return {k: self.walk(v, (*path, k)) for k, v in value.items()}
+            return {k: self.child(v, path, k) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.walk(v, (*path, i)) for i, v in enumerate(value)]
+            return [self.child(v, path, i) for i, v in enumerate(value)]
         if isinstance(value, str) and ("$" in value):
             return self.text(value, path)
+        return value
+
+    def child(self, value: Any, parent: Path, key: str | int) -> Any:
+        if isinstance(value, str):
+            return self.text(value, (*parent, key)) if "$" in value else value
+        if isinstance(value, dict | list):
+            return self.walk(value, (*parent, key))
         return value
 
 

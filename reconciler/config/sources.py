@@ -25,19 +25,39 @@ DEPLOYMENT_FIELD_PATHS: dict[str, Path] = {
 }
 
 
-# Named tuples, not dataclasses: a large project records close to a million of them, and tuples of plain values
-# are small and left alone by the garbage collector.
+# Tuples, not dataclasses: a large project records a Written for each of its hundreds of thousands of nodes.
 class Location(NamedTuple):
     file: str  # relative to the project directory
     line: int  # 1-based
     column: int  # 1-based
 
 
-class Written(NamedTuple):
-    """One node of the merged document: where it was written and its path inside that file."""
+class Written(tuple[str, int, int, Path]):
+    """One node of the merged document: where it was written and its path inside that file.
 
-    location: Location
-    local_path: Path
+    Stored flat as (file, line, column, local_path), one small tuple per node; `location` is built on demand.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, location: Location, local_path: Path) -> Written:
+        return tuple.__new__(cls, (location.file, location.line, location.column, local_path))
+
+    @classmethod
+    def at(cls, file: str, line: int, column: int, local_path: Path) -> Written:
+        """The same as `Written(Location(file, line, column), local_path)`, without the Location."""
+        return tuple.__new__(cls, (file, line, column, local_path))
+
+    @property
+    def location(self) -> Location:
+        return Location(self[0], self[1], self[2])
+
+    @property
+    def local_path(self) -> Path:
+        return self[3]
+
+    def __repr__(self) -> str:
+        return f"Written(location={self.location!r}, local_path={self.local_path!r})"
 
 
 @dataclass

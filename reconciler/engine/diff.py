@@ -67,6 +67,9 @@ class SnapshotLike(Protocol):
     def default_pool(self) -> str | None: ...
 
 
+_NO_LIFECYCLE = Lifecycle()
+
+
 @dataclass(frozen=True)
 class _Desired:
     key: Key
@@ -85,14 +88,15 @@ _JSON_LEAVES = frozenset({str, int, bool, type(None)})
 
 
 def _json_copy(value: Any) -> Any:
-    """A deep copy of plain JSON data with tuples as lists: what a JSON round trip gives, without the text."""
+    """A deep copy of plain JSON data with tuples as lists and keys sorted: what a canonical JSON round trip
+    gives, without the text."""
     kind = type(value)
     if kind is dict:
         out = {}
-        for key, item in value.items():
+        for key in sorted(value):  # TypeError on mixed key types: the caller falls back to the round trip
             if type(key) is not str:
                 raise _NotPlainJson
-            out[key] = _json_copy(item)
+            out[key] = _json_copy(value[key])
         return out
     if kind is list or kind is tuple:
         return [_json_copy(item) for item in value]
@@ -107,7 +111,7 @@ def json_round_trip(value: Mapping[str, Any]) -> dict[str, Any]:
     large plan."""
     try:
         copied: dict[str, Any] = _json_copy(dict(value))
-    except _NotPlainJson:
+    except (_NotPlainJson, TypeError):
         copied = json.loads(canonical_json(dict(value)))
     return copied
 
@@ -188,6 +192,15 @@ def effective_after(
     return result
 
 
+def _takes_live_default(kind: Kind, want: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """Whether `effective_after` fills an undeclared field from `live` (mirrors its last two rules)."""
+    if kind is Kind.WORK_POOL:
+        return want.get("base_job_template") is None and "base_job_template" in live
+    if kind is Kind.WORK_QUEUE:
+        return want.get("priority") is None and "priority" in live
+    return False
+
+
 def _recurse(before: Any, after: Any) -> bool:
     # keys holding dots (`env.FOO`) would make dotted paths ambiguous, so such a mapping is compared whole
     return (
@@ -245,7 +258,7 @@ class _Context:
         return self.desired.project
 
     def lifecycle(self, key: Key) -> Lifecycle:
-        return self.desired.lifecycle.get(key.address, Lifecycle())
+        return self.desired.lifecycle.get(key.address, _NO_LIFECYCLE)
 
     def protected(self, key: Key) -> bool:
         """Declared objects follow the config; others keep the protection recorded when last applied."""
@@ -260,7 +273,14 @@ def _declared_change(ctx: _Context, want: _Desired) -> Change:
     if live is None:
         return Change(want.key, Action.CREATE, None, want.attrs, Reason.NOT_IN_STORE)
     before = ctx.live_attrs(live)
-    after = effective_after(want.key.kind, want.attrs, before, ctx.lifecycle(want.key).ignore_changes)
+    ignore = ctx.lifecycle(want.key).ignore_changes
+    kind = want.key.kind
+    # Usually nothing is taken from the live side: then the declared attributes are the result as they are.
+    after = (
+        effective_after(kind, want.attrs, before, ignore)
+        if ignore or _takes_live_default(kind, want.attrs, before)
+        else want.attrs
+    )
     attrs = attribute_changes(want.key.kind, before, after)
     if live.owner is None:
         return Change(want.key, Action.UPDATE, before, after, Reason.ADOPT, attrs, owner_before=None)

@@ -282,23 +282,35 @@ class _CachedValidator:
     validator: jsonschema.Draft202012Validator
 
 
-# (id of a variables schema, for_run) -> its validator. Every deployment of a pool is checked against the
-# same schema object; rebuilding `_without_required` and a validator for each was most of a large config's
-# validation time. Results never depend on this cache (a hit is checked equal to the schema asked for).
-_VALIDATORS: dict[tuple[int, bool], _CachedValidator] = {}
-_VALIDATORS_MAX = 1024
+# Every deployment of a pool is checked against the same schema (often the same object); rebuilding
+# `_without_required` and a validator for each was most of a large config's validation time. Validators are
+# found by the schema object's id (a hit is checked equal to a private copy, so a changed schema is a miss),
+# else by its canonical JSON. Results never depend on these caches.
+_BY_ID: dict[tuple[int, bool], _CachedValidator] = {}
+_BY_TEXT: dict[tuple[str, bool], jsonschema.Draft202012Validator] = {}
+_CACHE_MAX = 1024
 
 
 def _variables_validator(schema: Mapping[str, Any], for_run: bool) -> jsonschema.Draft202012Validator:
     """The validator of job variables against `schema` (without its `required` lists unless `for_run`)."""
     slot = (id(schema), for_run)
-    cached = _VALIDATORS.get(slot)
+    cached = _BY_ID.get(slot)
     if cached is not None and cached.schema == schema:
         return cached.validator
-    validator = jsonschema.Draft202012Validator(schema if for_run else _without_required(schema))
-    if len(_VALIDATORS) >= _VALIDATORS_MAX:
-        _VALIDATORS.clear()
-    _VALIDATORS[slot] = _CachedValidator(copy.deepcopy(schema), validator)
+    try:
+        text = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # not JSON data: nothing to key it by
+        return jsonschema.Draft202012Validator(schema if for_run else _without_required(schema))
+    validator = _BY_TEXT.get((text, for_run))
+    if validator is None:
+        validator = jsonschema.Draft202012Validator(
+            json.loads(text) if for_run else _without_required(json.loads(text))
+        )
+    if len(_BY_ID) >= _CACHE_MAX or len(_BY_TEXT) >= _CACHE_MAX:
+        _BY_ID.clear()
+        _BY_TEXT.clear()
+    _BY_TEXT[(text, for_run)] = validator
+    _BY_ID[slot] = _CachedValidator(json.loads(text), validator)
     return validator
 
 
@@ -431,7 +443,7 @@ def validate_job_variables(
         elif value is not None and "." in key:
             _set_dotted(instance, key, value)
         elif value is not None:
-            instance[key] = copy.deepcopy(value)
+            instance[key] = value  # only read; `_set_dotted` copies what it changes
     if for_run:
         instance = {**_defaults(t), **instance}
     validator = _variables_validator(schema, for_run)

@@ -30,6 +30,7 @@ from reconciler.model import (
     WorkPool,
     WorkQueue,
     attributes,
+    canonical_json,
     deployment_key,
     fingerprint,
     pool_key,
@@ -76,14 +77,40 @@ def online_pools(conn: Connection, now: datetime) -> set[str]:
     return {pool for pool, beat, interval in result if rows.worker_online(beat, interval, now)}
 
 
+class _Templates:
+    """One object per distinct base job template among the pools read: a thousand pools of one type hold
+    the same few hundred JSON values twice each (template and applied attributes), which was most of a
+    large snapshot's memory. Read-only sharing: nothing changes a snapshot's values."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Any] = {}
+
+    def _one(self, template: Any) -> Any:
+        try:
+            text = canonical_json(template)
+        except (TypeError, ValueError):
+            return template
+        return self._seen.setdefault(text, template)
+
+    def pool_row(self, row: rows.Row) -> dict[str, Any]:
+        out = dict(row)
+        out["base_job_template"] = self._one(row["base_job_template"])
+        applied = row["applied"]
+        if isinstance(applied, dict) and "base_job_template" in applied:
+            out["applied"] = {**applied, "base_job_template": self._one(applied["base_job_template"])}
+        return out
+
+
 @collector_paused()  # tens of thousands of rows and models, none in a cycle; see reconciler.collector
 def read_live(conn: Connection, now: datetime) -> dict[Key, LiveObject]:
     """Every declared object in five queries: pools, workers, queues, deployments, schedules."""
     live: dict[Key, LiveObject] = {}
     online = online_pools(conn, now)
-    for r in conn.execute(select(tables.work_pools)).mappings():
-        live[pool_key(r["name"])] = _live(
-            pool_key(r["name"]), rows.pool_from_row(r), r, rows.pool_status(r["paused"], r["name"] in online)
+    shared = _Templates()
+    for row in conn.execute(select(tables.work_pools)).mappings():
+        p = shared.pool_row(row)
+        live[pool_key(p["name"])] = _live(
+            pool_key(p["name"]), rows.pool_from_row(p), p, rows.pool_status(p["paused"], p["name"] in online)
         )
     for r in conn.execute(select(tables.work_queues)).mappings():
         key = queue_key(r["work_pool"], r["name"])

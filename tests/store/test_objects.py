@@ -1,0 +1,41 @@
+"""read_live: pools of one type share their template in the snapshot without any visible difference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reconciler.engine.diff import make_plan
+from reconciler.engine.job_templates import default_base_job_template
+from reconciler.model import DesiredState, WorkPool, attributes, fingerprint, pool_key
+from reconciler.store.base import ApplyRecord
+from reconciler.store.sql import SqlStore
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_pools_with_equal_templates_read_back_equal_with_true_fingerprints(sqlite_url: str) -> None:
+    store = SqlStore(sqlite_url)
+    pools = tuple(
+        WorkPool(name=f"p{i}", concurrency_limit=i, base_job_template=default_base_job_template("process"))
+        for i in range(5)
+    )
+    desired = DesiredState(project="proj", pools=pools)
+    store.apply(make_plan(desired, store.snapshot(), now=NOW), ApplyRecord("proj", "me", {"add": 5}))
+    snap = store.snapshot()
+    for pool in pools:
+        live = snap.objects[pool_key(pool.name)]
+        assert live.value == pool
+        assert live.fingerprint == fingerprint(attributes(live.value), "proj")
+        assert (
+            live.applied is not None
+            and live.applied["base_job_template"] == attributes(pool)["base_job_template"]
+        )
+    assert not make_plan(desired, snap, now=NOW).has_changes
+    # the objects are shared, so nothing may change them: a plan that edits one pool leaves the others alone
+    edited = pools[0].model_copy(update={"description": "changed"})
+    plan = make_plan(desired.model_copy(update={"pools": (edited, *pools[1:])}), snap, now=NOW)
+    assert [c.address for c in plan.actionable] == ["work_pool.p0"]
+    store.apply(plan, ApplyRecord("proj", "me", {"change": 1}))
+    again = store.snapshot()
+    assert again.objects[pool_key("p1")].value == pools[1]
+    assert again.objects[pool_key("p0")].value.description == "changed"  # type: ignore[union-attr]
