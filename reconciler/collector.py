@@ -35,5 +35,20 @@ def collector_paused() -> Iterator[None]:
     finally:
         with _lock:
             _depth -= 1
-            if _depth == 0 and _was_enabled:
-                gc.enable()
+            if _depth == 0:
+                _promote_survivors()
+                if _was_enabled:
+                    gc.enable()
+
+
+def _promote_survivors() -> None:
+    """Move every tracked object to the oldest generation without scanning it.
+
+    All that a paused stage allocated is still counted in the youngest generation; the first allocation
+    after the pause would then scan every survivor (the whole plan, snapshot and config: 0.6 s at 10,000
+    deployments), and again when they age. Freezing and unfreezing splices the generations' lists onto the
+    oldest one in constant time; unreachable cycles are still found by the next full collection. Skipped when
+    someone else keeps objects frozen (unfreezing would release theirs)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()

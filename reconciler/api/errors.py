@@ -92,6 +92,12 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, kinds.get(exc.status_code, "HTTPError"), str(exc.detail))
 
 
+def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    # Python's ints and datetimes are unbounded where the database's are not: always a value the caller sent.
+    message = f"a number or time in the request is out of range ({exc}); integers must fit 64 bits"
+    return error_response(422, "ValidationError", message)
+
+
 def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error while serving a request", exc_info=exc)
     return error_response(
@@ -104,4 +110,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(pydantic.ValidationError, _value_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)

@@ -43,6 +43,9 @@ def as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
+# Counts and limits must fit the databases' 64-bit integers; larger numbers are refused with a 422 up front.
+MAX_INT = 2**63 - 1
+
 
 # --------------------------------------------------------------------------------------------------- errors
 
@@ -332,38 +335,43 @@ class WorkPoolCreate(Shape):
     type: str = "process"
     description: str | None = None
     paused: bool = False
-    concurrency_limit: int | None = Field(default=None, ge=0)
+    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
     base_job_template: BaseJobTemplate | None = None
     owner: str | None = None
     overwrite: bool = False
 
 
-class WorkPoolUpdate(Shape):
-    """Only the fields sent are changed; an explicit null clears a field."""
+class PartialUpdate(BaseModel):
+    """Only the fields sent are changed; an explicit null clears a field. Unknown fields are passed on, so the
+    store refuses them with its own message naming the fields it can update."""
 
+    model_config = ConfigDict(extra="allow")
+
+
+class WorkPoolUpdate(PartialUpdate):
     description: str | None = None
     paused: bool | None = None
-    concurrency_limit: int | None = Field(default=None, ge=0)
+    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
     base_job_template: BaseJobTemplate | None = None
 
 
 class WorkQueueCreate(Shape):
     name: str
-    priority: int | None = Field(default=None, gt=0)
-    concurrency_limit: int | None = Field(default=None, ge=0)
+    priority: int | None = Field(default=None, gt=0, le=MAX_INT)
+    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
     paused: bool = False
     description: str | None = None
     owner: str | None = None
 
 
-class WorkQueueUpdate(Shape):
-    priority: int | None = Field(default=None, gt=0)
-    concurrency_limit: int | None = Field(default=None, ge=0)
+class WorkQueueUpdate(PartialUpdate):
+    priority: int | None = Field(default=None, gt=0, le=MAX_INT)
+    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
     paused: bool | None = None
     description: str | None = None
 
 
-class DeploymentUpdate(Shape):
+class DeploymentUpdate(PartialUpdate):
     entrypoint: str | None = None
     work_pool: str | None = None
     work_queue: str | None = None
@@ -372,13 +380,16 @@ class DeploymentUpdate(Shape):
     tags: tuple[str, ...] | None = None
     description: str | None = None
     paused: bool | None = None
-    concurrency_limit: int | None = Field(default=None, gt=0)
+    concurrency_limit: int | None = Field(default=None, gt=0, le=MAX_INT)
     version: str | None = None
 
 
 def set_fields(update: BaseModel) -> dict[str, Any]:
     """The fields a partial update actually carries, as typed values (explicit nulls included)."""
-    return {name: getattr(update, name) for name in update.model_fields_set}
+    fields = {
+        name: getattr(update, name) for name in update.model_fields_set if name in type(update).model_fields
+    }
+    return fields | dict(update.model_extra or {})
 
 
 class DefaultPool(Shape):

@@ -447,11 +447,70 @@ def validate_job_variables(
     if for_run:
         instance = {**_defaults(t), **instance}
     validator = _variables_validator(schema, for_run)
+    if _surely_valid(validator.schema, instance):
+        return problems
     problems += [
         TemplateProblem(path, f"job variable {format_path(path)!r} {message}" if path else message)
         for path, message in _schema_errors(validator.schema, instance, validator)
     ]
     return problems
+
+
+# JSON types as jsonschema's Draft 2020-12 checker sees them; bool is not a number, and a float that is a whole
+# number (which jsonschema counts as an integer) is left to jsonschema.
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+}
+_ANNOTATIONS = frozenset({"title", "description", "default", "format", "examples", "$comment", "readOnly"})
+
+
+def _surely_valid(schema: Any, instance: Any) -> bool:
+    """True only when `instance` certainly passes `schema`, judged on a small subset of keywords (type,
+    anyOf, properties, additionalProperties, required, annotations); anything else answers False and
+    jsonschema decides. Most deployments' job variables pass; jsonschema took most of validating them."""
+    if schema is True:
+        return True
+    if not isinstance(schema, dict):
+        return False
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        if keyword == "type":
+            kinds = value if isinstance(value, list) else [value]
+            if not any(k in _TYPES and _TYPES[k](instance) for k in kinds if isinstance(k, str)):
+                return False
+        elif keyword == "anyOf":
+            if not isinstance(value, list) or not any(_surely_valid(s, instance) for s in value):
+                return False
+        elif keyword == "required":
+            if isinstance(instance, dict) and not (
+                isinstance(value, list) and all(isinstance(k, str) and k in instance for k in value)
+            ):
+                return False
+        elif keyword in ("properties", "additionalProperties"):
+            if isinstance(instance, dict) and not _object_surely_valid(schema, instance):
+                return False
+        else:
+            return False
+    return True
+
+
+def _object_surely_valid(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> bool:
+    props = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    if not isinstance(props, dict):
+        return False
+    for key, value in instance.items():
+        sub = props[key] if key in props else extra
+        if not _surely_valid(sub, value):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- layering
