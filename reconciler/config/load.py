@@ -15,12 +15,10 @@ import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.collector import collector_paused
@@ -31,6 +29,7 @@ from reconciler.config.schema import ParsedConfig
 from reconciler.config.sources import Location, Positions, SourceMap, Written
 from reconciler.config.sources import Path as FieldPath
 from reconciler.config.validate import validate_config, validate_document
+from reconciler.config.yaml_values import MERGE_TAG, STR_TAG, EventBuilder, Loader, NeedsNodes, scalar_value
 from reconciler.diagnostics import Diagnostic, error, has_errors, sort_diagnostics
 from reconciler.model import DesiredState, default_flow_name
 
@@ -84,8 +83,21 @@ class _Reader:
             )
             return None
         self.files.append(name)
+        seen = frozenset({path.resolve()})
+        if "&" not in text and "<<" not in text:  # no anchors or merge keys: the events are enough
+            marks = (len(self.diagnostics), len(self.files))
+            positions = Positions()
+            positions.values[()] = Written(Location(name, 1, 1), ())
+            try:
+
+                def include(target: str, at: FieldPath) -> Any:
+                    return self.included(target, name, path, at, positions, seen)
+
+                return _FileDoc(EventBuilder(text, name, positions, include).build(), positions)
+            except NeedsNodes:  # read again with nodes, as if the events had not been read
+                del self.diagnostics[marks[0] :], self.files[marks[1] :]
         try:
-            node = yaml.compose(text, Loader=_Loader)
+            node = yaml.compose(text, Loader=Loader)
         except yaml.YAMLError as exc:
             self.diagnostics.append(_yaml_error(name, exc))
             return None
@@ -93,7 +105,7 @@ class _Reader:
         positions.values[()] = Written(Location(name, 1, 1), ())
         previous, self.release = self.release, "&" not in text
         try:
-            value = self.plain(node, name, path, (), positions, frozenset({path.resolve()}))
+            value = self.plain(node, name, path, (), positions, seen)
         finally:
             self.release = previous
         return _FileDoc(value, positions)
@@ -114,7 +126,7 @@ class _Reader:
         if isinstance(node, ScalarNode):
             if node.tag == "!file":
                 return self.included(str(node.value), file, path, at, positions, seen)
-            return _scalar(node)
+            return scalar_value(node)
         if isinstance(node, MappingNode):
             out: dict[str, Any] = {}
             keys, values = positions.keys, positions.values
@@ -123,7 +135,7 @@ class _Reader:
                 km, vm = key_node.start_mark, value_node.start_mark
                 keys[child] = Written.at(file, km.line + 1, km.column + 1, child)
                 values[child] = Written.at(file, vm.line + 1, vm.column + 1, child)
-                if value_node.tag == _STR_TAG and isinstance(value_node, ScalarNode):  # most values
+                if value_node.tag == STR_TAG and isinstance(value_node, ScalarNode):  # most values
                     out[key] = value_node.value
                 else:
                     out[key] = self.plain(value_node, file, path, child, positions, seen)
@@ -147,14 +159,14 @@ class _Reader:
         merged: dict[str, tuple[str, Node, Node]] = {}
         explicit: dict[str, tuple[str, Node, Node]] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
+            if key_node.tag == MERGE_TAG:
                 sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
                 for source in sources:
                     if isinstance(source, MappingNode):
                         for entry in self.entries(source, file):
                             merged.setdefault(entry[0], entry)
                 continue
-            key = str(_scalar(key_node))
+            key = str(scalar_value(key_node))
             if key in explicit:
                 first = explicit[key][1].start_mark
                 self.diagnostics.append(
@@ -203,73 +215,6 @@ class _Reader:
         for sub, written in doc.positions.keys.items():
             positions.keys[(*doc_path, *sub)] = written
         return doc.value
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_STR_TAG = "tag:yaml.org,2002:str"
-_INT_TAG = "tag:yaml.org,2002:int"
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_NULL_TAG = "tag:yaml.org,2002:null"
-# Scalar text -> its implicit tag. Keys and enum-like values repeat thousands of times in a large project and
-# the resolver tries regular expressions on each; the tag depends only on the text, so a bounded memo is exact.
-_RESOLVED: dict[tuple[str, Any], str] = {}
-_RESOLVED_MAX = 20_000
-_RESOLVED_TEXT_MAX = 64
-
-
-class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """Composes nodes only; values are built by `_scalar` and `_Reader.plain`."""
-
-    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
-        if kind is not ScalarNode or len(value) > _RESOLVED_TEXT_MAX:
-            return str(super().resolve(kind, value, implicit))
-        # Quoted text, and plain text whose first character starts no implicit type, is a string: this is
-        # what the base resolver concludes too (without path resolvers), after building lists and a tuple.
-        if _SHORTCUT and (not implicit[0] or (value and value[0] not in _IMPLICIT_STARTS)):
-            return _STR_TAG
-        memo = (value, implicit)
-        tag = _RESOLVED.get(memo)
-        if tag is None:
-            tag = str(super().resolve(kind, value, implicit))
-            if len(_RESOLVED) < _RESOLVED_MAX:
-                _RESOLVED[memo] = tag
-        return tag
-
-
-# Characters an implicitly typed plain scalar (int, bool, null, timestamp, ...) can start with; a wildcard
-# resolver (key None) or a path resolver would make every scalar a candidate, so there is no shortcut then.
-_SHORTCUT = None not in _Loader.yaml_implicit_resolvers and not _Loader.yaml_path_resolvers
-_IMPLICIT_STARTS = frozenset(k for k in _Loader.yaml_implicit_resolvers if k)
-_CONSTRUCT = SafeConstructor()
-
-
-def _scalar(node: Node) -> Any:
-    """A scalar node's value; timestamps as ISO text so every value is JSON; unknown tags keep their text."""
-    if not isinstance(node, ScalarNode):
-        return None
-    tag, text = node.tag, node.value
-    # Fast paths for the common tags, giving what SafeConstructor gives; anything unusual goes to it.
-    if tag == _STR_TAG:
-        return text
-    if tag == _INT_TAG and text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
-        return int(text)
-    if tag == _NULL_TAG:
-        return None
-    if tag == _BOOL_TAG and text.lower() in SafeConstructor.bool_values:
-        return SafeConstructor.bool_values[text.lower()]
-    try:
-        value = _CONSTRUCT.construct_object(node)
-    except ConstructorError:
-        return str(node.value)
-    finally:
-        # The constructor memoizes every node it builds; left there, each load would keep its nodes alive.
-        _CONSTRUCT.constructed_objects.pop(node, None)
-        _CONSTRUCT.recursive_objects.pop(node, None)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
 
 
 def _yaml_error(file: str, exc: yaml.YAMLError) -> Diagnostic:

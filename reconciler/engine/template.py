@@ -507,7 +507,7 @@ def _object_surely_valid(schema: Mapping[str, Any], instance: Mapping[str, Any])
     if not isinstance(props, dict):
         return False
     for key, value in instance.items():
-        sub = props[key] if key in props else extra
+        sub = props.get(key, extra)
         if not _surely_valid(sub, value):
             return False
     return True

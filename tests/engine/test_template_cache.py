@@ -3,7 +3,12 @@ from the cache, and equal schemas give equal answers."""
 
 from __future__ import annotations
 
-from reconciler.engine.template import validate_job_variables
+from typing import Any
+
+import jsonschema
+import pytest
+
+from reconciler.engine.template import _surely_valid, validate_job_variables
 from reconciler.model import BaseJobTemplate
 
 
@@ -41,3 +46,31 @@ def test_required_is_enforced_only_for_runs_with_the_same_schema_object() -> Non
         "'image' is a required property"
     ]
     assert validate_job_variables(template, {}) == []
+
+
+# --- the fast "certainly valid" check must never hide an error jsonschema reports ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "instance", "expected"),
+    [
+        ({"type": "object", "properties": {"n": {"type": "integer"}}}, {"n": 1}, True),
+        ({"type": "object", "properties": {"n": {"type": "integer"}}}, {"n": True}, False),
+        (
+            {"type": "object", "properties": {"n": {"type": "integer"}}},
+            {"n": 2.0},
+            False,
+        ),  # jsonschema decides
+        ({"anyOf": [{"type": "string"}, {"type": "null"}]}, None, True),
+        ({"type": "object", "additionalProperties": {"type": "string"}}, {"A": 1}, False),
+        ({"type": "object", "properties": {"n": {"minimum": 3}}}, {"n": 5}, False),  # unknown keyword
+        ({"type": "object", "required": ["a"]}, {}, False),
+        ({"type": "object", "properties": {"p": {"$ref": "#/$defs/x"}}}, {"p": 1}, False),
+    ],
+)
+def test_surely_valid_answers_true_only_when_jsonschema_agrees(
+    schema: dict[str, Any], instance: Any, expected: bool
+) -> None:
+    assert _surely_valid(schema, instance) is expected
+    if expected:
+        assert jsonschema.Draft202012Validator(schema).is_valid(instance)

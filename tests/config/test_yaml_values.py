@@ -1,0 +1,86 @@
+"""The event reader gives exactly what the node reader gives: values, value and key positions, diagnostics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reconciler.config.load import _Reader, load_project
+from reconciler.config.sources import Positions, Written
+from reconciler.config.yaml_values import EventBuilder, Loader, NeedsNodes
+
+DOCUMENT = """\
+project: demo
+prune: yes
+work_pools:
+  - name: "pool-1"
+    type: process
+    concurrency_limit: 0012
+    queues:
+      - {name: critical, priority: 1}
+      - name: low
+        description: ~
+deployments:
+  - name: d
+    entrypoint: flows/f.py:run
+    version: 1.0
+    parameters: {when: 2024-01-02, list: [1, 2.5, true, null, 'x'], !!str 7: seven}
+    schedules:
+      - cron: "0 * * * *"
+        anchor_date: 2024-01-01T00:00:00Z
+"""
+
+
+def _by_nodes(text: str, root: Path) -> tuple[object, Positions]:
+    positions = Positions()
+    positions.values[()] = Written.at("wp.yaml", 1, 1, ())
+    reader = _Reader(root)
+    node = yaml.compose(text, Loader=Loader)
+    value = reader.plain(node, "wp.yaml", root / "wp.yaml", (), positions, frozenset())
+    return value, positions
+
+
+def test_events_give_the_values_and_positions_nodes_give(tmp_path: Path) -> None:
+    expected, expected_positions = _by_nodes(DOCUMENT, tmp_path)
+    positions = Positions()
+    positions.values[()] = Written.at("wp.yaml", 1, 1, ())
+    value = EventBuilder(DOCUMENT, "wp.yaml", positions, lambda target, at: None).build()
+    assert value == expected
+    assert positions.values == expected_positions.values
+    assert positions.keys == expected_positions.keys
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\na: 2\n",  # duplicate key: the node reader reports it
+        "? [a, b]\n: 1\n",  # complex key
+        "a: *x\n",  # undefined alias
+        "a: 1\n---\nb: 2\n",  # two documents
+        "a: [1\n",  # malformed
+    ],
+)
+def test_what_only_nodes_handle_is_left_to_them(text: str) -> None:
+    with pytest.raises(NeedsNodes):
+        EventBuilder(text, "wp.yaml", Positions(), lambda target, at: None).build()
+
+
+def test_duplicate_keys_are_still_reported_at_their_line(tmp_path: Path) -> None:
+    (tmp_path / "wp.yaml").write_text("project: a\nproject: b\n")
+    loaded = load_project(tmp_path, {})
+    assert [(d.summary, d.line) for d in loaded.diagnostics] == [("duplicate key 'project'", 2)]
+
+
+def test_file_tags_are_read_through_events(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "f.py").write_text("def run():\n    pass\n")
+    (tmp_path / "params.yaml").write_text("n: 3\n")
+    (tmp_path / "wp.yaml").write_text(
+        "project: a\ndeployments:\n  - name: d\n    entrypoint: flows/f.py:run\n    parameters: !file params.yaml\n"
+    )
+    loaded = load_project(tmp_path, {})
+    assert loaded.desired is not None, [d.format() for d in loaded.diagnostics]
+    assert loaded.desired.deployments[0].parameters == {"n": 3}
+    assert "params.yaml" in loaded.files
