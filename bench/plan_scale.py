@@ -90,6 +90,7 @@ def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
         del plan  # a real `wp plan` process holds one plan, not two
         noop = timed("noop_plan")
         assert not noop.has_changes  # type: ignore[attr-defined]
+        del noop
         text = (
             (root / "wp.yaml")
             .read_text()
