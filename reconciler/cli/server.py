@@ -2,12 +2,16 @@
 
 Owns the server process: opening the store (WP_DATABASE_URL or the embedded SQLite; never WP_API_URL, a
 server does not proxy another server), reading WP_API_KEY, and running uvicorn, whose SIGTERM/SIGINT handling
-ends the app's lifespan, which stops the scheduler thread. Must never implement routes or scheduling itself.
+ends the app's lifespan, which stops the scheduler thread. A SIGTERM ends the process with exit code 0 once
+that graceful shutdown is done (uvicorn re-raises the signal it caught, which would otherwise kill the process
+with -15, a failure for systemd and CI). Must never implement routes or scheduling itself.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+from types import FrameType
 
 import typer
 
@@ -17,6 +21,12 @@ app = typer.Typer(help="Run the wp server (HTTP API, scheduler, late-run and cra
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handling: before it starts listening, or re-raised by uvicorn after its
+    graceful shutdown. Either way the server is done, and a requested stop is a success."""
+    raise typer.Exit(0)
 
 
 @app.callback()
@@ -47,6 +57,7 @@ def start(
     application = create_app(store, api_key=api_key, background=scheduler)
     where = "bearer token required" if api_key else "no authentication (set WP_API_KEY to require a token)"
     err_console.print(f"wp server on http://{host}:{port} ({where})")
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(application, host=host, port=port, log_level=log_level)
     except OSError as exc:  # e.g. the port is taken; uvicorn usually exits itself, this is the fallback

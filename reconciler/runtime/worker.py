@@ -6,7 +6,10 @@ run's expected start, rendering the job configuration (pool template + the deplo
 submission + the run's), starting it through the executor of the pool's type, forwarding the flow-run
 process's reports and output to the store, cancellation (a CANCELLING run's infrastructure is stopped, then
 the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
-claiming, hand back runs not started, let running ones finish; a second stop request kills them).
+claiming, hand back runs not started, let running ones finish; a second stop request kills them). It rides out
+a store that is briefly unreachable (a `wp server` restarting): state changes, log shipping and the reads a
+submission needs are retried with backoff for up to `store_retry_seconds`, so no final state or log line is
+lost; heartbeats and polls simply try again at their next turn.
 
 Single-threaded: one loop waits on every child's pipes at once, so store calls never race. The clock is
 injected. Must never decide which runs are due or claimable (that is the store's atomic claim).
@@ -24,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
 from reconciler.model import DEFAULT_QUEUE, BaseJobTemplate, Deployment, FlowRun, LogLine, WorkPool
@@ -38,6 +41,10 @@ EXECUTORS: dict[str, str] = {
     "kubernetes": "reconciler.runtime.executors.kubernetes:KubernetesExecutor",
 }
 UNLIMITED_CLAIM = 200  # the most one poll asks for when the worker has no --limit
+RETRY_FIRST_DELAY = 0.25  # seconds before the first retry of a store call while the server is unreachable
+RETRY_MAX_DELAY = 5.0
+
+T = TypeVar("T")
 
 
 class WorkerSetupError(WpError):
@@ -61,6 +68,7 @@ class WorkerOptions:
     cancel_check_interval: float = 1.0
     stop_grace_seconds: float = 5.0  # SIGTERM → SIGKILL when a run is cancelled
     run_once: bool = False
+    store_retry_seconds: float = 120.0  # how long a state change or log shipment is retried in an outage
 
 
 @dataclass
@@ -87,7 +95,12 @@ def load_executor(pool_type: str) -> Executor:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise WorkerSetupError(f"the {pool_type} executor is not available here: {exc}") from None
+        if exc.name != module_name:
+            raise WorkerSetupError(f"the {pool_type} executor is not available here: {exc}") from None
+        raise WorkerSetupError(
+            f"this version of wp cannot run {pool_type} pools yet: its worker executes process pools only; "
+            "the pool can still be planned, applied and explained"
+        ) from None
     executor: Executor = getattr(module, class_name)()
     return executor
 
@@ -202,6 +215,29 @@ class Worker:
 
     # ------------------------------------------------------------------------------------------ store calls
 
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, retried with backoff while the store is unreachable (`details["retryable"]`, e.g. a wp
+        server restarting) for up to `store_retry_seconds`; any other error, or the last one, is raised."""
+        delay = RETRY_FIRST_DELAY
+        deadline = time.monotonic() + self.options.store_retry_seconds
+        while True:
+            try:
+                return call()
+            except WpError as exc:
+                out_of_time = time.monotonic() + delay > deadline
+                if not exc.details.get("retryable") or out_of_time or self._stop_requests > 1:
+                    raise
+                self._say(f"server unreachable, retrying {what} in {delay:g} s: {exc.message}")
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY)
+
+    def _store_failed(self, what: str, exc: WpError) -> None:
+        """A periodic call (heartbeat, poll) failed; it is simply made again at its next turn."""
+        if exc.details.get("retryable"):
+            self._say(f"server unreachable, retrying {what} at its next turn: {exc.message}")
+        else:
+            self._say(f"{what} failed: {exc}")
+
     def _heartbeat(self) -> None:
         self._next_heartbeat = time.monotonic() + self.options.heartbeat_interval
         try:
@@ -209,7 +245,7 @@ class Worker:
                 self.options.pool, self.name, interval=self.options.heartbeat_interval, now=self._now()
             )
         except WpError as exc:  # a flaky store must not kill the runs in hand
-            self._say(f"heartbeat failed: {exc}")
+            self._store_failed("heartbeat", exc)
             self._next_heartbeat = time.monotonic() + min(5.0, self.options.heartbeat_interval)
 
     def _claim(self) -> None:
@@ -229,7 +265,7 @@ class Worker:
                 work_queues=self.options.queues,
             )
         except WpError as exc:
-            self._say(f"claiming runs failed: {exc}")
+            self._store_failed("claiming runs", exc)
             return
         self._polled_once = True
         for run in runs:
@@ -238,8 +274,14 @@ class Worker:
     def _set_state(
         self, run_id: str, state: RunState, message: str | None = None, *, expected: Sequence[str] = ()
     ) -> bool:
+        now = self._now()
         try:
-            self.store.set_run_state(run_id, state.value, message=message, expected=expected, now=self._now())
+            self._retrying(
+                f"{state.value} of run {run_id}",
+                lambda: self.store.set_run_state(
+                    run_id, state.value, message=message, expected=expected, now=now
+                ),
+            )
             return True
         except (ConflictError, InvalidTransitionError, NotFoundError) as exc:
             self._say(f"run {run_id}: could not set {state.value}: {exc}")
@@ -264,7 +306,11 @@ class Worker:
             self._set_state(run.id, RunState.CANCELLED, f"deployment {run.deployment} no longer exists")
             self._active.pop(run.id, None)
             return
+        except WpError:
+            deployment = None  # the store stayed unreachable: crash the run below, never the worker
         try:
+            if deployment is None:
+                raise WpError(f"deployment {run.deployment} could not be read from the store")
             configuration = self._render(run, deployment)
             active.stream_output = bool(configuration.get("stream_output", True))
             assert self._executor is not None
@@ -285,12 +331,16 @@ class Worker:
     def _deployment_of(self, run: FlowRun) -> Deployment:
         flow, _, name = run.deployment.partition("/")
         # read at submission, so edits to the deployment's job variables reach runs already scheduled
-        return self.store.get_deployment(flow, name)
+        return self._retrying(
+            f"reading deployment {flow}/{name}", lambda: self.store.get_deployment(flow, name)
+        )
 
     def _render(self, run: FlowRun, deployment: Deployment) -> dict[str, Any]:
         from reconciler.engine.template import render_job_configuration
 
-        pool = self.store.get_work_pool(run.work_pool)
+        pool = self._retrying(
+            f"reading work pool {run.work_pool}", lambda: self.store.get_work_pool(run.work_pool)
+        )
         template = pool.base_job_template or BaseJobTemplate()
         context = {
             "flow_run": {"id": run.id, "name": run.name, "parameters": run.parameters},
@@ -408,7 +458,7 @@ class Worker:
                 states=[RunState.CANCELLING.value], work_pool=self.options.pool, limit=1000
             )
         except WpError as exc:
-            self._say(f"checking for cancellations failed: {exc}")
+            self._store_failed("checking for cancellations", exc)
             return
         for run in cancelling:
             active = self._active.get(run.id)
@@ -461,7 +511,7 @@ class Worker:
         if not lines:
             return
         try:
-            self.store.append_logs(lines)
+            self._retrying(f"shipping {len(lines)} log line(s)", lambda: self.store.append_logs(lines))
         except WpError as exc:
             self._say(f"shipping {len(lines)} log line(s) failed: {exc}")
 

@@ -2,7 +2,9 @@
 
 Owns the client side of the API: one method = one request (`snapshot()` is one `GET /snapshot`, `apply()`
 one `POST /apply` carrying the UNMASKED plan), the bearer header, and turning error answers back into the
-exception types of `reconciler.errors` so callers cannot tell an HttpStore from a SqlStore. Takes an
+exception types of `reconciler.errors` so callers cannot tell an HttpStore from a SqlStore. A server that
+cannot be reached (refused, reset, timed out) is a StoreError with `details["retryable"]` set, so a caller
+that must ride out a server restart (the worker) can tell it from a refusal. Takes an
 injected `httpx.Client` (tests pass Starlette's TestClient to talk to the in-process app). Must never
 decide anything a store decides.
 """
@@ -164,9 +166,11 @@ class HttpStore:
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as exc:
+            # `retryable`: the server may be restarting; a long-lived caller (the worker) retries these
             raise StoreError(
                 f"cannot reach the wp server at {self.base_url} ({type(exc).__name__}: {exc}); "
-                "check WP_API_URL and that `wp server start` is running"
+                "check WP_API_URL and that `wp server start` is running",
+                retryable=isinstance(exc, httpx.TransportError),
             ) from exc
         if response.is_error:
             raise error_from_response(response)

@@ -167,6 +167,8 @@ class SqlObjects(SqlEngine):
             moved = settle_priorities(_pool_priorities(conn, pool), {name: priority})
             _write_priorities(conn, pool, moved)
             values = rows.queue_values(queue, priority) | {"updated": datetime.now(UTC)}
+            if current.paused and not queue.paused:
+                values["last_polled"] = None  # SPEC §1: NOT_READY until a worker polls it again
             conn.execute(update(_Q).where(_Q.c.work_pool == pool, _Q.c.name == name).values(values))
         return queue.model_copy(update={"priority": priority})
 

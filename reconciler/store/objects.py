@@ -179,6 +179,10 @@ def _model(model: type[M], change: Change) -> M:
 # --------------------------------------------------------------------------------------------- writing
 
 
+def _resumed(change: Change) -> bool:
+    return bool((change.before or {}).get("paused")) and not (change.after or {}).get("paused")
+
+
 class PlanWriter:
     """Writes one plan's changes on one connection, then settles queue priorities of the pools it touched."""
 
@@ -299,6 +303,13 @@ class PlanWriter:
                 del values["priority"]  # undeclared priority: keep the live one
             batch.append(values)
         self._upsert(action, tables.work_queues, ["work_pool", "name"], batch)
+        resumed = [c.key.name.split("/", 1) for c in changes if _resumed(c)]
+        if resumed:  # SPEC §1: a resumed queue is NOT_READY until a worker polls it again
+            q = tables.work_queues
+            for pool, name in resumed:
+                self.conn.execute(
+                    update(q).where(q.c.work_pool == pool, q.c.name == name).values(last_polled=None)
+                )
 
     def _deployments(self, action: Action, changes: Sequence[Change]) -> None:
         if action is Action.DELETE:
