@@ -135,6 +135,35 @@ def delete_scheduled_runs_in(conn: Connection, deployment: str, slugs: Sequence[
     return int(result.rowcount or 0)
 
 
+def _check_run_job_variables(conn: Connection, run: FlowRun) -> None:
+    """SPEC §1: a run's job variables, over its deployment's, must satisfy the pool's schema, `required`
+    included; checked here so that every client (CLI, API, provider) gets the same refusal."""
+    from reconciler.engine.template import validate_job_variables
+    from reconciler.model import BaseJobTemplate
+
+    template = conn.execute(
+        select(work_pools.c.base_job_template).where(work_pools.c.name == run.work_pool)
+    ).scalar()
+    if template is None:
+        raise NotFoundError(
+            f"work pool {run.work_pool!r} of flow run {run.name!r} not found", path=["work_pool"]
+        )
+    if not template.get("job_configuration"):
+        return  # an empty template (as Prefect's `{}`) renders nothing, so there is nothing to hold runs to
+    flow, _, name = run.deployment.partition("/")
+    deployment_vars = conn.execute(
+        select(deployments.c.job_variables).where(deployments.c.flow == flow, deployments.c.name == name)
+    ).scalar()
+    merged = {**(deployment_vars or {}), **run.job_variables}
+    problems = validate_job_variables(BaseJobTemplate.model_validate(template), merged, for_run=True)
+    if problems:
+        first = problems[0]
+        raise ValidationError(
+            "job_variables of the run: " + "; ".join(str(p) for p in problems),
+            path=["job_variables", *first.path],
+        )
+
+
 class SqlRuns(SqlEngine):
     """Mixin of SqlStore: the runtime part of the Store protocol."""
 
@@ -157,6 +186,7 @@ class SqlRuns(SqlEngine):
                 )
                 if existing is not None:
                     return run_from_row(existing)
+            _check_run_job_variables(conn, run)
             values = run_values(run, now)
             conn.execute(insert(flow_runs).values(values))
         return run_from_row(values)

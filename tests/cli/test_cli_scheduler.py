@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from conftest import write_project
-from wp_cli import Wp
+from wp_cli import ProjectWriter, Wp
 
 from reconciler.store.sql import SqlStore
 
@@ -22,9 +19,9 @@ deployments:
 """
 
 
-def test_one_tick_creates_the_next_runs_once(wp: Wp, tmp_path: Path, live_store: SqlStore) -> None:
-    project = write_project(tmp_path / "project", HOURLY)
-    assert wp("apply", project, "--auto-approve").code == 0
+def test_one_tick_creates_the_next_runs_once(wp: Wp, project: ProjectWriter, live_store: SqlStore) -> None:
+    directory = project("project", HOURLY)
+    assert wp("apply", directory, "--auto-approve").code == 0
     first = wp("scheduler", "--once", "--json").json()
     assert first["created"] >= 3  # at least 3 runs and at least 1 h ahead
     runs = live_store.list_flow_runs(deployment="say-hello/d")
@@ -33,10 +30,8 @@ def test_one_tick_creates_the_next_runs_once(wp: Wp, tmp_path: Path, live_store:
     assert wp("scheduler", "--once", "--json").json()["created"] == 0  # idempotent
 
 
-def test_a_paused_deployment_gets_no_runs(wp: Wp, tmp_path: Path, live_store: SqlStore) -> None:
-    project = write_project(
-        tmp_path / "project", HOURLY.replace("    schedules:", "    paused: true\n    schedules:")
-    )
-    assert wp("apply", project, "--auto-approve").code == 0
+def test_a_paused_deployment_gets_no_runs(wp: Wp, project: ProjectWriter, live_store: SqlStore) -> None:
+    directory = project("project", HOURLY.replace("    schedules:", "    paused: true\n    schedules:"))
+    assert wp("apply", directory, "--auto-approve").code == 0
     assert wp("scheduler", "--once", "--json").json()["created"] == 0
     assert live_store.list_flow_runs(deployment="say-hello/d") == []

@@ -81,6 +81,7 @@ def test_create_get_and_list_runs(store: SqlStore) -> None:
 
 
 def test_same_idempotency_key_returns_the_existing_run(store: SqlStore) -> None:
+    store.create_work_pool(WorkPool(name="p"))
     first = store.create_flow_run(run(idempotency_key="k1"))
     second = store.create_flow_run(run(idempotency_key="k1"))
     assert second.id == first.id
@@ -88,6 +89,7 @@ def test_same_idempotency_key_returns_the_existing_run(store: SqlStore) -> None:
 
 
 def test_state_changes_follow_the_transition_table(store: SqlStore) -> None:
+    store.create_work_pool(WorkPool(name="p"))
     r = store.create_flow_run(run())
     pending = store.set_run_state(r.id, "PENDING", now=NOW)
     running = store.set_run_state(r.id, "RUNNING", expected=["PENDING"], now=NOW + timedelta(seconds=1))
@@ -255,6 +257,8 @@ def test_insert_scheduled_runs_is_idempotent(store: SqlStore) -> None:
 
 
 def test_delete_scheduled_runs_touches_only_changed_schedules_future_unclaimed(store: SqlStore) -> None:
+    store.create_work_pool(WorkPool(name="p"))
+
     def make(slug: str, hours: int, state: str = "SCHEDULED") -> FlowRun:
         return run(
             schedule_slug=slug, idempotency_key=f"{slug}{hours}", at=NOW + timedelta(hours=hours), state=state
@@ -287,6 +291,7 @@ def test_count_runs_by_state(pool: SqlStore) -> None:
 
 
 def test_logs_are_numbered_in_order_and_read_after_a_seq(store: SqlStore) -> None:
+    store.create_work_pool(WorkPool(name="p"))
     r = store.create_flow_run(run())
     store.append_logs([LogLine(run_id=r.id, timestamp=NOW, message=f"line {i}") for i in range(3)])
     store.append_logs([LogLine(run_id=r.id, timestamp=NOW, message="line 3", stream="stderr")])
