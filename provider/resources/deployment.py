@@ -130,7 +130,11 @@ class DeploymentResource(Resource):
         plan = Plan(
             project=self.ctx.project, changes=order_changes(changes), fingerprints=prints, destroy=new is None
         )
-        apply_plan(self.ctx.store, plan, actor=ACTOR)
+        # Terraform writes up to 10 resources at once (-parallelism): wait for the apply lock, don't fail on it.
+        apply_plan(self.ctx.store, plan, actor=ACTOR, lock_timeout=LOCK_WAIT_SECONDS)
+
+
+LOCK_WAIT_SECONDS = 300.0
 
 
 def _changes(live: Deployment | None, new: Deployment | None) -> list[Change]:

@@ -181,3 +181,44 @@ def test_terraform_lifecycle_through_a_filesystem_mirror(tmp_path: Path) -> None
     assert "Resources: 3 destroyed" in destroy.stdout
     assert json.loads(p.wp("work-pool", "ls", "--json").stdout) == []
     assert json.loads(p.wp("deployment", "ls", "--json").stdout) == []
+
+
+MANY_DEPLOYMENTS = """
+terraform {
+  required_providers {
+    wp = { source = "wp-gitops/wp" }
+  }
+}
+
+provider "wp" {
+  project = "platform"
+}
+
+resource "wp_work_pool" "prod" {
+  name = "prod"
+  type = "process"
+}
+""" + "".join(
+    f"""
+resource "wp_deployment" "d{i}" {{
+  name       = "d{i}"
+  entrypoint = "flows/etl.py:run_etl"
+  work_pool  = wp_work_pool.prod.name
+  schedules  = [{{ slug = "hourly", interval = 3600 }}]
+}}
+"""
+    for i in range(24)
+)
+
+
+def test_terraform_writes_many_deployments_in_parallel(tmp_path: Path) -> None:
+    # Terraform applies up to 10 resources at once; each deployment write takes wp's apply lock, so the writes
+    # must queue for it, not fail with "lock held".
+    p = Project(tmp_path, _terraform_or_skip())
+    (p.dir / "main.tf").write_text(MANY_DEPLOYMENTS)
+    p.tf("init", "-input=false")
+    apply = p.tf("apply", "-auto-approve", "-input=false", "-parallelism=10")
+    assert "Resources: 25 added, 0 changed, 0 destroyed" in apply.stdout
+    p.tf("plan", "-detailed-exitcode", "-input=false")
+    p.wp("plan", ".", "--detailed-exitcode")
+    assert len(json.loads(p.wp("deployment", "ls", "--json").stdout)) == 24
