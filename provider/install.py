@@ -20,7 +20,7 @@ from pathlib import Path
 HOSTNAME = "registry.terraform.io"
 NAMESPACE = "wp-gitops"
 TYPE = "wp"
-SOURCE = f"{HOSTNAME}/{NAMESPACE}/{TYPE}"
+SOURCE = f"{NAMESPACE}/{TYPE}"  # the short form: Terraform adds its default host itself
 VERSION = "0.1.0"
 BINARY = f"terraform-provider-{TYPE}"
 

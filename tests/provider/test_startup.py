@@ -10,7 +10,14 @@ import pytest
 from harness import launch
 
 from provider._proto import tfplugin6_pb2 as pb
-from provider.install import dev_cli_config, mirror_cli_config, os_arch, write_dev_override, write_mirror
+from provider.install import (
+    HOSTNAME,
+    dev_cli_config,
+    mirror_cli_config,
+    os_arch,
+    write_dev_override,
+    write_mirror,
+)
 from provider.server import schema_cache_path
 
 
@@ -43,12 +50,12 @@ def test_schema_is_served_from_a_fresh_cache(
 
 def test_mirror_and_dev_override_layouts(tmp_path: Path) -> None:
     exe = write_mirror(tmp_path / "mirror", ["/bin/echo", "provider"])
-    assert exe == tmp_path / "mirror/registry.terraform.io/wp-gitops/wp/0.1.0" / os_arch() / (
+    assert exe == tmp_path / "mirror" / HOSTNAME / "wp-gitops/wp/0.1.0" / os_arch() / (
         "terraform-provider-wp_v0.1.0"
     )
     assert subprocess.run([exe, "x"], capture_output=True, text=True).stdout == "provider x\n"
     config = mirror_cli_config(tmp_path / "mirror")
-    assert "filesystem_mirror" in config and 'include = ["registry.terraform.io/wp-gitops/wp"]' in config
+    assert "filesystem_mirror" in config and 'include = ["wp-gitops/wp"]' in config
     dev = write_dev_override(tmp_path / "dev", ["/bin/true"])
     assert dev.name == "terraform-provider-wp" and dev.stat().st_mode & 0o111
-    assert f'"registry.terraform.io/wp-gitops/wp" = "{tmp_path / "dev"}"' in dev_cli_config(tmp_path / "dev")
+    assert f'"wp-gitops/wp" = "{tmp_path / "dev"}"' in dev_cli_config(tmp_path / "dev")
