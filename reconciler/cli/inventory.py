@@ -224,6 +224,11 @@ def explain(
         title = f"work pool {pool.name} ({pool.type})"
     elif key.kind is Kind.DEPLOYMENT:
         flow, _, name = key.name.partition("/")
+        if not flow or not name:
+            fail(
+                f"{address!r} names no deployment",
+                hint="write deployment.FLOW/NAME, e.g. deployment.etl/nightly",
+            )
         deployment = store.get_deployment(flow, name)
         pool_name = deployment.work_pool or store.get_default_work_pool()
         if pool_name is None:

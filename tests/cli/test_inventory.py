@@ -88,3 +88,9 @@ def test_explain_of_a_missing_deployment_is_a_clear_error(wp: Wp) -> None:
     result = wp("explain", "deployment.nope/none")
     assert result.code == 1
     assert "nope/none" in result.stderr
+
+
+def test_explain_of_an_address_without_flow_and_name_says_how_to_write_it(wp: Wp) -> None:
+    result = wp("explain", "deployment.nightly")
+    assert result.code == 1
+    assert "names no deployment" in result.stderr and "deployment.FLOW/NAME" in result.stderr
