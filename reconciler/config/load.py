@@ -64,6 +64,10 @@ class _Reader:
     # True while reading a file without anchors: each node then has one parent, so a list item's nodes can
     # be dropped once converted (a large file's node tree was a third of the loader's peak memory).
     release: bool = False
+    # Whether substitution may change the document: some text holds `$` (an environment reference) or `&`
+    # (an anchor, whose aliases share one value that substitution's copy would separate). Without either,
+    # the copy of a large document that substitution makes is skipped.
+    substitute: bool = False
 
     def rel(self, path: Path) -> str:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
@@ -83,6 +87,7 @@ class _Reader:
             )
             return None
         self.files.append(name)
+        self.substitute = self.substitute or "$" in text or "&" in text
         seen = frozenset({path.resolve()})
         if "&" not in text and "<<" not in text:  # no anchors or merge keys: the events are enough
             marks = (len(self.diagnostics), len(self.files))
@@ -360,6 +365,7 @@ def _read_documents(reader: _Reader, env: Mapping[str, str]) -> tuple[dict[str, 
 def _read_tf(reader: _Reader, env: Mapping[str, str]) -> list[TfDocument]:
     docs, notes = load_tf(reader.root, env)
     reader.diagnostics.extend(notes)
+    reader.substitute = reader.substitute or bool(docs)  # their values are not read as text here
     for tf in docs:
         reader.files.extend(tf.files)
     return docs
@@ -485,8 +491,9 @@ def _load_project(directory: str | Path, env: Mapping[str, str]) -> LoadedConfig
     raw, positions = _read_documents(reader, env)
     if raw is None:
         return LoadedConfig(None, sort_diagnostics(reader.diagnostics), SourceMap(positions), reader.files)
-    raw, notes = substitute_env(raw, env, positions)
-    reader.diagnostics.extend(notes)
+    if reader.substitute:
+        raw, notes = substitute_env(raw, env, positions)
+        reader.diagnostics.extend(notes)
     parsed, notes = validate_document(raw, positions)
     reader.diagnostics.extend(notes)
     flow_names = _check_entrypoints(reader.root, parsed, positions, reader)

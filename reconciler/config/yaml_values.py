@@ -103,6 +103,15 @@ def _typed(tag: str, text: str, node: ScalarNode | None) -> Any:
     return value
 
 
+def _plain_str(event: ScalarEvent) -> bool:
+    """Whether an untagged scalar is certainly a string, by the rule `Loader.resolve` shortcuts with; most
+    keys and values of a large project are, and resolving each through the loader was a tenth of reading it."""
+    if event.tag is not None or not _SHORTCUT:
+        return False
+    value = event.value
+    return not event.implicit[0] or bool(value and value[0] not in _IMPLICIT_STARTS)
+
+
 class NeedsNodes(Exception):
     """The text uses something only the node reader resolves (aliases, merge keys, complex or repeated keys,
     several documents) or is malformed; the caller reads it with nodes, which also words any error."""
@@ -151,6 +160,8 @@ class EventBuilder:
     def _value(self, event: Any, at: Path) -> Any:
         kind = type(event)
         if kind is ScalarEvent:
+            if _plain_str(event):
+                return event.value
             tag = self._tag(event)
             if tag == "!file":
                 return self.include(str(event.value), at)
@@ -171,10 +182,13 @@ class EventBuilder:
                 return out
             if type(key_event) is not ScalarEvent:
                 raise NeedsNodes  # a complex key or an alias
-            tag = self._tag(key_event)
-            if tag == MERGE_TAG:
-                raise NeedsNodes
-            key = key_event.value if tag == STR_TAG else str(_typed(tag, key_event.value, None))
+            if _plain_str(key_event):
+                key = key_event.value
+            else:
+                tag = self._tag(key_event)
+                if tag == MERGE_TAG:
+                    raise NeedsNodes
+                key = key_event.value if tag == STR_TAG else str(_typed(tag, key_event.value, None))
             if key in out:
                 raise NeedsNodes  # the node reader reports the duplicate
             child = (*at, key)

@@ -70,6 +70,55 @@ class SnapshotLike(Protocol):
 _NO_LIFECYCLE = Lifecycle()
 
 
+def live_attributes(live: LiveObjectLike) -> Mapping[str, Any]:
+    """`attributes(live.value)`, taken from the snapshot when the store carried them (`attrs`, read-only)."""
+    carried: Mapping[str, Any] | None = getattr(live, "attrs", None)
+    return carried if carried is not None else attributes(live.value)
+
+
+def normalized_live(live: LiveObjectLike) -> dict[str, Any]:
+    """`normalized(kind, attributes(live.value))`. Carried attributes that already have the form a JSON round
+    trip gives are shared rather than copied (the copies were a tenth of a large plan's time and memory);
+    the top level is copied only when normalizing changes it. Snapshot values are read-only."""
+    carried: Any = getattr(live, "attrs", None)
+    kind = live.key.kind
+    if carried is None or not _is_round_tripped(carried):
+        return normalized(kind, live_attributes(live))
+    dropped = [name for name in KINDS[kind].server_owned if name in carried]
+    default_queue = kind is Kind.DEPLOYMENT and carried.get("work_queue") is None
+    if not dropped and not default_queue:
+        result: dict[str, Any] = carried
+        return result
+    data = dict(carried)
+    for name in dropped:
+        del data[name]
+    if default_queue:
+        data["work_queue"] = DEFAULT_QUEUE
+    return data
+
+
+def _is_round_tripped(value: Any) -> bool:
+    """Whether `value` is exactly what `json_round_trip` would make of it: dicts with string keys in sorted
+    order, lists, and JSON leaves. (Plain loops: this runs over every node of a large snapshot.)"""
+    kind = type(value)
+    if kind is dict:
+        previous: str | None = None
+        for key, item in value.items():
+            # keys are unique, so sorted order means each is greater than the one before
+            if type(key) is not str or (previous is not None and key <= previous):
+                return False
+            previous = key
+            if type(item) not in _JSON_LEAVES and not _is_round_tripped(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:  # noqa: SIM110 (a loop, not all() over a generator: see the docstring)
+            if type(item) not in _JSON_LEAVES and not _is_round_tripped(item):
+                return False
+        return True
+    return kind in _JSON_LEAVES or (kind is float and math.isfinite(value))
+
+
 @dataclass(frozen=True)
 class _Desired:
     key: Key
@@ -250,12 +299,15 @@ class _Context:
     live_normalized: dict[Key, dict[str, Any]] = field(default_factory=dict)
     # objects whose live attributes equal what wp last applied, noticed while normalizing them: no drift
     as_applied: set[Key] = field(default_factory=set)
+    # the snapshot's and the declared keys in order, each sorted once for the several passes over them
+    live_keys: list[Key] = field(default_factory=list)
+    wanted_keys: list[Key] = field(default_factory=list)
 
     def live_attrs(self, live: LiveObjectLike) -> dict[str, Any]:
         found = self.live_normalized.get(live.key)
         if found is None:
-            raw = attributes(live.value)
-            found = self.live_normalized[live.key] = normalized(live.key.kind, raw)
+            raw = live_attributes(live)
+            found = self.live_normalized[live.key] = normalized_live(live)
             # Equal raw values normalize to equal forms, so the drift check need not normalize `applied`.
             if live.applied is not None and live.applied == raw:
                 self.as_applied.add(live.key)
@@ -270,7 +322,9 @@ class _Context:
         return self.desired.project
 
     def lifecycle(self, key: Key) -> Lifecycle:
-        return self.desired.lifecycle.get(key.address, _NO_LIFECYCLE)
+        declared = self.desired.lifecycle
+        # most projects declare no lifecycle options: then no address needs building
+        return declared.get(key.address, _NO_LIFECYCLE) if declared else _NO_LIFECYCLE
 
     def protected(self, key: Key) -> bool:
         """Declared objects follow the config; others keep the protection recorded when last applied."""
@@ -304,7 +358,7 @@ def _declared_change(ctx: _Context, want: _Desired) -> Change:
 
 
 def _delete(live: LiveObjectLike, reason: Reason) -> Change:
-    before = normalized(live.key.kind, attributes(live.value))
+    before = normalized_live(live)
     return Change(live.key, Action.DELETE, before, None, reason, (), live.owner)
 
 
@@ -316,7 +370,7 @@ def _top_level_deletes(ctx: _Context, prune: bool, destroy: bool) -> tuple[list[
     """Deletes of managed objects no longer declared (all of them, on destroy); warnings for those kept."""
     deletes: list[Change] = []
     warnings: list[str] = []
-    for key in sorted(ctx.snapshot.objects):
+    for key in ctx.live_keys:
         live = ctx.snapshot.objects[key]
         if live.owner != ctx.project or (key in ctx.wanted and not destroy):
             continue
@@ -383,7 +437,7 @@ def _uses_pool(value: ManagedObject, pool: str) -> bool:
 
 def _ownership_errors(ctx: _Context) -> list[str]:
     errors = []
-    for key in sorted(ctx.wanted):
+    for key in ctx.wanted_keys:
         live = ctx.snapshot.objects.get(key)
         if live is not None and live.owner not in (None, ctx.project):
             errors.append(
@@ -529,10 +583,18 @@ def make_plan(
     """Compare what `desired` declares with `snapshot` and return the Plan; PlanError when a safety rule
     refuses it (another project's objects, `protect`, mass delete, a pool still in use, a bad target)."""
     wanted = desired_objects(desired, snapshot.default_pool)
-    ctx = _Context(desired, snapshot, wanted, now, runs_in_flight)
+    ctx = _Context(
+        desired,
+        snapshot,
+        wanted,
+        now,
+        runs_in_flight,
+        live_keys=sorted(snapshot.objects),
+        wanted_keys=sorted(wanted),
+    )
     use_prune = desired.prune if prune is None else prune
     errors = _ownership_errors(ctx) if not destroy else []
-    changes = [] if destroy else [_declared_change(ctx, w) for _, w in sorted(wanted.items())]
+    changes = [] if destroy else [_declared_change(ctx, wanted[k]) for k in ctx.wanted_keys]
     deletes, warnings = _top_level_deletes(ctx, use_prune, destroy)
     cascaded, cascade_errors = _cascade(ctx, deletes)
     changes += deletes + cascaded
@@ -553,14 +615,17 @@ def make_plan(
         )
     changes = [_with_notes(c, _notes(ctx, c, schedules=with_schedule_notes)) for c in changes]
     protected, protection_changes = _protection(ctx, changes)
-    drift = [_without_ignored(ctx, d) for d in _drift(snapshot, desired.project, ctx.live_attrs, ctx.drifted)]
+    drift = [
+        _without_ignored(ctx, d)
+        for d in _drift(snapshot, desired.project, ctx.live_attrs, ctx.drifted, ctx.live_keys)
+    ]
     if targets:
         drift = [d for d in drift if d.key in chosen]
     return Plan(
         project=desired.project,
         changes=order_changes(changes),
         drift=order_changes(d for d in drift if d.attributes),
-        fingerprints={k.address: lo.fingerprint for k, lo in sorted(snapshot.objects.items())},
+        fingerprints={k.address: snapshot.objects[k].fingerprint for k in ctx.live_keys},
         warnings=tuple(sorted(warnings)),
         prune=use_prune,
         targets=tuple(targets),
@@ -587,7 +652,7 @@ def _without_ignored(ctx: _Context, drift: Change) -> Change:
 
 def detect_drift(snapshot: SnapshotLike, project: str) -> tuple[Change, ...]:
     """Managed objects whose live attributes differ from what wp last applied (before=applied, after=live)."""
-    return _drift(snapshot, project, lambda live: normalized(live.key.kind, attributes(live.value)))
+    return _drift(snapshot, project, normalized_live)
 
 
 def _drift(
@@ -595,9 +660,10 @@ def _drift(
     project: str,
     live_attrs: Callable[[LiveObjectLike], dict[str, Any]],
     drifted: Callable[[LiveObjectLike], bool] = lambda live: True,
+    keys: Sequence[Key] | None = None,
 ) -> tuple[Change, ...]:
     found = []
-    for key in sorted(snapshot.objects):
+    for key in sorted(snapshot.objects) if keys is None else keys:
         live = snapshot.objects[key]
         if live.owner != project or live.applied is None or not drifted(live):
             continue

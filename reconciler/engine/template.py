@@ -430,11 +430,11 @@ def validate_job_variables(
     props = _properties(t)
     problems: list[TemplateProblem] = []
     instance: dict[str, Any] = {}
-    allowed = ", ".join(sorted(props)) or "none"
     for key in sorted(job_variables, key=lambda k: ("." in k, k)):
         value = job_variables[key]
         head = key.split(".", 1)[0]
         if head not in props and not _allows_unknown_keys(schema):
+            allowed = ", ".join(sorted(props)) or "none"
             problems.append(
                 TemplateProblem(
                     (key,), f"unknown job variable {head!r}; the pool's template allows: {allowed}"

@@ -37,6 +37,10 @@ class LiveObject:
     applied: Mapping[str, Any] | None = None
     status: str | None = None  # runtime status (pools, queues); never diffed
     protected: bool = False  # `protect: true` when last applied; a plan may not delete it, declared or not
+    # attributes(value) as the store computed them for the fingerprint (keys in sorted order), so diff need not
+    # dump the model again (None: not carried, diff computes them). Derived from `value`, hence left out of
+    # equality. Read-only: diff may share them in the plan.
+    attrs: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

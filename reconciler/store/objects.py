@@ -51,7 +51,17 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 def _live(key: Key, value: Any, row: rows.Row, status: str | None = None) -> LiveObject:
     owner = row["owner"]
-    return LiveObject(key, value, owner, fingerprint(attributes(value), owner), row["applied"], status)
+    attrs = attributes(value)
+    return LiveObject(
+        key, value, owner, fingerprint(attrs, owner), row["applied"], status, attrs=_carried(value, attrs)
+    )
+
+
+def _carried(value: Any, attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The attributes LiveObject.attrs carries for diff: in key order, which lets diff keep them as their
+    normalized form instead of a copy. A pool's are not carried: they hold a private copy of the template the
+    snapshot otherwise shares between pools, and pools are few."""
+    return None if isinstance(value, WorkPool) else {name: attrs[name] for name in sorted(attrs)}
 
 
 PROTECTED_SETTING = "protected"  # settings row: {address: project} of objects applied with `protect: true`

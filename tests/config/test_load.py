@@ -364,3 +364,29 @@ def test_secret_patterns_extend_the_defaults(write: Write) -> None:
     desired = load_project(root, {}).desired
     assert desired is not None
     assert desired.secret_patterns == ("*TOKEN*", "*SECRET*", "*PASSWORD*", "*KEY*", "*CRED*")
+
+
+def test_env_references_are_substituted_in_whichever_file_holds_them(write: Write) -> None:
+    """wp.yaml has no `$`, the included file and the `!file` target do: both are still substituted."""
+    root = write(
+        {
+            "wp.yaml": """
+                project: p
+                include: [more.yaml]
+                work_pools:
+                  - name: a
+                    description: !file about.txt
+            """,
+            "more.yaml": "work_pools:\n  - name: b\n    description: ${WHO}\n",
+            "about.txt": "'made by ${WHO:-nobody}'\n",
+        }
+    )
+    result = load_project(root, {"WHO": "ops"})
+    assert result.desired is not None, errors(result)
+    assert {p.name: p.description for p in result.desired.pools} == {"a": "made by ops", "b": "ops"}
+
+
+def test_a_config_without_env_references_loads_its_dollar_free_values_unchanged(write: Write) -> None:
+    root = write({"wp.yaml": "project: p\nwork_pools:\n  - {name: a, description: 'costs 5 EUR {{ x }}'}\n"})
+    result = load_project(root, {"x": "no"})
+    assert result.desired is not None and result.desired.pools[0].description == "costs 5 EUR {{ x }}"

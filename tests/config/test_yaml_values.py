@@ -84,3 +84,23 @@ def test_file_tags_are_read_through_events(tmp_path: Path) -> None:
     assert loaded.desired is not None, [d.format() for d in loaded.diagnostics]
     assert loaded.desired.deployments[0].parameters == {"n": 3}
     assert "params.yaml" in loaded.files
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # keys and values that look like other types, quoted or not, tagged or not
+        "yes: on\nNo: off\n1: 0x1F\n~: null\n'true': 'false'\n.5: .inf\n-1: +2\n",
+        'plain: text\nquoted: "0012"\ntagged: !!str 12\nbare: !!int "7"\nempty: ""\nnone:\nslash: a/b\n',
+        "date: 2024-01-02\nwhen: 2024-01-02T03:04:05Z\nfloat: 1e3\nneg: -0.5\noct: 0o17\nword: Yes please\n",
+        "list: [Y, n, NULL, ~, 'on', x1, _1, '#x', a:b]\n",
+    ],
+)
+def test_scalars_are_typed_alike_by_events_and_nodes(text: str, tmp_path: Path) -> None:
+    expected, expected_positions = _by_nodes(text, tmp_path)
+    positions = Positions()
+    positions.values[()] = Written.at("wp.yaml", 1, 1, ())
+    value = EventBuilder(text, "wp.yaml", positions, lambda target, at: None).build()
+    assert value == expected
+    assert [type(v) for v in value.values()] == [type(v) for v in expected.values()]  # type: ignore[attr-defined]
+    assert positions.keys == expected_positions.keys

@@ -4,6 +4,7 @@ normalized once) give the same plan a user saw before, key order included."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from reconciler.model import (
     DesiredState,
     Kind,
     Lifecycle,
+    Schedule,
     WorkPool,
     attributes,
     canonical_json,
@@ -100,3 +102,48 @@ def test_ignore_changes_and_drift_still_use_the_live_values() -> None:
     plan = make_plan(plain, Snapshot({key_of(pool): _live(live_pool, applied=applied)}), now=NOW)
     assert [a.path for a in plan.actionable[0].attributes] == ["concurrency_limit"]
     assert [a.path for a in plan.drift[0].attributes] == ["concurrency_limit"]
+
+
+def _carried(live: LiveObject) -> LiveObject:
+    """The LiveObject as SqlStore.snapshot() gives it: attributes carried in key order (pools' not)."""
+    if isinstance(live.value, WorkPool):
+        return live
+    attrs = attributes(live.value)
+    return replace(live, attrs={name: attrs[name] for name in sorted(attrs)})
+
+
+def test_attributes_carried_by_the_store_give_the_plan_a_model_dump_gives() -> None:
+    pool = WorkPool(name="p")
+    kept = Deployment(
+        flow="f",
+        name="kept",
+        entrypoint="f.py:f",
+        work_pool="p",
+        job_variables={"z": 1, "a": {"y": [1.5, {"k": None}], "b": True}},  # nested keys out of order
+        schedules=(Schedule(slug="s", interval=3600.0),),
+    )
+    by_hand = Deployment(flow="f", name="hand", entrypoint="f.py:f", work_pool="p")  # no queue: `default`
+    edited = kept.model_copy(update={"parameters": {"n": 1}})
+    gone = Deployment(flow="f", name="gone", entrypoint="f.py:f", work_pool="p", tags=("t",))
+    drifted = by_hand.model_copy(update={"description": "changed by hand"})
+    objects: list[Any] = [pool, kept, gone, drifted, *kept.schedules]
+    owners = {"deployment.f/hand": None}
+    lives = []
+    for obj in objects:
+        key = key_of(obj, kept if isinstance(obj, Schedule) else None)
+        owner = owners.get(key.address, "p")
+        applied = attributes(by_hand) if obj is drifted else None
+        attrs = attributes(obj)
+        lives.append(LiveObject(key, obj, owner, fingerprint(attrs, owner), applied or attrs))
+    desired = DesiredState(project="p", pools=(pool,), deployments=(edited, by_hand), prune=True)
+    plain = make_plan(desired, Snapshot({lo.key: lo for lo in lives}), now=NOW)
+    carried_snapshot = Snapshot({lo.key: _carried(lo) for lo in lives})
+    carried = make_plan(desired, carried_snapshot, now=NOW)
+    assert render_json(carried) == render_json(plain)  # byte for byte, key order included
+    assert {c.address: c.action.value for c in carried.actionable} == {
+        "deployment.f/gone": "delete",
+        "deployment.f/hand": "update",  # adopted, description back to the declared one
+        "deployment.f/kept": "update",
+    }
+    # the carried values are the snapshot's own: planning left them as they were
+    assert all(_carried(lo).attrs == carried_snapshot.objects[lo.key].attrs for lo in lives)

@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 
 from reconciler.engine.diff import make_plan
 from reconciler.engine.job_templates import default_base_job_template
-from reconciler.model import DesiredState, WorkPool, attributes, fingerprint, pool_key
+from reconciler.model import (
+    Deployment,
+    DesiredState,
+    Kind,
+    Schedule,
+    WorkPool,
+    WorkQueue,
+    attributes,
+    fingerprint,
+    pool_key,
+)
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
 
@@ -39,3 +49,32 @@ def test_pools_with_equal_templates_read_back_equal_with_true_fingerprints(sqlit
     again = store.snapshot()
     assert again.objects[pool_key("p1")].value == pools[1]
     assert again.objects[pool_key("p0")].value.description == "changed"  # type: ignore[union-attr]
+
+
+def test_the_snapshot_carries_each_objects_attributes_in_key_order(sqlite_url: str) -> None:
+    store = SqlStore(sqlite_url)
+    dep = Deployment(
+        flow="f",
+        name="d",
+        entrypoint="f.py:f",
+        work_pool="p",
+        job_variables={"env": {"B": "2", "A": "1"}},
+        schedules=(Schedule(slug="s", cron="0 * * * *"),),
+    )
+    desired = DesiredState(
+        project="proj",
+        pools=(WorkPool(name="p"),),
+        queues=(WorkQueue(work_pool="p", name="q"),),
+        deployments=(dep,),
+    )
+    store.apply(make_plan(desired, store.snapshot(), now=NOW), ApplyRecord("proj", "me", {"add": 5}))
+    snap = store.snapshot()
+    assert len(snap.objects) == 5  # pool, its default queue, q, the deployment, its schedule
+    for key, live in snap.objects.items():
+        assert live.fingerprint == fingerprint(attributes(live.value), live.owner)
+        if key.kind is Kind.WORK_POOL:
+            assert live.attrs is None  # pools share their template; diff dumps their few models itself
+            continue
+        assert live.attrs == attributes(live.value)
+        assert live.attrs is not None and list(live.attrs) == sorted(live.attrs)
+    assert not make_plan(desired, snap, now=NOW).has_changes
