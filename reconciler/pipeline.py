@@ -45,12 +45,19 @@ def existing_pools(snapshot: Snapshot) -> dict[str, WorkPool]:
 
 def load_and_check(directory: str | Path, env: Mapping[str, str], snapshot: Snapshot) -> LoadedConfig:
     """Load the project and add the checks that need the live state (pools declared elsewhere)."""
-    loaded = load_project(directory, env)
+    # Source positions are only needed to place diagnostics: a clean project (every no-op plan) skips them.
+    loaded = load_project(directory, env, positions=False)
     if loaded.desired is None:
         return loaded
-    extra = validate_references(loaded.desired, loaded.sources, existing_pools(snapshot))
+    pools = existing_pools(snapshot)
+    extra = validate_references(loaded.desired, loaded.sources, pools)
     if not extra:
         return loaded
+    if not loaded.diagnostics:  # loaded without positions: again with them, to place these diagnostics
+        loaded = load_project(directory, env)
+        if loaded.desired is None:  # the files changed in between
+            return loaded
+        extra = validate_references(loaded.desired, loaded.sources, pools)
     diagnostics = sort_diagnostics([*loaded.diagnostics, *extra])
     desired: DesiredState | None = None if has_errors(diagnostics) else loaded.desired
     return LoadedConfig(desired=desired, diagnostics=diagnostics, sources=loaded.sources, files=loaded.files)

@@ -68,6 +68,8 @@ class _Reader:
     # (an anchor, whose aliases share one value that substitution's copy would separate). Without either,
     # the copy of a large document that substitution makes is skipped.
     substitute: bool = False
+    # Whether to record where each value and key was written; only diagnostics need that (see load_project).
+    record: bool = True
 
     def rel(self, path: Path) -> str:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
@@ -98,7 +100,8 @@ class _Reader:
                 def include(target: str, at: FieldPath) -> Any:
                     return self.included(target, name, path, at, positions, seen)
 
-                return _FileDoc(EventBuilder(text, name, positions, include).build(), positions)
+                builder = EventBuilder(text, name, positions if self.record else None, include)
+                return _FileDoc(builder.build(), positions)
             except NeedsNodes:  # read again with nodes, as if the events had not been read
                 del self.diagnostics[marks[0] :], self.files[marks[1] :]
         try:
@@ -137,9 +140,10 @@ class _Reader:
             keys, values = positions.keys, positions.values
             for key, key_node, value_node in self.entries(node, file):
                 child = (*at, key)
-                km, vm = key_node.start_mark, value_node.start_mark
-                keys[child] = Written.at(file, km.line + 1, km.column + 1, child)
-                values[child] = Written.at(file, vm.line + 1, vm.column + 1, child)
+                if self.record:
+                    km, vm = key_node.start_mark, value_node.start_mark
+                    keys[child] = Written.at(file, km.line + 1, km.column + 1, child)
+                    values[child] = Written.at(file, vm.line + 1, vm.column + 1, child)
                 if value_node.tag == STR_TAG and isinstance(value_node, ScalarNode):  # most values
                     out[key] = value_node.value
                 else:
@@ -150,8 +154,9 @@ class _Reader:
             nodes = node.value
             for i, item in enumerate(nodes):
                 child = (*at, i)
-                mark = item.start_mark
-                positions.values[child] = Written.at(file, mark.line + 1, mark.column + 1, child)
+                if self.record:
+                    mark = item.start_mark
+                    positions.values[child] = Written.at(file, mark.line + 1, mark.column + 1, child)
                 items.append(self.plain(item, file, path, child, positions, seen))
                 if self.release:
                     nodes[i] = None
@@ -480,14 +485,23 @@ def _check_entrypoints(
     return flow_names
 
 
-def load_project(directory: str | Path, env: Mapping[str, str]) -> LoadedConfig:
-    """Read a project directory into a DesiredState, reporting every error of the config at once."""
+def load_project(directory: str | Path, env: Mapping[str, str], *, positions: bool = True) -> LoadedConfig:
+    """Read a project directory into a DesiredState, reporting every error of the config at once.
+
+    With `positions=False` the YAML is first read without recording where each value was written (a fifth of
+    a large project's load) and read again with positions only if there is a diagnostic to place; the
+    diagnostics are the same, but the SourceMap of a clean project is then empty: a caller that may still
+    report problems through it reloads with positions when it has some (`pipeline.load_and_check`)."""
     with collector_paused():  # the YAML nodes and positions of a large project are ~1M acyclic objects
-        return _load_project(directory, env)
+        if not positions:
+            loaded = _load_project(directory, env, record=False)
+            if not loaded.diagnostics:
+                return loaded
+        return _load_project(directory, env, record=True)
 
 
-def _load_project(directory: str | Path, env: Mapping[str, str]) -> LoadedConfig:
-    reader = _Reader(Path(directory).resolve())
+def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool) -> LoadedConfig:
+    reader = _Reader(Path(directory).resolve(), record=record)
     raw, positions = _read_documents(reader, env)
     if raw is None:
         return LoadedConfig(None, sort_diagnostics(reader.diagnostics), SourceMap(positions), reader.files)

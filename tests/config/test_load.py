@@ -390,3 +390,62 @@ def test_a_config_without_env_references_loads_its_dollar_free_values_unchanged(
     root = write({"wp.yaml": "project: p\nwork_pools:\n  - {name: a, description: 'costs 5 EUR {{ x }}'}\n"})
     result = load_project(root, {"x": "no"})
     assert result.desired is not None and result.desired.pools[0].description == "costs 5 EUR {{ x }}"
+
+
+# --- positions=False: positions are recorded only when there is a diagnostic to place ----------------------
+
+ANCHORED = """
+project: p
+work_pools:
+  - &pool {name: a, type: process, concurrency_limit: 2}
+  - <<: *pool
+    name: b
+deployments:
+  - name: d
+    entrypoint: flows/etl.py:etl
+    work_pool: {name: a, job_variables: {env: {X: "1"}}}
+"""
+
+BROKEN = {
+    "events": {
+        "wp.yaml": "project: p\nwork_pools:\n  - name: a\n    type: process\n    concurency_limit: 3\n"
+    },
+    "anchors": {"wp.yaml": ANCHORED.replace("concurrency_limit: 2", "concurrency_limit: lots")},
+    "include": {
+        "wp.yaml": 'project: p\ninclude: ["more/*.yaml"]\nwork_pools: [{name: a, type: process}]\n',
+        "more/d.yaml": "deployments:\n  - name: d\n    entrypoint: flows/etl.py:nope\n    work_pool: {name: a}\n",
+    },
+    "file tag": {"wp.yaml": "project: p\nwork_pools:\n  - name: a\n    base_job_template: !file nope.json\n"},
+    "warning only": {
+        "wp.yaml": 'project: p\ninclude: ["none/*.yaml"]\nwork_pools: [{name: a, type: process}]\n'
+    },
+}
+
+
+def test_loading_without_positions_places_every_diagnostic_exactly_as_with_them(write: Write) -> None:
+    for case, files in BROKEN.items():
+        for old in Path(write({}, with_flow=False)).rglob("*.yaml"):
+            old.unlink()
+        root = write(files)
+        with_positions = load_project(root, {}).diagnostics
+        assert with_positions, case
+        assert all(d.line is not None for d in with_positions), case
+        assert load_project(root, {}, positions=False).diagnostics == with_positions, case
+
+
+def test_a_clean_project_loads_the_same_state_without_positions(write: Write) -> None:
+    anchored_pools = "work_pools:\n  - &pool {name: a, type: process}\n  - <<: *pool\n    name: b\n"
+    root = write(
+        {
+            "wp.yaml": SPEC_EXAMPLE.replace('"pools/*.yaml", ', '"pools.yaml", '),
+            "pools.yaml": anchored_pools,
+            "deployments/more.yaml": "deployments: [{name: o, entrypoint: flows/etl.py:etl, work_pool: {name: b}}]",
+            "templates/k8s.json": json.dumps(K8S_TEMPLATE),
+        }
+    )
+    full, fast = load_project(root, {}), load_project(root, {}, positions=False)
+    assert full.diagnostics == fast.diagnostics == []
+    assert fast.desired is not None and fast.desired == full.desired
+    assert [p.name for p in fast.desired.pools] == ["a", "b", "k8s-prod"]
+    assert [d.name for d in fast.desired.deployments] == ["nightly", "o"]
+    assert fast.files == full.files
