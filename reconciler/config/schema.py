@@ -70,7 +70,7 @@ class WorkPoolDoc(LifecycleDoc):
 class ScheduleDoc(Doc):
     slug: str | None = Field(None, description="Unique within the deployment; keeps the schedule's identity")
     cron: str | None = None
-    interval: float | None = Field(None, gt=0, description="Seconds")
+    interval: int | float | None = Field(None, gt=0, description="Seconds")  # as the model: whole stays whole
     anchor_date: datetime | None = None
     rrule: str | None = None
     timezone: str | None = None
