@@ -13,7 +13,7 @@ import difflib
 import functools
 import json
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -230,12 +230,16 @@ def _template_problems(template: BaseJobTemplate) -> list[_Problem]:
     return list(check_template(template))
 
 
-def _job_variable_problems(template: BaseJobTemplate, job_variables: dict[str, Any]) -> list[_Problem]:
+_Checker = Callable[[Mapping[str, Any]], list[_Problem]]
+
+
+def _job_variables_checker(template: BaseJobTemplate) -> _Checker:
     try:
-        from reconciler.engine.template import validate_job_variables
+        from reconciler.engine.template import JobVariablesChecker
     except ImportError:
-        return []
-    return list(validate_job_variables(template, job_variables))
+        return lambda _: []
+    checker = JobVariablesChecker(template)
+    return lambda job_variables: list(checker.problems(job_variables))
 
 
 def _unknown_type(pool_type: str) -> str | None:
@@ -334,8 +338,14 @@ def _valid_cron(expression: str) -> bool:
 
 
 def _deployment_checks(
-    positions: Positions, i: int, doc: DeploymentDoc, pools: Mapping[str, tuple[WorkPoolDoc, WorkPool | None]]
+    positions: Positions,
+    i: int,
+    doc: DeploymentDoc,
+    pools: Mapping[str, tuple[WorkPoolDoc, WorkPool | None]],
+    checkers: dict[str, _Checker],
 ) -> list[Diagnostic]:
+    """A deployment's schedules, lifecycle fields, queue and job variables; `checkers` holds each pool's
+    job-variables checker once made."""
     at: Path = ("deployments", i)
     out = _schedule_checks(positions, doc, at) + _ignore_changes(
         positions, Kind.DEPLOYMENT, doc.ignore_changes, at
@@ -354,7 +364,10 @@ def _deployment_checks(
             )
         )
     if pool is not None and pool.base_job_template is not None:
-        for p in _job_variable_problems(pool.base_job_template, ref.job_variables):
+        check = checkers.get(ref.name)
+        if check is None:
+            check = checkers[ref.name] = _job_variables_checker(pool.base_job_template)
+        for p in check(ref.job_variables):
             out.append(
                 positions.error(
                     p.message,
@@ -389,8 +402,9 @@ def validate_config(
         "deployment",
         "deployment names are unique within their flow",
     )
+    checkers: dict[str, _Checker] = {}
     for i, ddoc in parsed.deployments:
-        out += _deployment_checks(positions, i, ddoc, pools)
+        out += _deployment_checks(positions, i, ddoc, pools, checkers)
     return out
 
 
@@ -401,6 +415,7 @@ def validate_references(
     job_variables must match its template. The engine calls this with the snapshot's pools."""
     declared = {p.name for p in desired.pools}
     out: list[Diagnostic] = []
+    checkers: dict[str, _Checker] = {}
     for dep in desired.deployments:
         pool_name = dep.work_pool
         if pool_name is None or pool_name in declared:
@@ -424,7 +439,10 @@ def validate_references(
             continue
         if pool.base_job_template is None:
             continue
-        for p in _job_variable_problems(pool.base_job_template, dep.job_variables):
+        check = checkers.get(pool_name)
+        if check is None:
+            check = checkers[pool_name] = _job_variables_checker(pool.base_job_template)
+        for p in check(dep.job_variables):
             out.append(
                 sources.diagnostic(
                     Severity.ERROR,

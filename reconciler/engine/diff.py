@@ -77,46 +77,28 @@ def live_attributes(live: LiveObjectLike) -> Mapping[str, Any]:
 
 
 def normalized_live(live: LiveObjectLike) -> dict[str, Any]:
-    """`normalized(kind, attributes(live.value))`. Carried attributes that already have the form a JSON round
-    trip gives are shared rather than copied (the copies were a tenth of a large plan's time and memory);
+    """`normalized(kind, attributes(live.value))`. Carried attributes are a model dump already (plain JSON
+    values), so they are shared rather than copied (the copies were a tenth of a large plan's time and memory);
     the top level is copied only when normalizing changes it. Snapshot values are read-only."""
     carried: Any = getattr(live, "attrs", None)
-    kind = live.key.kind
-    if carried is None or not _is_round_tripped(carried):
-        return normalized(kind, live_attributes(live))
-    dropped = [name for name in KINDS[kind].server_owned if name in carried]
-    default_queue = kind is Kind.DEPLOYMENT and carried.get("work_queue") is None
+    if carried is None:
+        return normalized(live.key.kind, live_attributes(live))
+    return _normalized_top(live.key.kind, carried, copy=True)
+
+
+def _normalized_top(kind: Kind, data: dict[str, Any], *, copy: bool) -> dict[str, Any]:
+    """`normalized` of a model dump, which is plain JSON already: only the top-level rules apply (server-owned
+    fields dropped, the default queue spelled out). `copy=False` edits `data` in place."""
+    dropped = [name for name in KINDS[kind].server_owned if name in data]
+    default_queue = kind is Kind.DEPLOYMENT and data.get("work_queue") is None
     if not dropped and not default_queue:
-        result: dict[str, Any] = carried
-        return result
-    data = dict(carried)
+        return data
+    out = dict(data) if copy else data
     for name in dropped:
-        del data[name]
+        del out[name]
     if default_queue:
-        data["work_queue"] = DEFAULT_QUEUE
-    return data
-
-
-def _is_round_tripped(value: Any) -> bool:
-    """Whether `value` is exactly what `json_round_trip` would make of it: dicts with string keys in sorted
-    order, lists, and JSON leaves. (Plain loops: this runs over every node of a large snapshot.)"""
-    kind = type(value)
-    if kind is dict:
-        previous: str | None = None
-        for key, item in value.items():
-            # keys are unique, so sorted order means each is greater than the one before
-            if type(key) is not str or (previous is not None and key <= previous):
-                return False
-            previous = key
-            if type(item) not in _JSON_LEAVES and not _is_round_tripped(item):
-                return False
-        return True
-    if kind is list:
-        for item in value:  # noqa: SIM110 (a loop, not all() over a generator: see the docstring)
-            if type(item) not in _JSON_LEAVES and not _is_round_tripped(item):
-                return False
-        return True
-    return kind in _JSON_LEAVES or (kind is float and math.isfinite(value))
+        out["work_queue"] = DEFAULT_QUEUE
+    return out
 
 
 @dataclass(frozen=True)
@@ -195,7 +177,8 @@ def desired_objects(desired: DesiredState, default_pool: str | None) -> dict[Key
     found: dict[Key, _Desired] = {}
 
     def add(key: Key, value: ManagedObject) -> None:
-        found[key] = _Desired(key, value, normalized(key.kind, attributes(value)))
+        # a fresh model dump is plain JSON and nobody else's: normalized in place, without a deep copy
+        found[key] = _Desired(key, value, _normalized_top(key.kind, attributes(value), copy=False))
 
     for pool in desired.pools:
         add(pool_key(pool.name), pool)

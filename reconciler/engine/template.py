@@ -426,34 +426,48 @@ def validate_job_variables(
     defaults count).
     Paths are the job variables' own (`("env", "FOO")`).
     """
-    schema = t.variables if isinstance(t.variables, Mapping) else {}
-    props = _properties(t)
-    problems: list[TemplateProblem] = []
-    instance: dict[str, Any] = {}
-    for key in sorted(job_variables, key=lambda k: ("." in k, k)):
-        value = job_variables[key]
-        head = key.split(".", 1)[0]
-        if head not in props and not _allows_unknown_keys(schema):
-            allowed = ", ".join(sorted(props)) or "none"
-            problems.append(
-                TemplateProblem(
-                    (key,), f"unknown job variable {head!r}; the pool's template allows: {allowed}"
+    return JobVariablesChecker(t, for_run=for_run).problems(job_variables)
+
+
+class JobVariablesChecker:
+    """`validate_job_variables` against one template, prepared once: a config checks every deployment of a
+    pool against the same template, and finding its validator again for each was a third of the check.
+    The template must not change while the checker is in use."""
+
+    def __init__(self, t: BaseJobTemplate, *, for_run: bool = False) -> None:
+        self.schema = t.variables if isinstance(t.variables, Mapping) else {}
+        self.props = _properties(t)
+        self.open = _allows_unknown_keys(self.schema)
+        self.defaults = _defaults(t) if for_run else None
+        self.validator = _variables_validator(self.schema, for_run)
+
+    def problems(self, job_variables: Mapping[str, Any]) -> list[TemplateProblem]:
+        problems: list[TemplateProblem] = []
+        instance: dict[str, Any] = {}
+        for key in sorted(job_variables, key=lambda k: ("." in k, k)):
+            value = job_variables[key]
+            head = key.split(".", 1)[0]
+            if head not in self.props and not self.open:
+                allowed = ", ".join(sorted(self.props)) or "none"
+                problems.append(
+                    TemplateProblem(
+                        (key,), f"unknown job variable {head!r}; the pool's template allows: {allowed}"
+                    )
                 )
-            )
-        elif value is not None and "." in key:
-            _set_dotted(instance, key, value)
-        elif value is not None:
-            instance[key] = value  # only read; `_set_dotted` copies what it changes
-    if for_run:
-        instance = {**_defaults(t), **instance}
-    validator = _variables_validator(schema, for_run)
-    if _surely_valid(validator.schema, instance):
+            elif value is not None and "." in key:
+                _set_dotted(instance, key, value)
+            elif value is not None:
+                instance[key] = value  # only read; `_set_dotted` copies what it changes
+        if self.defaults is not None:
+            instance = {**copy.deepcopy(self.defaults), **instance}
+        schema = self.validator.schema
+        if _surely_valid(schema, instance):
+            return problems
+        problems += [
+            TemplateProblem(path, f"job variable {format_path(path)!r} {message}" if path else message)
+            for path, message in _schema_errors(schema, instance, self.validator)
+        ]
         return problems
-    problems += [
-        TemplateProblem(path, f"job variable {format_path(path)!r} {message}" if path else message)
-        for path, message in _schema_errors(validator.schema, instance, validator)
-    ]
-    return problems
 
 
 # JSON types as jsonschema's Draft 2020-12 checker sees them; bool is not a number, and a float that is a whole

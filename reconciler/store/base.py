@@ -32,14 +32,17 @@ class LiveObject:
     key: Key
     value: ManagedObject
     owner: str | None  # the project that manages it; None = made by hand
-    fingerprint: str  # model.fingerprint(attributes(value), owner)
+    # A digest of the object's attributes and owner as this store holds them: a plan records it to detect
+    # staleness, comparing it only with fingerprints read from the same store. SqlStore digests the stored row
+    # (objects.row_fingerprint); objects made in memory use model.fingerprint(attributes(value), owner).
+    fingerprint: str
     # attributes as wp last applied them; None if wp never applied it. Drift = live attributes differ from these.
     applied: Mapping[str, Any] | None = None
     status: str | None = None  # runtime status (pools, queues); never diffed
     protected: bool = False  # `protect: true` when last applied; a plan may not delete it, declared or not
-    # attributes(value) as the store computed them for the fingerprint (keys in sorted order), so diff need not
-    # dump the model again (None: not carried, diff computes them). Derived from `value`, hence left out of
-    # equality. Read-only: diff may share them in the plan.
+    # attributes(value), as `model.attributes` dumps them (plain JSON values), so diff need not dump the model
+    # again (None: not carried, diff computes them). Derived from `value`, hence left out of equality.
+    # Read-only: diff shares them in the plan.
     attrs: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 

@@ -27,7 +27,6 @@ from reconciler.model import (
     WorkQueue,
     attributes,
     deployment_key,
-    fingerprint,
     pool_key,
     queue_key,
     schedule_key,
@@ -119,7 +118,6 @@ def test_apply_from_empty_creates_everything_owned_by_the_project(store: SqlStor
     live_pool = snap.objects[pool_key("prod")]
     assert live_pool.value == WorkPool(name="prod", base_job_template=TEMPLATE, concurrency_limit=10)
     assert live_pool.applied == pool(concurrency_limit=10)
-    assert live_pool.fingerprint == fingerprint(attributes(live_pool.value), PROJECT)
     assert live_pool.status == "NOT_READY"
     # the undeclared default queue moved out of the way of the declared priorities
     assert snap.objects[queue_key("prod", "default")].value.priority == 3  # type: ignore[union-attr]
@@ -359,6 +357,39 @@ def test_deployment_crud(store: SqlStore) -> None:
     store.delete_deployment("etl", "nightly")
     with pytest.raises(NotFoundError, match="deployment etl/nightly does not exist"):
         store.get_deployment("etl", "nightly")
+
+
+def test_fingerprints_follow_attributes_and_owner_only(store: SqlStore) -> None:
+    seed(store)
+    store.create_work_pool(WorkPool(name="hand"))
+
+    def prints() -> dict[Key, str]:
+        return {k: o.fingerprint for k, o in store.snapshot().objects.items()}
+
+    first = prints()
+    assert prints() == first  # read twice, the same
+    assert len(set(first.values())) == len(first)  # no two objects alike
+    # a worker polling the pool's queues changes their status, not their attributes: a plan stays fresh
+    store.claim_runs("prod", "w1", limit=1, scheduled_before=_now(), now=_now())
+    assert store.snapshot().objects[queue_key("prod", "low")].status == "READY"
+    assert prints() == first
+    store.update_work_queue("prod", "low", description="by hand")
+    store.update_deployment("etl", "nightly", tags=["etl", "hand"])
+    moved = {k for k, fp in prints().items() if fp != first[k]}
+    assert moved == {queue_key("prod", "low"), deployment_key("etl", "nightly")}
+    # adoption changes only the owner, and that alone moves the fingerprint
+    hand = store.snapshot().objects[pool_key("hand")]
+    store.apply(
+        Plan(
+            PROJECT,
+            (Change(pool_key("hand"), Action.UPDATE, None, attributes(hand.value), Reason.ADOPT),),
+            fingerprints={"work_pool.hand": hand.fingerprint},
+        ),
+        record(),
+    )
+    adopted = store.snapshot().objects[pool_key("hand")]
+    assert adopted.owner == PROJECT and adopted.value == hand.value
+    assert adopted.fingerprint != hand.fingerprint
 
 
 def test_imperative_objects_have_no_owner(store: SqlStore) -> None:
