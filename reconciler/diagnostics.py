@@ -26,6 +26,9 @@ class Diagnostic:
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
     path: tuple[str | int, ...] = field(default_factory=tuple)
+    # False when the file was read without recording positions, so file:line:column may be only an ancestor's:
+    # the loader reads such a project again with positions before showing it (config.load.load_project).
+    placed: bool = field(default=True, compare=False, repr=False)
 
     @property
     def location(self) -> str:

@@ -53,14 +53,14 @@ def load_and_check(directory: str | Path, env: Mapping[str, str], snapshot: Snap
     extra = validate_references(loaded.desired, loaded.sources, pools)
     if not extra:
         return loaded
-    if not loaded.diagnostics:  # loaded without positions: again with them, to place these diagnostics
+    if not loaded.positioned:  # loaded without positions: again with them, to place these diagnostics
         loaded = load_project(directory, env)
         if loaded.desired is None:  # the files changed in between
             return loaded
         extra = validate_references(loaded.desired, loaded.sources, pools)
     diagnostics = sort_diagnostics([*loaded.diagnostics, *extra])
     desired: DesiredState | None = None if has_errors(diagnostics) else loaded.desired
-    return LoadedConfig(desired=desired, diagnostics=diagnostics, sources=loaded.sources, files=loaded.files)
+    return LoadedConfig(desired, diagnostics, loaded.sources, loaded.files, loaded.positioned)
 
 
 def plan_project(

@@ -53,3 +53,21 @@ def test_a_pool_found_in_the_store_gives_a_clean_load(tmp_path: Path) -> None:
     assert loaded.diagnostics == []
     assert loaded.desired is not None
     assert [d.name for d in loaded.desired.deployments] == ["d"]
+
+
+def test_a_large_project_read_without_positions_still_places_the_store_checks(tmp_path: Path) -> None:
+    """wp.yaml is large enough to be read without positions, and prefect.yaml's warning is already placed:
+    the pool missing from the store must still be reported at its line, not at the top of wp.yaml."""
+    root = project(tmp_path)
+    filler = "".join(
+        f"  - name: f{i}\n    entrypoint: flows/etl.py:etl\n    work_pool: {{name: mine}}\n" for i in range(2000)
+    )
+    (root / "wp.yaml").write_text(CONFIG.replace("deployments:\n", "deployments:\n" + filler))
+    (root / "prefect.yaml").write_text("name: p\npush: [{a: b}]\n")
+    loaded = load_and_check(root, {}, Snapshot({}))
+    assert loaded.desired is None
+    assert [(d.severity.value, d.location) for d in loaded.diagnostics] == [
+        ("warning", "prefect.yaml:2:1"),
+        ("error", f"wp.yaml:{7 + 3 * 2000}:13"),
+    ]
+    assert "uses work pool 'shared'" in loaded.diagnostics[1].summary

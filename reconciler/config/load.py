@@ -14,7 +14,7 @@ import ast
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ from reconciler.model import DesiredState, default_flow_name
 __all__ = ["LoadedConfig", "Location", "SourceMap", "load_project"]
 
 CONFIG_FILE = "wp.yaml"
+# Files up to this size are read with positions even when positions are not asked for: recording costs little
+# there, and a warning in a small prefect.yaml (ignored `build:` keys) then needs no second load of the project.
+ALWAYS_RECORD_BYTES = 64 * 1024
 PREFECT_FILE = "prefect.yaml"
 _LISTS = ("work_pools", "deployments")
 
@@ -46,6 +49,9 @@ class LoadedConfig:
     diagnostics: list[Diagnostic]  # errors and warnings, sorted by file and line
     sources: SourceMap
     files: list[str]  # every file read, relative to the project directory
+    # False when a large file was read without positions (load_project(positions=False) of a clean project):
+    # `sources` cannot place diagnostics then, and a caller with some to report must load again with them.
+    positioned: bool = True
 
 
 @dataclass
@@ -91,6 +97,7 @@ class _Reader:
         self.files.append(name)
         self.substitute = self.substitute or "$" in text or "&" in text
         seen = frozenset({path.resolve()})
+        record = self.record or len(text) <= ALWAYS_RECORD_BYTES
         if "&" not in text and "<<" not in text:  # no anchors or merge keys: the events are enough
             marks = (len(self.diagnostics), len(self.files))
             positions = Positions()
@@ -100,8 +107,10 @@ class _Reader:
                 def include(target: str, at: FieldPath) -> Any:
                     return self.included(target, name, path, at, positions, seen)
 
-                builder = EventBuilder(text, name, positions if self.record else None, include)
-                return _FileDoc(builder.build(), positions)
+                builder = EventBuilder(text, name, positions if record else None, include)
+                value = builder.build()
+                positions.complete = positions.complete and record
+                return _FileDoc(value, positions)
             except NeedsNodes:  # read again with nodes, as if the events had not been read
                 del self.diagnostics[marks[0] :], self.files[marks[1] :]
         try:
@@ -112,10 +121,12 @@ class _Reader:
         positions = Positions()
         positions.values[()] = Written(Location(name, 1, 1), ())
         previous, self.release = self.release, "&" not in text
+        recording, self.record = self.record, record
         try:
             value = self.plain(node, name, path, (), positions, seen)
         finally:
-            self.release = previous
+            self.release, self.record = previous, recording
+        positions.complete = positions.complete and record
         return _FileDoc(value, positions)
 
     def plain(
@@ -206,6 +217,22 @@ class _Reader:
         tag = positions.values.get(doc_path)
         at = (file, tag.location.line, tag.location.column) if tag else (file, 1, 1)
         full = (path.parent / target).resolve()
+        before = len(self.diagnostics)
+        try:
+            return self._included(full, target, at, doc_path, positions, seen)
+        finally:
+            if tag is None:  # the tag's own line was not recorded: what was said about it is only approximate
+                self.diagnostics[before:] = [replace(d, placed=False) for d in self.diagnostics[before:]]
+
+    def _included(
+        self,
+        full: Path,
+        target: str,
+        at: tuple[str, int, int],
+        doc_path: FieldPath,
+        positions: Positions,
+        seen: frozenset[Path],
+    ) -> Any:
         if full in seen:
             self.diagnostics.append(
                 error(
@@ -224,6 +251,7 @@ class _Reader:
             positions.values[(*doc_path, *sub)] = written
         for sub, written in doc.positions.keys.items():
             positions.keys[(*doc_path, *sub)] = written
+        positions.complete = positions.complete and doc.positions.complete
         return doc.value
 
 
@@ -244,6 +272,16 @@ def _yaml_error(file: str, exc: yaml.YAMLError) -> Diagnostic:
 
 def _merge(base: dict[str, Any], positions: Positions, part: _FileDoc, file: str, reader: _Reader) -> None:
     """Append the work_pools/deployments of an include file (or of prefect.yaml) to the merged document."""
+    before = len(reader.diagnostics)
+    _merge_part(base, positions, part, file, reader)
+    positions.complete = positions.complete and part.positions.complete
+    if not part.positions.complete:  # placed by the part's positions, which were not recorded
+        reader.diagnostics[before:] = [replace(d, placed=False) for d in reader.diagnostics[before:]]
+
+
+def _merge_part(
+    base: dict[str, Any], positions: Positions, part: _FileDoc, file: str, reader: _Reader
+) -> None:
     if not isinstance(part.value, dict):
         if part.value is not None:
             reader.diagnostics.append(
@@ -488,14 +526,15 @@ def _check_entrypoints(
 def load_project(directory: str | Path, env: Mapping[str, str], *, positions: bool = True) -> LoadedConfig:
     """Read a project directory into a DesiredState, reporting every error of the config at once.
 
-    With `positions=False` the YAML is first read without recording where each value was written (a fifth of
-    a large project's load) and read again with positions only if there is a diagnostic to place; the
-    diagnostics are the same, but the SourceMap of a clean project is then empty: a caller that may still
-    report problems through it reloads with positions when it has some (`pipeline.load_and_check`)."""
+    With `positions=False` files larger than ALWAYS_RECORD_BYTES are first read without recording where each
+    value was written (a fifth of a large project's load), and the project is read again with positions only
+    if a diagnostic falls where none were recorded; the diagnostics are the same either way. The SourceMap of
+    such a load cannot place anything (`positioned` is False): a caller that may still report problems
+    through it reloads with positions when it has some (`pipeline.load_and_check`)."""
     with collector_paused():  # the YAML nodes and positions of a large project are ~1M acyclic objects
         if not positions:
             loaded = _load_project(directory, env, record=False)
-            if not loaded.diagnostics:
+            if all(d.placed for d in loaded.diagnostics):
                 return loaded
         return _load_project(directory, env, record=True)
 
@@ -504,7 +543,9 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
     reader = _Reader(Path(directory).resolve(), record=record)
     raw, positions = _read_documents(reader, env)
     if raw is None:
-        return LoadedConfig(None, sort_diagnostics(reader.diagnostics), SourceMap(positions), reader.files)
+        return LoadedConfig(
+            None, sort_diagnostics(reader.diagnostics), SourceMap(positions), reader.files, positions.complete
+        )
     if reader.substitute:
         raw, notes = substitute_env(raw, env, positions)
         reader.diagnostics.extend(notes)
@@ -515,4 +556,5 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
     reader.diagnostics.extend(notes)
     reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
     diagnostics = sort_diagnostics(reader.diagnostics)
-    return LoadedConfig(None if has_errors(diagnostics) else desired, diagnostics, sources, reader.files)
+    desired_or_none = None if has_errors(diagnostics) else desired
+    return LoadedConfig(desired_or_none, diagnostics, sources, reader.files, positions.complete)

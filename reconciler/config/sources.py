@@ -69,6 +69,9 @@ class Positions:
 
     values: dict[Path, Written] = field(default_factory=dict)
     keys: dict[Path, Written] = field(default_factory=dict)
+    # False when some file under these paths was read without recording positions (a large file of a clean
+    # project): diagnostics made here are then marked not `placed`.
+    complete: bool = True
 
     def move(self, src: Path, dst: Path, *, copy: bool = False) -> None:
         """Re-file every position under `src` as under `dst` (a renamed or defaulted field)."""
@@ -101,8 +104,17 @@ class Positions:
     ) -> Diagnostic:
         location, local = self.where(path, key=key)
         if location is None:
-            return Diagnostic(severity, summary, detail, path=local)
-        return Diagnostic(severity, summary, detail, location.file, location.line, location.column, local)
+            return Diagnostic(severity, summary, detail, path=local, placed=self.complete)
+        return Diagnostic(
+            severity,
+            summary,
+            detail,
+            location.file,
+            location.line,
+            location.column,
+            local,
+            placed=self.complete,
+        )
 
     def error(self, summary: str, detail: str, path: Path, *, key: bool = False) -> Diagnostic:
         return self.diagnostic(Severity.ERROR, summary, detail, path, key=key)

@@ -6,6 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from reconciler.config import load
 from reconciler.config.load import LoadedConfig, Location, load_project
 from reconciler.diagnostics import Severity
 from reconciler.model import Lifecycle
@@ -422,7 +425,12 @@ BROKEN = {
 }
 
 
-def test_loading_without_positions_places_every_diagnostic_exactly_as_with_them(write: Write) -> None:
+@pytest.mark.parametrize("always_record", [0, load.ALWAYS_RECORD_BYTES], ids=["bare", "small-recorded"])
+def test_loading_without_positions_places_every_diagnostic_exactly_as_with_them(
+    write: Write, monkeypatch: pytest.MonkeyPatch, always_record: int
+) -> None:
+    # with 0, even these small files are read without positions: the bare path and its reload are what is tested
+    monkeypatch.setattr(load, "ALWAYS_RECORD_BYTES", always_record)
     for case, files in BROKEN.items():
         for old in Path(write({}, with_flow=False)).rglob("*.yaml"):
             old.unlink()
@@ -449,3 +457,74 @@ def test_a_clean_project_loads_the_same_state_without_positions(write: Write) ->
     assert [p.name for p in fast.desired.pools] == ["a", "b", "k8s-prod"]
     assert [d.name for d in fast.desired.deployments] == ["nightly", "o"]
     assert fast.files == full.files
+
+
+def _big_project(deployments: int) -> str:
+    """A wp.yaml well over ALWAYS_RECORD_BYTES, so a load without positions reads it bare."""
+    lines = ["project: p", "work_pools: [{name: a, type: process}]", "deployments:"]
+    for i in range(deployments):
+        lines += [f"  - name: d{i}", "    entrypoint: flows/etl.py:etl", "    work_pool: {name: a}"]
+    text = "\n".join(lines) + "\n"
+    assert len(text) > load.ALWAYS_RECORD_BYTES
+    return text
+
+
+PREFECT_WITH_BUILD = """
+name: p
+build:
+  - prefect_docker.deployments.steps.build_docker_image: {image_name: x}
+deployments:
+  - name: from-prefect
+    entrypoint: flows/etl.py:etl
+    work_pool: {name: a}
+"""
+
+
+def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each full pass over the project, by whether it recorded positions."""
+    passes: list[bool] = []
+    real = load._load_project
+
+    def counting(directory: str | Path, env: dict[str, str], *, record: bool) -> LoadedConfig:
+        passes.append(record)
+        return real(directory, env, record=record)
+
+    monkeypatch.setattr(load, "_load_project", counting)
+    return passes
+
+
+def test_a_warning_in_a_small_prefect_yaml_is_placed_without_loading_a_large_project_twice(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write({"wp.yaml": _big_project(2000), "prefect.yaml": PREFECT_WITH_BUILD})
+    passes = _count_loads(monkeypatch)
+    fast = load_project(root, {}, positions=False)
+    assert passes == [False]  # one pass, wp.yaml read without positions
+    assert [(d.severity, d.location, d.summary) for d in fast.diagnostics] == [
+        (Severity.WARNING, "prefect.yaml:2:1", "prefect.yaml: 'build' is ignored")
+    ]
+    assert fast.diagnostics == load_project(root, {}).diagnostics
+    assert fast.desired is not None and len(fast.desired.deployments) == 2001
+    assert not fast.positioned  # its SourceMap cannot place what the pipeline finds later
+
+
+def test_a_problem_in_a_large_file_read_without_positions_is_placed_by_a_second_pass(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _big_project(2000).replace("  - name: d1500\n", "  - name: d1500\n    tagz: [x]\n")
+    root = write({"wp.yaml": text, "prefect.yaml": PREFECT_WITH_BUILD})
+    passes = _count_loads(monkeypatch)
+    fast = load_project(root, {}, positions=False)
+    assert passes == [False, True]
+    unknown = [d for d in fast.diagnostics if "tagz" in d.summary]
+    assert len(unknown) == 1 and unknown[0].location == f"wp.yaml:{4 + 3 * 1500 + 1}:5"
+    assert fast.diagnostics == load_project(root, {}).diagnostics
+
+
+def test_a_missing_file_named_in_a_large_file_is_placed_at_its_tag(write: Write) -> None:
+    pools = "work_pools:\n  - {name: a, type: process}\n  - {name: b, base_job_template: !file nope.json}\n"
+    text = _big_project(2000).replace("work_pools: [{name: a, type: process}]\n", pools)
+    fast = load_project(write({"wp.yaml": text}), {}, positions=False)
+    missing = [d for d in fast.diagnostics if "nope.json" in d.summary]
+    assert len(missing) == 1 and missing[0].location == "wp.yaml:4:34", missing
+    assert fast.diagnostics == load_project(write({"wp.yaml": text}), {}).diagnostics
