@@ -60,7 +60,8 @@ def test_a_large_project_read_without_positions_still_places_the_store_checks(tm
     the pool missing from the store must still be reported at its line, not at the top of wp.yaml."""
     root = project(tmp_path)
     filler = "".join(
-        f"  - name: f{i}\n    entrypoint: flows/etl.py:etl\n    work_pool: {{name: mine}}\n" for i in range(2000)
+        f"  - name: f{i}\n    entrypoint: flows/etl.py:etl\n    work_pool: {{name: mine}}\n"
+        for i in range(2000)
     )
     (root / "wp.yaml").write_text(CONFIG.replace("deployments:\n", "deployments:\n" + filler))
     (root / "prefect.yaml").write_text("name: p\npush: [{a: b}]\n")
