@@ -45,7 +45,8 @@ class Wp(Protocol):
 
 
 class _ConsoleScript:
-    """Looks like a click command to CliRunner; runs `reconciler.cli.main.run`, the console script's entry."""
+    """Looks like a click command to CliRunner; runs `reconciler.cli.main.run`, what the console script
+    (`main`) runs."""
 
     name = "wp"
 

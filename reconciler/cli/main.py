@@ -6,11 +6,12 @@ Exit codes everywhere: 0 success / no changes, 1 error, 2 changes present (with 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
-from reconciler.cli import deployments, inventory, pools, queues, reconcile, scheduler
+from reconciler.cli import context, deployments, inventory, pools, queues, reconcile, scheduler
 from reconciler.cli.context import err_console
 
 app = typer.Typer(
@@ -79,10 +80,30 @@ def _refused_value(exc: Exception) -> str | None:
     return "invalid value: " + "; ".join(problems)
 
 
+def main() -> None:
+    """The console script: `run`, then, when a command left large values for the exit to free
+    (`context.keep_until_exit`), leave at once. Only commands with no threads or children still working
+    keep values, so nothing is cut short."""
+    code: int | str | None = 0
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code
+    if not context.kept():
+        sys.exit(code)
+    if isinstance(code, str):  # sys.exit("message") prints it and exits 1
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
 def run() -> None:
-    """Console-script entry point."""
+    """Run one `wp` command line (tests call this in-process; the console script calls `main`)."""
     from reconciler.errors import ConfigError, WpError
 
+    context.forget_kept()
     try:
         app()
     except ConfigError as exc:
@@ -105,7 +126,6 @@ def run() -> None:
 
             err_console.print(f"[bold red]Error:[/bold red] {escape(refusal)}")
             sys.exit(1)
-        import os
         import traceback
 
         if os.environ.get("WP_DEBUG"):
@@ -118,4 +138,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    run()
+    main()

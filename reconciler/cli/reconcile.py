@@ -23,6 +23,7 @@ from reconciler.cli.context import (
     environ,
     err_console,
     fail,
+    keep_until_exit,
     now,
     open_store,
     print_diagnostics,
@@ -89,6 +90,7 @@ def _plan_or_exit(
         destroy=destroy,
         allow_mass_delete=allow_mass_delete,
     )
+    keep_until_exit(outcome)
     if outcome.diagnostics:
         print_diagnostics(outcome.diagnostics)
     if outcome.plan is None:

@@ -16,13 +16,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.collector import collector_paused
-from reconciler.config.hcl import TfDocument, load_tf, project_mismatch
 from reconciler.config.normalize import substitute_env, to_desired
 from reconciler.config.prefect import convert_prefect_document
 from reconciler.config.schema import ParsedConfig
@@ -32,6 +31,9 @@ from reconciler.config.validate import validate_config, validate_document
 from reconciler.config.yaml_values import MERGE_TAG, STR_TAG, EventBuilder, Loader, NeedsNodes, scalar_value
 from reconciler.diagnostics import Diagnostic, error, has_errors, sort_diagnostics
 from reconciler.model import DesiredState, default_flow_name
+
+if TYPE_CHECKING:
+    from reconciler.config.hcl import TfDocument
 
 __all__ = ["LoadedConfig", "Location", "SourceMap", "load_project"]
 
@@ -406,6 +408,10 @@ def _read_documents(reader: _Reader, env: Mapping[str, str]) -> tuple[dict[str, 
 
 # --- *.tf hook: Terraform resources of the wp provider join the document (reconciler.config.hcl) ----------
 def _read_tf(reader: _Reader, env: Mapping[str, str]) -> list[TfDocument]:
+    if not any(p.is_file() for p in reader.root.glob("*.tf")):
+        return []  # and the HCL parser is not even imported (a tenth of `wp plan`'s imports)
+    from reconciler.config.hcl import load_tf
+
     docs, notes = load_tf(reader.root, env)
     reader.diagnostics.extend(notes)
     reader.substitute = reader.substitute or bool(docs)  # their values are not read as text here
@@ -415,6 +421,10 @@ def _read_tf(reader: _Reader, env: Mapping[str, str]) -> list[TfDocument]:
 
 
 def _merge_tf(doc: dict[str, Any], positions: Positions, tf_docs: list[TfDocument], reader: _Reader) -> None:
+    if not tf_docs:
+        return
+    from reconciler.config.hcl import project_mismatch
+
     for tf in tf_docs:
         if (problem := project_mismatch(doc.get("project"), tf)) is not None:
             reader.diagnostics.append(problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from wp_cli import Wp
@@ -11,6 +12,23 @@ def test_detailed_exitcode_across_the_process_boundary(wp_process: Wp, demo: Pat
     assert wp_process("plan", demo, "--detailed-exitcode").code == 2
     assert wp_process("apply", demo, "--auto-approve").code == 0
     assert wp_process("plan", demo, "--detailed-exitcode").code == 0
+
+
+def test_a_plan_left_to_the_exit_still_flushes_all_output_and_its_code(
+    wp_process: Wp, demo: Path, tmp_path: Path
+) -> None:
+    """`wp plan` leaves its plan for the process exit to free (main.main exits at once): everything written
+    to a pipe and to --out must still arrive, with the right exit code, and an error keeps its code too."""
+    saved = tmp_path / "plan.json"
+    json_plan = wp_process("plan", demo, "--format", "json", "--out", saved, "--detailed-exitcode")
+    assert json_plan.code == 2
+    assert json.loads(json_plan.stdout)["resource_changes"]  # the whole document, parseable
+    assert json.loads(saved.read_text()) == json.loads(json_plan.stdout)
+    text_plan = wp_process("plan", demo)
+    assert text_plan.code == 0 and text_plan.stdout.rstrip().endswith("to destroy.")
+    (demo / "wp.yaml").write_text((demo / "wp.yaml").read_text() + "bogus_field: 1\n")
+    broken = wp_process("plan", demo)
+    assert broken.code == 1 and "bogus_field" in broken.stderr
 
 
 def test_bad_flag_is_a_usage_error(wp_process: Wp) -> None:
