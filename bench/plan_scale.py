@@ -1,7 +1,8 @@
 """Plan/apply at scale: 1,000 pools (3 queues each) + 1k / 5k / 10k deployments with schedules.
 
 Prints, per store (SQLite; PostgreSQL when WP_TEST_POSTGRES_URL is set) and size: plan from empty, apply from
-empty, no-op plan, one-field-change plan (seconds) and the peak RSS of the process (MB). Each size runs in a fresh
+empty, no-op plan, the same no-op as a whole `wp plan` process (start, imports, output and exit included),
+one-field-change plan (seconds) and the peak RSS of the process (MB). Each size runs in a fresh
 child process so peak RSS is that size's own. Targets (issue 2): no-op plan ≤ 2 s, apply from empty ≤ 10 s,
 RSS ≤ 400 MB, linear growth.
 
@@ -91,6 +92,7 @@ def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
         noop = timed("noop_plan")
         assert not noop.has_changes  # type: ignore[attr-defined]
         del noop
+        out["noop_wp_plan"] = wp_plan_seconds(root, url)
         text = (
             (root / "wp.yaml")
             .read_text()
@@ -101,6 +103,19 @@ def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
         assert one.summary.change == 1, one.summary  # type: ignore[attr-defined]
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return out
+
+
+def wp_plan_seconds(root: Path, url: str) -> float:
+    """Wall time of `wp plan --detailed-exitcode` as its own process (exit 0: no changes)."""
+    script = Path(sys.executable).parent / "wp"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")} | {"WP_DATABASE_URL": url}
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [str(script), "plan", str(root), "--detailed-exitcode"], env=env, capture_output=True, check=False
+    )
+    seconds = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return seconds
 
 
 def main() -> None:
@@ -117,7 +132,7 @@ def main() -> None:
     pg = os.environ.get("WP_TEST_POSTGRES_URL")
     print(
         f"{'store':<9} {'deployments':>11} {'plan(empty)':>12} {'apply(empty)':>13} {'no-op plan':>11} "
-        f"{'1-field plan':>13} {'peak RSS':>9}"
+        f"{'`wp plan`':>10} {'1-field plan':>13} {'peak RSS':>9}"
     )
     for store in args.stores.split(","):
         for size in [int(s) for s in args.sizes.split(",")]:
@@ -141,7 +156,8 @@ def main() -> None:
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 print(
                     f"{store:<9} {size:>11} {r['plan_from_empty']:>11.2f}s {r['apply_from_empty']:>12.2f}s "
-                    f"{r['noop_plan']:>10.2f}s {r['one_field_plan']:>12.2f}s {r['peak_rss_mb']:>7.0f}MB"
+                    f"{r['noop_plan']:>10.2f}s {r['noop_wp_plan']:>9.2f}s {r['one_field_plan']:>12.2f}s "
+                    f"{r['peak_rss_mb']:>7.0f}MB"
                 )
 
 
