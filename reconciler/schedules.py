@@ -224,6 +224,13 @@ def next_times(schedule: Schedule, start: datetime, end: datetime, *, limit: int
 
 def check_schedule(s: Schedule) -> str | None:
     """A user-facing message when the schedule's cron, rrule or timezone is invalid; None when it is fine."""
+    problem = schedule_problem(s)
+    return None if problem is None else f"schedule {s.slug!r}: {problem}"
+
+
+def schedule_problem(s: Schedule) -> str | None:
+    """What is wrong with the schedule's cron, rrule or timezone, worded "problem; how to fix it" (None when
+    nothing is): a cron expression that never matches a date (30 February) counts."""
     probe = datetime(2020, 1, 1, tzinfo=UTC)
     try:
         tz = _rrule_zone(s) if s.rrule is not None else _zone(s.timezone)
@@ -231,9 +238,9 @@ def check_schedule(s: Schedule) -> str | None:
             _cron(s.cron, probe, s.day_or)  # raises with croniter's reason
             raise ValidationError(f"invalid cron expression {s.cron!r}; {_CRON_HELP}")
         if s.cron is not None and not next_times(s, probe, probe + timedelta(days=366 * 8), limit=1):
-            return f"schedule {s.slug!r}: cron expression {s.cron!r} never matches a date"
+            return f"cron expression {s.cron!r} never matches a date; check the day-of-month and month fields"
         if s.rrule is not None:
             _rrule(s, tz, _wall(probe, tz))
     except ValidationError as exc:
-        return f"schedule {s.slug!r}: {exc.message}"
+        return exc.message
     return None

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 SCHEMA_ID = "https://wp-gitops.dev/schemas/wp.schema.json"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "wp.schema.json"
@@ -70,13 +70,53 @@ class WorkPoolDoc(LifecycleDoc):
 class ScheduleDoc(Doc):
     slug: str | None = Field(None, description="Unique within the deployment; keeps the schedule's identity")
     cron: str | None = None
-    interval: int | float | None = Field(None, gt=0, description="Seconds")  # as the model: whole stays whole
+    interval: int | float | None = Field(  # as the model: whole seconds stay whole
+        None,
+        gt=0,
+        description="Seconds, or a duration as prefect.yaml writes it: PT10M (ISO 8601) or 1:30:00",
+        json_schema_extra=lambda schema: _also_text(schema),
+    )
     anchor_date: datetime | None = None
     rrule: str | None = None
     timezone: str | None = None
     day_or: bool = True
     active: bool = True
     parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval_seconds(cls, value: Any) -> Any:
+        return duration_seconds(value) if isinstance(value, str) else value
+
+
+def _also_text(schema: dict[str, Any]) -> None:
+    """The interval's JSON Schema: a positive number, or duration text (checked by `duration_seconds`).
+    Written out because pydantic words the bound of `int | float` as a `gt` keyword JSON Schema lacks."""
+    schema["anyOf"] = [
+        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "string", "minLength": 1},
+        {"type": "null"},
+    ]
+
+
+_DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
+def duration_seconds(text: str) -> int | float:
+    """An interval written as text, in seconds: `600`, `PT10M` (ISO 8601) or `1:30:00` (and `1 day, 2:00:00`),
+    read as Prefect reads them (pydantic's timedelta); whole seconds as an int."""
+    stripped = text.strip()
+    try:
+        seconds = float(stripped)
+    except ValueError:
+        try:
+            seconds = _DURATION.validate_python(stripped).total_seconds()
+        except ValidationError:
+            raise ValueError(
+                f"'{text}' is not a duration; write seconds (600), ISO 8601 (PT10M) or hours:minutes:seconds "
+                "(1:30:00)"
+            ) from None
+    return int(seconds) if seconds.is_integer() else seconds
 
 
 class WorkPoolRefDoc(Doc):

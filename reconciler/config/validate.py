@@ -107,6 +107,13 @@ def _structure_diagnostic(
         return positions.error(
             f"missing required field '{loc[-1]}'", f"add '{loc[-1]}:' here, with {expected}", loc
         )
+    if kind == "value_error":  # a field's own check, worded "what is wrong; how to fix it"
+        problem, _, fix = str(err["msg"]).removeprefix("Value error, ").partition("; ")
+        return positions.error(
+            f"wrong value for '{_field_name(loc)}': {problem}",
+            fix or f"got {_shown(loc, err.get('input'))}",
+            loc,
+        )
     expected = _describe(_schema_at(schema, loc))
     message = str(err["msg"])
     # type errors name pydantic's classes ("instance of DeploymentDoc"); say what the format expects instead
@@ -316,7 +323,31 @@ def _schedule_checks(positions: Positions, doc: DeploymentDoc, at: Path) -> list
                     (*at, "schedules", k, "cron"),
                 )
             )
+            continue
+        if (s.cron is None and s.rrule is None) or (
+            s.timezone is not None and not _known_timezone(s.timezone)
+        ):
+            continue
+        problem = _rule_problem(s.cron, s.rrule, s.timezone, s.day_or)
+        if problem is not None:
+            summary, _, fix = problem.partition("; ")
+            field = "rrule" if s.rrule is not None else "cron"
+            out.append(positions.error(summary, fix, (*at, "schedules", k, field)))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _rule_problem(cron: str | None, rrule: str | None, timezone: str | None, day_or: bool) -> str | None:
+    """Whether a rule the scheduler will evaluate can be: an rrule that parses, a cron expression that ever
+    matches (the scheduler would find nothing to run)."""
+    from reconciler.model import Schedule
+    from reconciler.schedules import schedule_problem
+
+    try:
+        schedule = Schedule(slug="check", cron=cron, rrule=rrule, timezone=timezone, day_or=day_or)
+    except ValueError:  # cron and rrule both set: normalization reports that
+        return None
+    return schedule_problem(schedule)
 
 
 # Schedules repeat a handful of timezones and cron expressions thousands of times; both answers depend only on

@@ -28,3 +28,19 @@ def test_schema_accepts_the_spec_example_and_refuses_unknown_fields() -> None:
     assert list(validator.iter_errors(good)) == []
     bad = {"project": "p", "work_pools": [{"name": "a", "concurency_limit": 1}]}
     assert [e.validator for e in validator.iter_errors(bad)] == ["additionalProperties"]
+
+
+def test_schema_takes_intervals_as_seconds_or_duration_text_and_refuses_non_positive_ones() -> None:
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+    def doc(interval: object) -> dict[str, object]:
+        schedule = {"interval": interval}
+        return {
+            "project": "p",
+            "deployments": [{"name": "d", "entrypoint": "f.py:f", "schedules": [schedule]}],
+        }
+
+    for fine in (600, 0.5, "PT10M", "1:30:00"):
+        assert list(validator.iter_errors(doc(fine))) == [], fine
+    for wrong in (0, -5, "", True):
+        assert list(validator.iter_errors(doc(wrong))), wrong
