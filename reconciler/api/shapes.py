@@ -29,7 +29,7 @@ from reconciler.model import (
     ManagedObject,
 )
 from reconciler.states import RunState
-from reconciler.store.base import ApplyRecord, LiveObject, LockInfo, Snapshot
+from reconciler.store.base import ApplyRecord, DeletedObject, LiveObject, LockInfo, Snapshot
 
 
 class Shape(BaseModel):
@@ -74,11 +74,20 @@ class LiveObjectShape(Shape):
     fingerprint: str
     applied: dict[str, Any] | None = None
     status: str | None = None
+    protected: bool = False
+
+
+class DeletedObjectShape(Shape):
+    kind: Kind
+    name: str
+    owner: str
+    applied: dict[str, Any] | None = None
 
 
 class SnapshotShape(Shape):
     objects: list[LiveObjectShape]
     default_pool: str | None = None
+    deleted: list[DeletedObjectShape] = Field(default_factory=list)
 
 
 def _value_of(kind: Kind, value: Mapping[str, Any]) -> ManagedObject:
@@ -97,10 +106,20 @@ def snapshot_to_shape(snapshot: Snapshot) -> SnapshotShape:
             fingerprint=live.fingerprint,
             applied=dict(live.applied) if live.applied is not None else None,
             status=live.status,
+            protected=live.protected,
         )
         for live in snapshot.objects.values()
     ]
-    return SnapshotShape(objects=objects, default_pool=snapshot.default_pool)
+    deleted = [
+        DeletedObjectShape(
+            kind=d.key.kind,
+            name=d.key.name,
+            owner=d.owner,
+            applied=dict(d.applied) if d.applied is not None else None,
+        )
+        for d in snapshot.deleted.values()
+    ]
+    return SnapshotShape(objects=objects, default_pool=snapshot.default_pool, deleted=deleted)
 
 
 def snapshot_from_shape(shape: SnapshotShape) -> Snapshot:
@@ -114,8 +133,12 @@ def snapshot_from_shape(shape: SnapshotShape) -> Snapshot:
             fingerprint=o.fingerprint,
             applied=o.applied,
             status=o.status,
+            protected=o.protected,
         )
-    return Snapshot(objects=objects, default_pool=shape.default_pool)
+    deleted = {
+        Key(d.kind, d.name): DeletedObject(Key(d.kind, d.name), d.owner, d.applied) for d in shape.deleted
+    }
+    return Snapshot(objects=objects, default_pool=shape.default_pool, deleted=deleted)
 
 
 # ------------------------------------------------------------------------------------------ plan (unmasked)
@@ -172,6 +195,10 @@ class PlanShape(Shape):
     destroy: bool = False
     source_dir: str | None = None
     secret_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SECRET_PATTERNS))
+    protected: list[str] = Field(default_factory=list, description="Addresses the config marks protect: true")
+    protection_changes: list[str] = Field(
+        default_factory=list, description="Addresses whose protection this plan turns on or off"
+    )
     format_version: str = "1.0"
 
 
@@ -220,6 +247,8 @@ def plan_to_shape(plan: Plan) -> PlanShape:
         destroy=plan.destroy,
         source_dir=plan.source_dir,
         secret_patterns=list(plan.secret_patterns),
+        protected=list(plan.protected),
+        protection_changes=list(plan.protection_changes),
         format_version=plan.format_version,
     )
 
@@ -236,6 +265,8 @@ def plan_from_shape(s: PlanShape) -> Plan:
         destroy=s.destroy,
         source_dir=s.source_dir,
         secret_patterns=tuple(s.secret_patterns),
+        protected=tuple(s.protected),
+        protection_changes=tuple(s.protection_changes),
         format_version=s.format_version,
     )
 

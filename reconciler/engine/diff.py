@@ -58,6 +58,15 @@ class LiveObjectLike(Protocol):
     def applied(self) -> Mapping[str, Any] | None: ...
 
 
+class DeletedLike(Protocol):
+    """What diff reads of a managed object deleted outside wp (reconciler.store.base.DeletedObject)."""
+
+    @property
+    def owner(self) -> str: ...
+    @property
+    def applied(self) -> Mapping[str, Any] | None: ...
+
+
 class SnapshotLike(Protocol):
     """What diff reads of a store's Snapshot (reconciler.store.base.Snapshot satisfies it)."""
 
@@ -65,6 +74,8 @@ class SnapshotLike(Protocol):
     def objects(self) -> Mapping[Key, LiveObjectLike]: ...
     @property
     def default_pool(self) -> str | None: ...
+    @property
+    def deleted(self) -> Mapping[Key, DeletedLike]: ...
 
 
 _NO_LIFECYCLE = Lifecycle()
@@ -602,12 +613,13 @@ def make_plan(
         _without_ignored(ctx, d)
         for d in _drift(snapshot, desired.project, ctx.live_attrs, ctx.drifted, ctx.live_keys)
     ]
+    drift += _deleted_outside(ctx)
     if targets:
         drift = [d for d in drift if d.key in chosen]
     return Plan(
         project=desired.project,
         changes=order_changes(changes),
-        drift=order_changes(d for d in drift if d.attributes),
+        drift=order_changes(d for d in drift if d.attributes or d.action is Action.DELETE),
         fingerprints={k.address: snapshot.objects[k].fingerprint for k in ctx.live_keys},
         warnings=tuple(sorted(warnings)),
         prune=use_prune,
@@ -618,6 +630,23 @@ def make_plan(
         protected=protected,
         protection_changes=protection_changes,
     )
+
+
+def _deleted_outside(ctx: _Context) -> list[Change]:
+    """Declared objects this project managed that were deleted outside wp since (the plan makes them again)."""
+    deleted = ctx.snapshot.deleted
+    if not deleted:
+        return []
+    found = []
+    for key in ctx.wanted_keys:
+        gone = deleted.get(key)
+        if gone is None or gone.owner != ctx.project or key in ctx.snapshot.objects:
+            continue
+        before = normalized(key.kind, gone.applied) if gone.applied is not None else None
+        found.append(
+            Change(key, Action.DELETE, before, None, Reason.DELETED_OUTSIDE, owner_before=gone.owner)
+        )
+    return found
 
 
 def _with_notes(change: Change, notes: tuple[Note, ...]) -> Change:

@@ -65,6 +65,7 @@ class Reason(StrEnum):
     NOT_DECLARED = "delete_because_no_resource_config"
     DESTROY = "delete_because_destroy"
     CHANGED_OUTSIDE = "changed_outside_wp"
+    DELETED_OUTSIDE = "deleted_outside_wp"
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,10 @@ def _text(plan: Plan, show_unchanged: bool) -> Text:
         out.add((f"{DRIFT_TITLE}:", "bold"))
         out.blank()
         for change in plan.drift:
-            _render_block(out, change, patterns, show_unchanged, "was changed outside wp")
+            happened = (
+                "was deleted outside wp" if change.action is Action.DELETE else "was changed outside wp"
+            )
+            _render_block(out, change, patterns, show_unchanged, happened)
     if plan.has_changes:
         out.add(("wp will perform the following actions:", ""))
         out.blank()

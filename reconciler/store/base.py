@@ -47,9 +47,20 @@ class LiveObject:
 
 
 @dataclass(frozen=True)
+class DeletedObject:
+    """A managed object deleted outside wp (by `wp work-pool delete`, the API, ...): the plan shows it as drift
+    until an apply puts it back or the project stops declaring it."""
+
+    key: Key
+    owner: str  # the project that managed it
+    applied: Mapping[str, Any] | None = None  # its attributes as wp last applied them
+
+
+@dataclass(frozen=True)
 class Snapshot:
     objects: Mapping[Key, LiveObject]
     default_pool: str | None = None
+    deleted: Mapping[Key, DeletedObject] = field(default_factory=dict)
 
     def get(self, key: Key) -> LiveObject | None:
         return self.objects.get(key)

@@ -15,10 +15,26 @@ import pydantic
 from sqlalchemy import Connection, delete, insert, select, update
 
 from reconciler.errors import ConflictError, NotFoundError, ValidationError
-from reconciler.model import DEFAULT_QUEUE, Deployment, Schedule, WorkPool, WorkQueue
+from reconciler.model import (
+    DEFAULT_QUEUE,
+    Deployment,
+    Schedule,
+    WorkPool,
+    WorkQueue,
+    deployment_key,
+    pool_key,
+    queue_key,
+    schedule_key,
+)
 from reconciler.store import rows, tables
 from reconciler.store.connection import SqlEngine
-from reconciler.store.objects import DEFAULT_QUEUE_DESCRIPTION, online_pools, read_default_pool
+from reconciler.store.objects import (
+    DEFAULT_QUEUE_DESCRIPTION,
+    forget_deleted,
+    online_pools,
+    read_default_pool,
+    record_deleted,
+)
 from reconciler.store.priorities import next_free_priority, settle_priorities
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -102,6 +118,7 @@ class SqlObjects(SqlEngine):
                 work_pool=pool.name, name=DEFAULT_QUEUE, description=DEFAULT_QUEUE_DESCRIPTION
             )
             conn.execute(insert(_Q), rows.queue_values(default, 1) | rows.managed_columns(owner, None, now))
+            forget_deleted(conn, [pool_key(pool.name).address, queue_key(pool.name, DEFAULT_QUEUE).address])
         return pool
 
     def update_work_pool(self, name: str, **fields: Any) -> WorkPool:
@@ -114,7 +131,9 @@ class SqlObjects(SqlEngine):
 
     def delete_work_pool(self, name: str) -> None:
         with self.transaction() as conn:
-            _pool_row(conn, name)
+            pool = _pool_row(conn, name)
+            queues = conn.execute(select(_Q).where(_Q.c.work_pool == name)).mappings().all()
+            record_deleted(conn, [(pool_key(name), pool), *((queue_key(name, q["name"]), q) for q in queues)])
             conn.execute(delete(_P).where(_P.c.name == name))  # queues and workers cascade
             if read_default_pool(conn) == name:
                 conn.execute(delete(tables.settings).where(tables.settings.c.key == "default_pool"))
@@ -157,6 +176,7 @@ class SqlObjects(SqlEngine):
             _write_priorities(conn, queue.work_pool, settle_priorities(current, {queue.name: priority}))
             values = rows.queue_values(queue, priority)
             conn.execute(insert(_Q), values | rows.managed_columns(owner, None, datetime.now(UTC)))
+            forget_deleted(conn, [queue_key(queue.work_pool, queue.name).address])
         return queue.model_copy(update={"priority": priority})
 
     def update_work_queue(self, pool: str, name: str, **fields: Any) -> WorkQueue:
@@ -180,7 +200,7 @@ class SqlObjects(SqlEngine):
                 path=["name"],
             )
         with self.transaction() as conn:
-            _queue_row(conn, pool, name)
+            record_deleted(conn, [(queue_key(pool, name), _queue_row(conn, pool, name))])
             conn.execute(delete(_Q).where(_Q.c.work_pool == pool, _Q.c.name == name))  # gaps are kept
 
     def get_work_queue(self, pool: str, name: str) -> WorkQueue:
@@ -238,5 +258,13 @@ class SqlObjects(SqlEngine):
 
     def delete_deployment(self, flow: str, name: str) -> None:
         with self.transaction() as conn:
-            _deployment_row(conn, flow, name)
+            deployment = _deployment_row(conn, flow, name)
+            schedules = conn.execute(select(_S).where(_S.c.flow == flow, _S.c.name == name)).mappings().all()
+            record_deleted(
+                conn,
+                [
+                    (deployment_key(flow, name), deployment),
+                    *((schedule_key(flow, name, s["slug"]), s) for s in schedules),
+                ],
+            )
             conn.execute(delete(_D).where(_D.c.flow == flow, _D.c.name == name))  # schedules cascade

@@ -51,7 +51,7 @@ from reconciler.model import (
     schedule_key,
 )
 from reconciler.store import rows, tables
-from reconciler.store.base import LiveObject
+from reconciler.store.base import DeletedObject, LiveObject
 from reconciler.store.priorities import next_free_priority, settle_priorities
 from reconciler.store.runs import delete_scheduled_runs_in
 
@@ -71,13 +71,56 @@ def _live(key: Key, value: Any, row: rows.Row, print_: str, status: str | None =
 
 
 PROTECTED_SETTING = "protected"  # settings row: {address: project} of objects applied with `protect: true`
+# settings row: {address: {"project": ..., "applied": ...}} of managed objects deleted outside wp
+DELETED_SETTING = "deleted_outside"
+
+
+def read_setting_map(conn: Connection, key: str) -> dict[str, Any]:
+    value = conn.execute(select(tables.settings.c.value).where(tables.settings.c.key == key)).scalar()
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def write_setting_map(conn: Connection, key: str, value: Mapping[str, Any]) -> None:
+    """Replace a settings row holding a mapping (an empty mapping removes the row)."""
+    conn.execute(delete(tables.settings).where(tables.settings.c.key == key))
+    if value:
+        conn.execute(insert(tables.settings), {"key": key, "value": dict(value)})
 
 
 def read_protected(conn: Connection) -> dict[str, str]:
-    value = conn.execute(
-        select(tables.settings.c.value).where(tables.settings.c.key == PROTECTED_SETTING)
-    ).scalar()
-    return dict(value) if isinstance(value, dict) else {}
+    return read_setting_map(conn, PROTECTED_SETTING)
+
+
+def read_deleted(conn: Connection) -> dict[Key, DeletedObject]:
+    out: dict[Key, DeletedObject] = {}
+    for address, entry in read_setting_map(conn, DELETED_SETTING).items():
+        if isinstance(entry, dict) and isinstance(entry.get("project"), str):
+            key = Key.parse(address)
+            out[key] = DeletedObject(key, entry["project"], entry.get("applied"))
+    return out
+
+
+def record_deleted(conn: Connection, gone: Iterable[tuple[Key, rows.Row]]) -> None:
+    """Remember the managed objects among rows deleted outside a plan (rows made by hand have no owner)."""
+    found = {
+        key.address: {"project": row["owner"], "applied": row["applied"]}
+        for key, row in gone
+        if row["owner"] is not None
+    }
+    if found:
+        write_setting_map(conn, DELETED_SETTING, read_setting_map(conn, DELETED_SETTING) | found)
+
+
+def forget_deleted(conn: Connection, addresses: Iterable[str]) -> None:
+    """Objects made again are no longer deleted."""
+    deleted = read_setting_map(conn, DELETED_SETTING)
+    if not deleted:
+        return
+    before = len(deleted)
+    for address in addresses:
+        deleted.pop(address, None)
+    if len(deleted) != before:
+        write_setting_map(conn, DELETED_SETTING, deleted)
 
 
 def read_default_pool(conn: Connection) -> str | None:
@@ -283,6 +326,7 @@ class PlanWriter:
             handlers[kind](action, list(group))
         self._settle_queue_priorities()
         self._record_protection()
+        forget_deleted(self.conn, (c.address for c in self.plan.actionable if c.action is Action.CREATE))
 
     def _record_protection(self) -> None:
         """Remember which of the plan's objects are protected; deleted ones are forgotten."""
@@ -294,11 +338,8 @@ class PlanWriter:
                 protected.pop(change.address, None)
             else:
                 protected[change.address] = self.project
-        if protected == before:
-            return
-        self.conn.execute(delete(tables.settings).where(tables.settings.c.key == PROTECTED_SETTING))
-        if protected:
-            self.conn.execute(insert(tables.settings), {"key": PROTECTED_SETTING, "value": protected})
+        if protected != before:
+            write_setting_map(self.conn, PROTECTED_SETTING, protected)
 
     # -- generic batched statements
     def _managed(self, values: dict[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:

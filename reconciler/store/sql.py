@@ -14,7 +14,7 @@ from reconciler.engine.plan import Plan
 from reconciler.store.base import ApplyRecord, Snapshot
 from reconciler.store.crud import SqlObjects
 from reconciler.store.lock import SqlLocks, check_lock, insert_history
-from reconciler.store.objects import PlanWriter, check_fresh, read_default_pool, read_live
+from reconciler.store.objects import PlanWriter, check_fresh, read_default_pool, read_deleted, read_live
 from reconciler.store.runs import SqlRuns
 
 
@@ -24,7 +24,7 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns):
     def snapshot(self) -> Snapshot:
         now = datetime.now(UTC)  # the I/O edge reads the clock for runtime statuses
         with self.reading() as conn:
-            return Snapshot(read_live(conn, now), read_default_pool(conn))
+            return Snapshot(read_live(conn, now), read_default_pool(conn), read_deleted(conn))
 
     def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
         now = datetime.now(UTC)

@@ -193,6 +193,28 @@ def test_change_made_by_hand_shows_as_drift_and_is_changed_back(wp: Wp, demo: Pa
     assert [d["address"] for d in as_json["resource_drift"]] == ["work_pool.p"]
 
 
+def test_objects_deleted_by_hand_show_as_drift_and_are_made_again(wp: Wp, demo: Path) -> None:
+    assert wp("apply", demo, "--auto-approve").code == 0
+    assert wp("deployment", "delete", "say-hello/d").code == 0
+    assert wp("work-queue", "delete", "urgent", "--pool", "p").code == 0
+    plan = wp("plan", demo, "--detailed-exitcode")
+    assert plan.code == 2
+    drift, _, actions = plan.stdout.partition("wp will perform the following actions:")
+    assert "# work_queue.p/urgent was deleted outside wp" in drift
+    assert "# deployment.say-hello/d was deleted outside wp" in drift
+    assert '- work_queue "p/urgent" {' in drift  # what it was, as last applied
+    assert "# work_queue.p/urgent will be created" in actions
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in actions
+    found = wp("drift", demo, "--json").json()["drift"]
+    assert {(d["address"], d["action_reason"]) for d in found} == {
+        ("work_queue.p/urgent", "deleted_outside_wp"),
+        ("deployment.say-hello/d", "deleted_outside_wp"),
+    }
+    assert wp("apply", demo, "--auto-approve").code == 0
+    assert wp("plan", demo, "--detailed-exitcode").code == 0
+    assert wp("drift", demo, "--detailed-exitcode").code == 0
+
+
 def test_ignored_field_changed_by_hand_is_not_a_change(wp: Wp, demo: Path, live_store: SqlStore) -> None:
     assert wp("apply", demo, "--auto-approve").code == 0
     assert wp("work-pool", "pause", "p").code == 0

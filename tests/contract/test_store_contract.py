@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -390,6 +391,52 @@ def test_fingerprints_follow_attributes_and_owner_only(store: SqlStore) -> None:
     adopted = store.snapshot().objects[pool_key("hand")]
     assert adopted.owner == PROJECT and adopted.value == hand.value
     assert adopted.fingerprint != hand.fingerprint
+
+
+def test_managed_objects_deleted_by_hand_are_remembered_until_made_again(store: SqlStore) -> None:
+    seed(store)
+    store.create_work_pool(WorkPool(name="hand"))
+    assert store.snapshot().deleted == {}
+    store.delete_work_queue("prod", "low")
+    store.delete_deployment("etl", "nightly")
+    store.delete_work_pool("hand")  # made by hand: no project lost it
+    deleted = store.snapshot().deleted
+    assert set(deleted) == {
+        queue_key("prod", "low"),
+        deployment_key("etl", "nightly"),
+        schedule_key("etl", "nightly", "nightly"),  # with its deployment
+    }
+    assert {d.owner for d in deleted.values()} == {PROJECT}
+    assert deleted[queue_key("prod", "low")].applied == queue("low", 2)
+    # a plan that makes them again forgets them; what it does not make stays remembered
+    store.apply(
+        plan_for(
+            store,
+            change(queue_key("prod", "low"), Action.CREATE, queue("low", 2)),
+            change(deployment_key("etl", "nightly"), Action.CREATE, deployment(tags=("etl",))),
+        ),
+        record(),
+    )
+    assert set(store.snapshot().deleted) == {schedule_key("etl", "nightly", "nightly")}
+    # a whole pool deleted by hand takes its managed queues with it
+    store.delete_work_pool("prod")
+    assert set(store.snapshot().deleted) >= {
+        pool_key("prod"),
+        queue_key("prod", "critical"),
+        queue_key("prod", "low"),
+        queue_key("prod", "default"),
+    }
+    # made again by hand: not deleted any more (the next plan adopts it)
+    store.create_work_pool(WorkPool(name="prod"))
+    assert pool_key("prod") not in store.snapshot().deleted
+
+
+def test_protection_is_part_of_the_snapshot(store: SqlStore) -> None:
+    seed(store)
+    plan = plan_for(store, change(queue_key("prod", "critical"), Action.UPDATE, queue("critical", 1)))
+    store.apply(replace(plan, protected=("work_queue.prod/critical",)), record())
+    snap = store.snapshot()
+    assert [k for k, o in snap.objects.items() if o.protected] == [queue_key("prod", "critical")]
 
 
 def test_imperative_objects_have_no_owner(store: SqlStore) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.engine.diff import check_stale, detect_drift, make_plan
 from reconciler.engine.plan import Action, Plan, Reason
-from reconciler.engine.render import render_json
+from reconciler.engine.render import render_json, render_text
 from reconciler.errors import PlanError
 from reconciler.model import (
     BaseJobTemplate,
@@ -25,8 +25,10 @@ from reconciler.model import (
     attributes,
     fingerprint,
     key_of,
+    pool_key,
+    queue_key,
 )
-from reconciler.store.base import LiveObject, Snapshot
+from reconciler.store.base import DeletedObject, LiveObject, Snapshot
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 P = "proj"
@@ -309,3 +311,28 @@ def test_schedule_change_carries_schedule_notes() -> None:
     (change,) = p.actionable
     assert change.address == "schedule.f/d#s" and change.notes
     assert replace(change, notes=()).notes == ()
+
+
+def test_a_managed_object_deleted_outside_wp_is_drift_and_planned_again() -> None:
+    queue = q("hand-deleted")
+    gone = {
+        queue.key: DeletedObject(queue.key, P, attributes(queue)),
+        queue_key("pool", "not-declared"): DeletedObject(queue_key("pool", "not-declared"), P, None),
+        queue_key("pool", "theirs"): DeletedObject(queue_key("pool", "theirs"), "other", None),
+    }
+    s = Snapshot({pool_key("pool"): live(POOL)}, None, gone)
+    p = plan(want(pools=(POOL,), queues=(queue, q("theirs", priority=2))), s)
+    (drift,) = p.drift  # not the undeclared one (deleting it was no change), not another project's
+    assert (drift.address, drift.action, drift.reason) == (
+        queue.key.address,
+        Action.DELETE,
+        Reason.DELETED_OUTSIDE,
+    )
+    assert drift.before is not None and drift.before["name"] == "hand-deleted" and drift.after is None
+    assert {c.address: c.action for c in p.actionable} == {
+        "work_queue.pool/hand-deleted": Action.CREATE,
+        "work_queue.pool/theirs": Action.CREATE,
+    }
+    text = render_text(p, color=False)
+    assert "# work_queue.pool/hand-deleted was deleted outside wp" in text
+    assert "work_queue.pool/theirs was deleted" not in text
