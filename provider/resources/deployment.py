@@ -121,7 +121,7 @@ class DeploymentResource(Resource):
         changes = _changes(live, new)
         if not changes:
             return
-        snapshot = self.ctx.store.snapshot()
+        snapshot = self.ctx.store.snapshot(only=[c.key for c in changes])  # not the whole store
         prints = {}
         for c in changes:
             found = snapshot.get(c.key)

@@ -25,13 +25,27 @@ from reconciler.api.shapes import (
     record_to_shape,
     snapshot_to_shape,
 )
+from reconciler.errors import ValidationError
+from reconciler.model import Key
 
 router = APIRouter(tags=["reconcile"])
 
 
 @router.get("/snapshot", response_model=SnapshotShape)
-def get_snapshot(store: StoreDep) -> SnapshotShape:
-    return snapshot_to_shape(store.snapshot())
+def get_snapshot(
+    store: StoreDep,
+    only: Annotated[
+        list[str], Query(description="With keyed=true: the addresses to read (KIND.NAME), not everything")
+    ] = [],  # noqa: B006 (FastAPI copies query defaults)
+    keyed: Annotated[bool, Query(description="Read only the objects named by `only`")] = False,
+) -> SnapshotShape:
+    if not keyed:
+        return snapshot_to_shape(store.snapshot())
+    try:
+        keys = [Key.parse(address) for address in only]
+    except ValueError as exc:
+        raise ValidationError(str(exc), path=["only"]) from None
+    return snapshot_to_shape(store.snapshot(only=keys))
 
 
 @router.post("/apply", response_model=ApplyRecordShape)

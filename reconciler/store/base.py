@@ -7,7 +7,7 @@ one contract suite (`tests/contract/`) runs against each. The protocol is synchr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -94,8 +94,10 @@ class ApplyRecord:
 @runtime_checkable
 class Store(Protocol):
     # ------------------------------------------------------------------ declared objects: reconcile
-    def snapshot(self) -> Snapshot:
-        """All pools, queues, deployments and schedules, with owners and fingerprints, in a few queries."""
+    def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:
+        """All pools, queues, deployments and schedules, with owners and fingerprints, in a few queries.
+        With `only`, just those of these objects that exist (a Terraform write reads the few objects it
+        changes, not the whole store)."""
         ...
 
     def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:

@@ -12,7 +12,7 @@ decide anything a store decides.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -49,7 +49,7 @@ from reconciler.errors import (
     ValidationError,
     WpError,
 )
-from reconciler.model import Deployment, FlowRun, LogLine, Worker, WorkPool, WorkQueue
+from reconciler.model import Deployment, FlowRun, Key, LogLine, Worker, WorkPool, WorkQueue
 from reconciler.store.base import ApplyRecord, LockInfo, Snapshot
 
 DEFAULT_TIMEOUT = 30.0
@@ -185,8 +185,12 @@ class HttpStore:
 
     # ------------------------------------------------------------------------------------------- reconcile
 
-    def snapshot(self) -> Snapshot:
-        return snapshot_from_shape(SnapshotShape.model_validate(self._get("/snapshot")))
+    def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:
+        if only is None:
+            return snapshot_from_shape(SnapshotShape.model_validate(self._get("/snapshot")))
+        # `keyed` tells "none of these" (an empty list sends no `only`) from "everything"
+        data = self._get("/snapshot", only=sorted(k.address for k in only), keyed=True)
+        return snapshot_from_shape(SnapshotShape.model_validate(data))
 
     def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
         body = ApplyRequest(plan=plan_to_shape(plan), record=record_to_shape(record), lock_id=lock_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from itertools import groupby
@@ -23,10 +23,12 @@ from sqlalchemy import (
     Connection,
     Table,
     Text,
+    and_,
     bindparam,
     cast,
     delete,
     insert,
+    or_,
     select,
     type_coerce,
     update,
@@ -171,7 +173,7 @@ class _Rows:
     25,000 objects' attributes again was a sixth of a large snapshot). The row times are not read: no
     LiveObject holds them, and parsing two timestamps per row was a tenth of a large snapshot."""
 
-    def __init__(self, conn: Connection, table: Table) -> None:
+    def __init__(self, conn: Connection, table: Table, where: Any = None) -> None:
         postgres = conn.dialect.name == "postgresql"
         columns: list[Any] = []
         self.json: list[str] = []
@@ -185,7 +187,8 @@ class _Rows:
                 columns.append(text.label(column.name))
             else:
                 columns.append(column)
-        self.result = conn.execute(select(*columns))
+        query = select(*columns)
+        self.result = conn.execute(query if where is None else query.where(where))
         self.names = list(self.result.keys())
         self.printed = [i for i, name in enumerate(self.names) if name not in _NOT_ATTRIBUTES]
 
@@ -219,27 +222,74 @@ def _is_json(type_: Any) -> bool:
     return isinstance(type_, JSON) or isinstance(getattr(type_, "impl", None), JSON)
 
 
+class _Only:
+    """Which rows of each table read_live reads when asked for some objects only (None: every row)."""
+
+    def __init__(self, only: Collection[Key] | None) -> None:
+        self.all = only is None
+        keys = set(only or ())
+        self.keys = keys
+        self.pools = sorted(k.name for k in keys if k.kind is Kind.WORK_POOL)
+        self.queues = sorted(tuple(k.name.split("/", 1)) for k in keys if k.kind is Kind.WORK_QUEUE)
+        deployments = {k for k in keys if k.kind is Kind.DEPLOYMENT}
+        # a deployment's value holds its schedules: read them with it (and list only those asked for)
+        self.deployments = sorted(tuple(k.name.split("/", 1)) for k in deployments)
+        self.schedule_owners = sorted(
+            {tuple(k.name.partition("#")[0].split("/", 1)) for k in keys if k.kind is Kind.SCHEDULE}
+            | set(self.deployments)
+        )
+
+    def where(self, table: Table) -> Any:
+        """The WHERE clause for `table`; False when none of its rows is wanted."""
+        if self.all:
+            return None
+        if table is tables.work_pools:
+            return table.c.name.in_(self.pools) if self.pools else False
+        if table is tables.work_queues:
+            return _any_of(table, ("work_pool", "name"), self.queues)
+        if table is tables.deployments:
+            return _any_of(table, ("flow", "name"), self.deployments)
+        return _any_of(table, ("flow", "name"), self.schedule_owners)
+
+    def wants(self, key: Key) -> bool:
+        return self.all or key in self.keys
+
+
+def _any_of(table: Table, columns: Sequence[str], idents: Sequence[Sequence[str]]) -> Any:
+    if not idents:
+        return False
+    return or_(*(and_(*(table.c[c] == v for c, v in zip(columns, ident, strict=True))) for ident in idents))
+
+
 @collector_paused()  # tens of thousands of rows and models, none in a cycle; see reconciler.collector
-def read_live(conn: Connection, now: datetime) -> dict[Key, LiveObject]:
-    """Every declared object in five queries: pools, workers, queues, deployments, schedules."""
+def read_live(conn: Connection, now: datetime, only: Collection[Key] | None = None) -> dict[Key, LiveObject]:
+    """Every declared object in five queries: pools, workers, queues, deployments, schedules; with `only`,
+    just those of these objects that exist, read by key."""
     live: dict[Key, LiveObject] = {}
-    online = online_pools(conn, now)
+    wanted = _Only(only)
+
+    def rows_of(table: Table) -> Iterable[tuple[dict[str, Any], str]]:
+        where = wanted.where(table)
+        return () if where is False else _Rows(conn, table, where)
+
+    online = online_pools(conn, now) if wanted.all or wanted.pools else set()
     shared = _Templates()
-    for row, print_ in _Rows(conn, tables.work_pools):
+    for row, print_ in rows_of(tables.work_pools):
         p = shared.pool_row(row)
         status = rows.pool_status(p["paused"], p["name"] in online)
         live[pool_key(p["name"])] = _live(pool_key(p["name"]), rows.pool_from_row(p), p, print_, status)
-    for r, print_ in _Rows(conn, tables.work_queues):
+    for r, print_ in rows_of(tables.work_queues):
         key = queue_key(r["work_pool"], r["name"])
         status = rows.queue_status(r["paused"], r["last_polled"], now)
         live[key] = _live(key, rows.queue_from_row(r), r, print_, status)
     by_deployment: dict[tuple[str, str], list[Schedule]] = defaultdict(list)
-    for r, print_ in _Rows(conn, tables.deployment_schedules):
+    for r, print_ in rows_of(tables.deployment_schedules):
         schedule = rows.schedule_from_row(r)
         by_deployment[(r["flow"], r["name"])].append(schedule)
         key = schedule_key(r["flow"], r["name"], r["slug"])
-        live[key] = _live(key, schedule, r, print_)
-    for r, print_ in _Rows(conn, tables.deployments):
+        if wanted.wants(key):
+            live[key] = _live(key, schedule, r, print_)
+    for r, print_ in rows_of(tables.deployments):
         key = deployment_key(r["flow"], r["name"])
         schedules = sorted(by_deployment.get((r["flow"], r["name"]), ()), key=lambda s: s.slug)
         live[key] = _live(key, rows.deployment_from_row(r, schedules), r, print_)

@@ -8,28 +8,37 @@ decide what a plan contains (engine/).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from reconciler.engine.plan import Plan
+from reconciler.model import Key
 from reconciler.store.base import ApplyRecord, Snapshot
 from reconciler.store.crud import SqlObjects
 from reconciler.store.lock import SqlLocks, check_lock, insert_history
 from reconciler.store.objects import PlanWriter, check_fresh, read_default_pool, read_deleted, read_live
 from reconciler.store.runs import SqlRuns
 
+KEYED_CHECK_MAX = 200  # beyond this many objects, one read of everything is cheaper than a long WHERE
+
 
 class SqlStore(SqlObjects, SqlLocks, SqlRuns):
     """`SqlStore("sqlite:///path/wp.db")` or `SqlStore("postgresql://…")`; migrates the schema on open."""
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:
         now = datetime.now(UTC)  # the I/O edge reads the clock for runtime statuses
         with self.reading() as conn:
-            return Snapshot(read_live(conn, now), read_default_pool(conn), read_deleted(conn))
+            deleted = read_deleted(conn)
+            if only is not None:
+                deleted = {k: d for k, d in deleted.items() if k in only}
+            return Snapshot(read_live(conn, now, only), read_default_pool(conn), deleted)
 
     def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
         now = datetime.now(UTC)
         with self.transaction() as conn:
             check_lock(conn, lock_id, now)
-            check_fresh(plan, read_live(conn, now))
+            touched = [c.key for c in plan.actionable]
+            # a small plan (a Terraform resource, a hand-sized change) checks just its objects, not the store
+            check_fresh(plan, read_live(conn, now, touched if len(touched) <= KEYED_CHECK_MAX else None))
             PlanWriter(conn, plan, now).write()
             return insert_history(conn, record, now)

@@ -439,6 +439,27 @@ def test_protection_is_part_of_the_snapshot(store: SqlStore) -> None:
     assert [k for k, o in snap.objects.items() if o.protected] == [queue_key("prod", "critical")]
 
 
+def test_a_snapshot_of_some_objects_reads_just_those(store: SqlStore) -> None:
+    seed(store)
+    full = store.snapshot()
+    wanted = [
+        queue_key("prod", "low"),
+        deployment_key("etl", "nightly"),
+        pool_key("missing"),
+        schedule_key("etl", "nightly", "other"),
+    ]
+    some = store.snapshot(only=wanted)
+    assert set(some.objects) == {queue_key("prod", "low"), deployment_key("etl", "nightly")}
+    for key, live in some.objects.items():
+        assert live == full.objects[key]  # same value, owner, fingerprint, applied, status
+    # a deployment read alone still holds its schedules
+    assert [s.slug for s in some.objects[deployment_key("etl", "nightly")].value.schedules] == ["nightly"]  # type: ignore[union-attr]
+    only_schedule = store.snapshot(only=[schedule_key("etl", "nightly", "nightly"), pool_key("prod")])
+    assert set(only_schedule.objects) == {schedule_key("etl", "nightly", "nightly"), pool_key("prod")}
+    assert only_schedule.objects[pool_key("prod")].status == full.objects[pool_key("prod")].status
+    assert store.snapshot(only=[]).objects == {}
+
+
 def test_imperative_objects_have_no_owner(store: SqlStore) -> None:
     store.create_work_pool(WorkPool(name="hand"))
     store.create_work_pool(WorkPool(name="theirs"), owner="other-project")

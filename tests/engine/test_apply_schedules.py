@@ -11,8 +11,12 @@ from reconciler.model import Deployment, DesiredState, Schedule, WorkPool
 from reconciler.runtime.scheduler import Scheduler
 from reconciler.store.sql import SqlStore
 
-# The store deletes runs expected after its own clock, so the scheduler here runs at the real time too.
-NOW = datetime.now(UTC).replace(microsecond=0)
+
+def _now() -> datetime:
+    """The store deletes runs expected after its own clock, so the scheduler here runs at the real time too,
+    read when each step runs (a time read at import could be an hour behind by then, and a run due in
+    between would count as late, not future)."""
+    return datetime.now(UTC)
 
 
 def _desired(hourly: Schedule, daily: Schedule) -> DesiredState:
@@ -26,7 +30,7 @@ def _desired(hourly: Schedule, daily: Schedule) -> DesiredState:
 
 
 def _apply(store: SqlStore, desired: DesiredState) -> None:
-    apply_plan(store, make_plan(desired, store.snapshot(), now=NOW), actor="test")
+    apply_plan(store, make_plan(desired, store.snapshot(), now=_now()), actor="test")
 
 
 def _runs_by_slug(store: SqlStore) -> dict[str, list[datetime]]:
@@ -41,7 +45,7 @@ def test_changing_one_schedule_replaces_only_its_future_runs(sqlite_url: str) ->
     hourly = Schedule(slug="hourly", interval=3600)
     daily = Schedule(slug="daily", cron="0 6 * * *", timezone="UTC")
     _apply(store, _desired(hourly, daily))
-    Scheduler(store).tick(NOW)
+    Scheduler(store).tick(_now())
     before = _runs_by_slug(store)
     assert before["hourly"] and before["daily"]
 
@@ -51,7 +55,7 @@ def test_changing_one_schedule_replaces_only_its_future_runs(sqlite_url: str) ->
     assert "hourly" not in after_apply  # the changed schedule's unclaimed runs are gone
     assert after_apply["daily"] == before["daily"]  # the unchanged one lost nothing
 
-    Scheduler(store).tick(NOW)
+    Scheduler(store).tick(_now())
     hourly_runs = _runs_by_slug(store)["hourly"]
     gaps = {(b - a).total_seconds() for a, b in pairwise(hourly_runs)}
     assert gaps == {7200.0}
@@ -61,8 +65,8 @@ def test_reapplying_the_same_config_keeps_every_scheduled_run(sqlite_url: str) -
     store = SqlStore(sqlite_url)
     desired = _desired(Schedule(slug="hourly", interval=3600), Schedule(slug="daily", cron="0 6 * * *"))
     _apply(store, desired)
-    Scheduler(store).tick(NOW)
+    Scheduler(store).tick(_now())
     before = _runs_by_slug(store)
     _apply(store, desired)
-    Scheduler(store).tick(NOW)
+    Scheduler(store).tick(_now())
     assert _runs_by_slug(store) == before

@@ -110,7 +110,7 @@ def _work(
                 break
             time.sleep(0.01)  # real workers poll every few seconds; this only keeps the race tight
             continue
-        time.sleep(rng.uniform(0.001, 0.004))  # hold the slots a little, so the limits are really contended
+        time.sleep(rng.uniform(0.002, 0.006))  # hold the slots a little, so the limits are really contended
         for run in claimed:
             completing_at = time.monotonic()
             store.set_run_state(run.id, "RUNNING", expected=["PENDING"], now=datetime.now(UTC))
@@ -156,8 +156,12 @@ def test_racing_workers_never_double_claim_nor_exceed_limits(store_url: str) -> 
         assert limit is None or peaks.get(f"queue:{queue}", 0) <= limit, peaks
     for deployment, limit in DEPLOYMENT_LIMITS.items():
         assert limit is None or peaks.get(f"deployment:{deployment}", 0) <= limit, peaks
-    assert peaks["pool"] == POOL_LIMIT, f"the race never filled the pool, so it proved nothing: {peaks}"
-    assert _max_overlap(spans) <= POOL_LIMIT
+    overlap = _max_overlap(spans)
+    assert overlap <= POOL_LIMIT
+    # Both the counts and the spans are lower bounds of what was really held at once: either reaching the
+    # limit shows the race was contended (on a loaded machine one of them may just miss the moment).
+    filled = max(peaks["pool"], overlap)
+    assert filled == POOL_LIMIT, f"the race never filled the pool, so it proved nothing: {peaks}, {overlap}"
     for queue, limit in QUEUE_LIMITS.items():
         if limit is not None:
             assert _max_overlap(s for s in spans if s[1] == queue) <= limit, queue
