@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,12 +39,15 @@ class Context:
     project: str
     open_store: Callable[[], Store]
     _store: Store | None = field(default=None, repr=False)
+    # Terraform calls the provider from several threads at once (-parallelism): one store for all of them.
+    _opening: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._store = self.open_store()
-        return self._store
+        with self._opening:
+            if self._store is None:
+                self._store = self.open_store()
+            return self._store
 
 
 @dataclass(frozen=True)
