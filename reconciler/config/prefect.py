@@ -9,6 +9,7 @@ Must never do I/O or reject what Prefect accepts only because wp ignores it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from reconciler.config.schema import DeploymentDoc, ScheduleDoc, WorkPoolRefDoc
@@ -38,10 +39,27 @@ def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
+def _rrule_object(out: dict[str, Any]) -> None:
+    """Prefect also takes an rrule schedule written as the JSON of its object, `'{"rrule": "...", "timezone":
+    "..."}'`: unpack it (a timezone written beside it wins)."""
+    text = out.get("rrule")
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
+        return
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return  # left as written: the rrule check says what is wrong with it
+    if isinstance(value, dict) and isinstance(value.get("rrule"), str):
+        out["rrule"] = value["rrule"]
+        if isinstance(value.get("timezone"), str):
+            out.setdefault("timezone", value["timezone"])
+
+
 def _schedule(raw: Any, path: Path, notes: _Notes) -> Any:
     if not isinstance(raw, dict):
         return raw
     out = _without_nulls(raw)
+    _rrule_object(out)
     for key in list(out):
         if key not in ScheduleDoc.model_fields:
             notes.ignored(
@@ -101,6 +119,11 @@ def _deployment(raw: Any, path: Path, default_pull: Any, notes: _Notes) -> Any:
                 (*path, "concurrency_limit", key),
                 "wp enqueues runs over the limit",
             )
+    tags = out.get("tags")
+    if isinstance(tags, str) and "{{" in tags:
+        # Prefect fills these from build-step outputs, and wp runs no build steps
+        notes.ignored("tags", (*path, "tags"), "templated tags come from build steps, which wp does not run")
+        del out["tags"]
     if "pull" not in out and default_pull is not None:
         out["pull"] = default_pull
         positions.move(("pull",), (*path, "pull"), copy=True)

@@ -112,3 +112,42 @@ def test_rule_checks_follow_the_schedule_timezone(write: Write) -> None:
     bad_zone = _project("{rrule: 'FREQ=DAILY', timezone: Mars/Olympus}")
     [diag] = load_project(write({"wp.yaml": bad_zone}), {}).diagnostics
     assert diag.summary == "unknown timezone 'Mars/Olympus'"  # said once, not again as an rrule problem
+
+
+def test_prefect_yaml_rrule_written_as_its_json_object(write: Write) -> None:
+    prefect = """
+    deployments:
+      - name: morning
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: a}
+        schedules:
+          - rrule: '{"rrule": "FREQ=DAILY;BYHOUR=9", "timezone": "Europe/Berlin"}'
+          - rrule: '{"rrule": "FREQ=DAILY;BYHOUR=10", "timezone": "Europe/Berlin"}'
+            timezone: UTC
+    """
+    loaded = load_project(
+        write({"wp.yaml": "project: p\nwork_pools: [{name: a}]\n", "prefect.yaml": prefect}), {}
+    )
+    assert loaded.desired is not None, [d.format() for d in loaded.diagnostics]
+    schedules = sorted(loaded.desired.deployments[0].schedules, key=lambda s: s.rrule or "")
+    assert [(s.rrule, s.timezone) for s in schedules] == [
+        ("FREQ=DAILY;BYHOUR=10", "UTC"),  # the timezone written beside it wins
+        ("FREQ=DAILY;BYHOUR=9", "Europe/Berlin"),
+    ]
+
+
+def test_prefect_yaml_templated_tags_are_ignored_with_a_warning(write: Write) -> None:
+    prefect = """
+    deployments:
+      - name: tagged
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: a}
+        tags: "{{ get-commit-hash.stdout }}"
+    """
+    loaded = load_project(
+        write({"wp.yaml": "project: p\nwork_pools: [{name: a}]\n", "prefect.yaml": prefect}), {}
+    )
+    assert loaded.desired is not None and loaded.desired.deployments[0].tags == ()
+    [warning] = loaded.diagnostics
+    assert (warning.severity.value, warning.location) == ("warning", "prefect.yaml:5:5")
+    assert "templated tags come from build steps" in warning.detail
