@@ -34,7 +34,7 @@ class LiveObject:
     owner: str | None  # the project that manages it; None = made by hand
     # A digest of the object's attributes and owner as this store holds them: a plan records it to detect
     # staleness, comparing it only with fingerprints read from the same store. SqlStore digests the stored row
-    # (objects.row_fingerprint); objects made in memory use model.fingerprint(attributes(value), owner).
+    # (live.row_fingerprint); objects made in memory use model.fingerprint(attributes(value), owner).
     fingerprint: str
     # attributes as wp last applied them; None if wp never applied it. Drift = live attributes differ from these.
     applied: Mapping[str, Any] | None = None

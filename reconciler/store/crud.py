@@ -28,14 +28,10 @@ from reconciler.model import (
 )
 from reconciler.store import rows, tables
 from reconciler.store.connection import SqlEngine
-from reconciler.store.objects import (
-    DEFAULT_QUEUE_DESCRIPTION,
-    forget_deleted,
-    online_pools,
-    read_default_pool,
-    record_deleted,
-)
+from reconciler.store.live import online_pools
+from reconciler.store.objects import DEFAULT_QUEUE_DESCRIPTION
 from reconciler.store.priorities import next_free_priority, settle_priorities
+from reconciler.store.settings import forget_deleted, read_default_pool, record_deleted
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 _P, _Q, _D, _S = tables.work_pools, tables.work_queues, tables.deployments, tables.deployment_schedules

@@ -15,9 +15,11 @@ from reconciler.engine.plan import Plan
 from reconciler.model import Key
 from reconciler.store.base import ApplyRecord, Snapshot
 from reconciler.store.crud import SqlObjects
+from reconciler.store.live import read_live
 from reconciler.store.lock import SqlLocks, check_lock, insert_history
-from reconciler.store.objects import PlanWriter, check_fresh, read_default_pool, read_deleted, read_live
+from reconciler.store.objects import PlanWriter, check_fresh
 from reconciler.store.runs import SqlRuns
+from reconciler.store.settings import read_default_pool, read_deleted
 
 KEYED_CHECK_MAX = 200  # beyond this many objects, one read of everything is cheaper than a long WHERE
 
