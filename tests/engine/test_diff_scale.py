@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.diff import json_round_trip, make_plan, normalized
+from reconciler.engine.compare import json_round_trip, normalized
+from reconciler.engine.diff import make_plan
 from reconciler.engine.render import render_json
 from reconciler.model import (
     BaseJobTemplate,
