@@ -86,3 +86,12 @@ def test_apply_refuses_a_malformed_plan_naming_the_change(client: TestClient, au
     body["plan"]["changes"][0]["address"] = "pool.p"  # type: ignore[index]
     error = _error(client.post("/apply", json=body, headers=auth), 422)
     assert "unknown kind" in error["message"]
+
+
+def test_422_for_a_keyed_snapshot_of_a_malformed_address(client: TestClient, auth: dict[str, str]) -> None:
+    error = _error(client.get("/snapshot", params={"keyed": "true", "only": "pool-a"}, headers=auth), 422)
+    assert error["type"] == "ValidationError"
+    assert error["path"] == "only" and "pool-a" in error["message"]
+    # the same address in its KIND.NAME form is a (here empty) answer, not an error
+    fine = client.get("/snapshot", params={"keyed": "true", "only": "work_pool.pool-a"}, headers=auth)
+    assert fine.status_code == 200 and fine.json()["objects"] == []
