@@ -234,6 +234,19 @@ class _Reader:
         full = (path.parent / target).resolve()
         before = len(self.diagnostics)
         try:
+            if not full.is_relative_to(self.root):  # checked here to name the target as written
+                self.diagnostics.append(
+                    error(
+                        f"!file {target} is outside the project directory",
+                        f"every file a config names must be inside {self.root} (symlinks are followed "
+                        "first); copy the file into the project",
+                        file=at[0],
+                        line=at[1],
+                        column=at[2],
+                        path=doc_path,
+                    )
+                )
+                return None
             return self._included(full, target, at, doc_path, positions, seen)
         finally:
             if tag is None:  # the tag's own line was not recorded: what was said about it is only approximate
@@ -274,8 +287,9 @@ def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Diagnostic:
     if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow: placed by its offset
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
         return error(
-            f"malformed YAML: character {exc.character!r} at line {line}, column {column}: {exc.reason}",
+            f"malformed YAML: character U+{char:04X} at line {line}, column {column}: {exc.reason}",
             'remove the character, or write it escaped inside a double-quoted string (e.g. "\\0")',
             file=file,
             line=line,
@@ -401,8 +415,9 @@ def _includes(reader: _Reader, doc: dict[str, Any], positions: Positions) -> lis
     for i, pattern in enumerate(patterns):
         if not isinstance(pattern, str):
             continue
+        said = len(reader.diagnostics)
         matches = _matches(reader, pattern, positions, ("include", i))
-        if not matches:
+        if not matches and len(reader.diagnostics) == said:
             reader.diagnostics.append(
                 positions.warning(
                     f"include pattern '{pattern}' matches no file",

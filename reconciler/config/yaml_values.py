@@ -81,6 +81,7 @@ class Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoad
 _SHORTCUT = None not in Loader.yaml_implicit_resolvers and not Loader.yaml_path_resolvers
 _IMPLICIT_STARTS = frozenset(k for k in Loader.yaml_implicit_resolvers if k)
 _CONSTRUCT = SafeConstructor()
+_INT_DIGITS_MAX = 4000  # below sys.get_int_max_str_digits()'s default 4,300
 
 
 def scalar_value(node: Node) -> Any:
@@ -95,6 +96,9 @@ def _typed(tag: str, text: str, node: ScalarNode | None) -> Any:
     # Fast paths for the common tags, giving what SafeConstructor gives; anything unusual goes to it.
     if tag == STR_TAG:
         return text
+    if tag == _INT_TAG and len(text) > _INT_DIGITS_MAX:
+        # Python refuses to convert so many digits (ValueError); as text, validation says what is wrong
+        return text
     if tag == _INT_TAG and text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
         return int(text)
     if tag == _NULL_TAG:
@@ -105,7 +109,7 @@ def _typed(tag: str, text: str, node: ScalarNode | None) -> Any:
         node = ScalarNode(tag, text)
     try:
         value = _CONSTRUCT.construct_object(node)
-    except ConstructorError:
+    except (ConstructorError, ValueError):
         return str(node.value)
     finally:
         # The constructor memoizes every node it builds; left there, each load would keep its nodes alive.
@@ -158,7 +162,11 @@ _VALUE_EVENTS = frozenset({ScalarEvent, AliasEvent, MappingStartEvent, SequenceS
 
 
 def _field(stack: list[_Frame]) -> Path:
-    return tuple(f.key if f.is_map else f.children - 1 for f in stack)
+    path = tuple(f.key if f.is_map else f.children - 1 for f in stack[:_FIELD_SHOWN])
+    return path + ("...",) if len(stack) > _FIELD_SHOWN else path
+
+
+_FIELD_SHOWN = 12
 
 
 def check_bounds(text: str) -> None:

@@ -101,11 +101,8 @@ def _additional_properties(
         extras = [
             k for k in instance if k not in properties and not any(_matching(schema["patternProperties"], k))
         ]
-    except PatternTooSlow as exc:
-        yield _too_slow(str(exc))
-        return
-    except regex.error:
-        return  # patternProperties says so
+    except (PatternTooSlow, regex.error):
+        return  # patternProperties, in the same schema, says so
     if validator.is_type(extra, "object"):
         for key in extras:
             yield from validator.descend(instance[key], extra, path=key)

@@ -208,7 +208,13 @@ def _compile(text: str) -> _Compiled:
             expression = _ENV.compile_expression(inner, undefined_to_none=False)
     except TemplateError as exc:
         raise _Refused(f"invalid placeholder syntax in {text!r}: {exc.message}") from None
+    except RecursionError:  # jinja2 parses and compiles recursively: `((((...))))` 3,000 deep ends here
+        raise _Refused(f"a placeholder nests too deeply in {_excerpt(text)}: write it flatter") from None
     return _Compiled(names, template, expression)
+
+
+def _excerpt(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _has_placeholder(value: str) -> bool:
