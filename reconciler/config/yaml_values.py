@@ -163,7 +163,7 @@ _VALUE_EVENTS = frozenset({ScalarEvent, AliasEvent, MappingStartEvent, SequenceS
 
 def _field(stack: list[_Frame]) -> Path:
     path = tuple(f.key if f.is_map else f.children - 1 for f in stack[:_FIELD_SHOWN])
-    return path + ("...",) if len(stack) > _FIELD_SHOWN else path
+    return (*path, "...") if len(stack) > _FIELD_SHOWN else path
 
 
 _FIELD_SHOWN = 12
