@@ -22,13 +22,23 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.collector import collector_paused
+from reconciler.config.files import FileProblem, confined, read_text
 from reconciler.config.normalize import substitute_env, to_desired
 from reconciler.config.prefect import convert_prefect_document
 from reconciler.config.schema import ParsedConfig
 from reconciler.config.sources import Location, Positions, SourceMap, Written
 from reconciler.config.sources import Path as FieldPath
 from reconciler.config.validate import validate_config, validate_document
-from reconciler.config.yaml_values import MERGE_TAG, STR_TAG, EventBuilder, Loader, NeedsNodes, scalar_value
+from reconciler.config.yaml_values import (
+    MERGE_TAG,
+    STR_TAG,
+    EventBuilder,
+    Loader,
+    NeedsNodes,
+    Refused,
+    check_bounds,
+    scalar_value,
+)
 from reconciler.diagnostics import Diagnostic, error, has_errors, sort_diagnostics
 from reconciler.model import DesiredState, default_flow_name
 
@@ -86,15 +96,12 @@ class _Reader:
         """Parse one file; `at` is where it was named (a `!file` tag), for the diagnostic if it is missing."""
         name = self.rel(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            where = {"file": at[0], "line": at[1], "column": at[2]} if at else {"file": name}
-            reason = (
-                "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror})"
-            )
-            self.diagnostics.append(
-                error(f"file '{name}' {reason}", "paths are relative to the file that names them", **where)
-            )
+            text = read_text(confined(self.root, path, name), name)
+        except FileProblem as exc:
+            where: dict[str, Any] = {"file": at[0], "line": at[1], "column": at[2]} if at else {"file": name}
+            if exc.line is not None:
+                where = {"file": name, "line": exc.line, "column": exc.column}
+            self.diagnostics.append(error(exc.summary, exc.detail, **where))
             return None
         self.files.append(name)
         self.substitute = self.substitute or "$" in text or "&" in text
@@ -116,9 +123,15 @@ class _Reader:
             except NeedsNodes:  # read again with nodes, as if the events had not been read
                 del self.diagnostics[marks[0] :], self.files[marks[1] :]
         try:
+            check_bounds(text)  # before any alias is expanded
             node = yaml.compose(text, Loader=Loader)
+        except Refused as exc:
+            self.diagnostics.append(
+                error(exc.summary, exc.detail, file=name, line=exc.line, column=exc.column, path=exc.path)
+            )
+            return None
         except yaml.YAMLError as exc:
-            self.diagnostics.append(_yaml_error(name, exc))
+            self.diagnostics.append(_yaml_error(name, text, exc))
             return None
         positions = Positions()
         positions.values[()] = Written(Location(name, 1, 1), ())
@@ -221,6 +234,19 @@ class _Reader:
         full = (path.parent / target).resolve()
         before = len(self.diagnostics)
         try:
+            if not full.is_relative_to(self.root):  # checked here to name the target as written
+                self.diagnostics.append(
+                    error(
+                        f"!file {target} is outside the project directory",
+                        f"every file a config names must be inside {self.root} (symlinks are followed "
+                        "first); copy the file into the project",
+                        file=at[0],
+                        line=at[1],
+                        column=at[2],
+                        path=doc_path,
+                    )
+                )
+                return None
             return self._included(full, target, at, doc_path, positions, seen)
         finally:
             if tag is None:  # the tag's own line was not recorded: what was said about it is only approximate
@@ -257,7 +283,18 @@ class _Reader:
         return doc.value
 
 
-def _yaml_error(file: str, exc: yaml.YAMLError) -> Diagnostic:
+def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Diagnostic:
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow: placed by its offset
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return error(
+            f"malformed YAML: character U+{char:04X} at line {line}, column {column}: {exc.reason}",
+            'remove the character, or write it escaped inside a double-quoted string (e.g. "\\0")',
+            file=file,
+            line=line,
+            column=column,
+        )
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -338,6 +375,38 @@ def _shift(into: dict[FieldPath, Written], source: dict[FieldPath, Written], key
             into[(key, path[1] + offset, *path[2:])] = written
 
 
+def _matches(reader: _Reader, pattern: str, positions: Positions, at: FieldPath) -> list[Path]:
+    """The files an include pattern names inside the project; a pattern or a match that leaves the project
+    (absolute, `..`, a symlink pointing out) is an error at the pattern, and its files are not read."""
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        reader.diagnostics.append(
+            positions.error(
+                f"include pattern '{pattern}' reaches outside the project directory",
+                "include patterns are globs relative to wp.yaml, inside the project; copy the files in",
+                at,
+            )
+        )
+        return []
+    try:
+        found = sorted(p for p in reader.root.glob(pattern) if p.is_file() and p.name != CONFIG_FILE)
+    except (ValueError, NotImplementedError) as exc:
+        reader.diagnostics.append(
+            positions.error(f"include pattern '{pattern}' is not a valid glob: {exc}", "fix the pattern", at)
+        )
+        return []
+    inside: list[Path] = []
+    for match in found:
+        try:
+            confined(reader.root, match, reader.rel(match))
+        except FileProblem as exc:
+            reader.diagnostics.append(
+                positions.error(f"include pattern '{pattern}' matches {exc.summary}", exc.detail, at)
+            )
+            continue
+        inside.append(match)
+    return inside
+
+
 def _includes(reader: _Reader, doc: dict[str, Any], positions: Positions) -> list[Path]:
     patterns = doc.get("include") or []
     if not isinstance(patterns, list):
@@ -346,8 +415,9 @@ def _includes(reader: _Reader, doc: dict[str, Any], positions: Positions) -> lis
     for i, pattern in enumerate(patterns):
         if not isinstance(pattern, str):
             continue
-        matches = sorted(p for p in reader.root.glob(pattern) if p.is_file() and p.name not in (CONFIG_FILE,))
-        if not matches:
+        said = len(reader.diagnostics)
+        matches = _matches(reader, pattern, positions, ("include", i))
+        if not matches and len(reader.diagnostics) == said:
             reader.diagnostics.append(
                 positions.warning(
                     f"include pattern '{pattern}' matches no file",
@@ -462,12 +532,12 @@ def _flow_decorator_name(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | 
     return None
 
 
-def _read_source(path: Path) -> _Source:
+def _read_source(path: Path, name: str) -> _Source:
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = ast.parse(read_text(path, name), filename=str(path))
     except SyntaxError as exc:
         return _Source({}, f"cannot parse it: {exc.msg} (line {exc.lineno})")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (FileProblem, ValueError, RecursionError, MemoryError) as exc:  # ValueError: a NUL byte
         return _Source({}, f"cannot read it: {exc}")
     funcs = {
         node.name: _flow_decorator_name(node)
@@ -497,6 +567,16 @@ def _check_entrypoints(
             )
             continue
         path = resolved.get(file_part) or resolved.setdefault(file_part, (root / file_part).resolve())
+        if not path.is_relative_to(root):
+            reader.diagnostics.append(
+                positions.error(
+                    f"entrypoint file '{file_part}' is outside the project directory",
+                    f"the worker runs only flow files inside {root} (symlinks are followed first); "
+                    "write the path relative to the project directory",
+                    at,
+                )
+            )
+            continue
         if path not in cache and not path.is_file():
             reader.diagnostics.append(
                 positions.error(
@@ -507,7 +587,7 @@ def _check_entrypoints(
             )
             continue
         if path not in cache:
-            cache[path] = _read_source(path)
+            cache[path] = _read_source(path, file_part)
             reader.files.append(reader.rel(path))
         source = cache[path]
         if source.problem is not None:

@@ -4,7 +4,9 @@ Owns how a scalar's text becomes a value (the safe loader's types, timestamps as
 text), the memoized tag resolver, and `EventBuilder`, which reads a file's events into plain values and
 records each value's position without building libyaml's node tree (the tree of a 10,000-deployment file
 was a third of a plan's peak memory). Files using anchors, aliases, merge keys, complex keys or several
-documents are left to the node reader in `config.load` (`NeedsNodes`).
+documents are left to the node reader in `config.load` (`NeedsNodes`), after `check_bounds` has refused
+what would expand past MAX_ALIAS_VALUES or nest deeper than MAX_DEPTH (an alias bomb, a self-referencing
+alias): a config comes from a pull request and is read before anyone reviews it.
 
 Must never do I/O: a `!file` tag is handed to the caller's `include` function.
 """
@@ -18,6 +20,8 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
@@ -28,6 +32,17 @@ from yaml.events import (
 from yaml.nodes import Node, ScalarNode
 
 from reconciler.config.sources import Path, Positions, Written
+
+# Bounds on what a YAML file may expand to. Aliases are resolved by walking the anchored value again for each
+# alias, so ten lines of nested aliases ("billion laughs") build billions of values; a value inside itself
+# never ends. A real config nests a dozen levels and repeats a few anchored blocks per deployment.
+MAX_DEPTH = 100  # nested mappings/lists, aliases expanded (Python's own recursion limit is 1,000)
+MAX_ALIAS_VALUES = 100_000  # values aliases may add to one file ...
+ALIAS_VALUES_PER_WRITTEN = 2  # ... plus this many for each value written in it, so large files scale
+BOUNDS = (
+    f"aliases may add at most {MAX_ALIAS_VALUES:,} values to a file, plus {ALIAS_VALUES_PER_WRITTEN} for each "
+    f"value written in it, and values may nest at most {MAX_DEPTH} deep"
+)
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 STR_TAG = "tag:yaml.org,2002:str"
@@ -66,6 +81,7 @@ class Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoad
 _SHORTCUT = None not in Loader.yaml_implicit_resolvers and not Loader.yaml_path_resolvers
 _IMPLICIT_STARTS = frozenset(k for k in Loader.yaml_implicit_resolvers if k)
 _CONSTRUCT = SafeConstructor()
+_INT_DIGITS_MAX = 4000  # below sys.get_int_max_str_digits()'s default 4,300
 
 
 def scalar_value(node: Node) -> Any:
@@ -80,6 +96,9 @@ def _typed(tag: str, text: str, node: ScalarNode | None) -> Any:
     # Fast paths for the common tags, giving what SafeConstructor gives; anything unusual goes to it.
     if tag == STR_TAG:
         return text
+    if tag == _INT_TAG and len(text) > _INT_DIGITS_MAX:
+        # Python refuses to convert so many digits (ValueError); as text, validation says what is wrong
+        return text
     if tag == _INT_TAG and text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
         return int(text)
     if tag == _NULL_TAG:
@@ -90,7 +109,7 @@ def _typed(tag: str, text: str, node: ScalarNode | None) -> Any:
         node = ScalarNode(tag, text)
     try:
         value = _CONSTRUCT.construct_object(node)
-    except ConstructorError:
+    except (ConstructorError, ValueError):
         return str(node.value)
     finally:
         # The constructor memoizes every node it builds; left there, each load would keep its nodes alive.
@@ -110,6 +129,143 @@ def _plain_str(event: ScalarEvent) -> bool:
         return False
     value = event.value
     return not event.implicit[0] or bool(value and value[0] not in _IMPLICIT_STARTS)
+
+
+class Refused(Exception):
+    """A YAML text over a bound: `summary` and `detail` of the diagnostic, where (1-based) and the field."""
+
+    def __init__(self, summary: str, detail: str, line: int, column: int, path: Path) -> None:
+        super().__init__(summary)
+        self.summary, self.detail, self.line, self.column, self.path = summary, detail, line, column, path
+
+
+class _Frame:
+    """An open mapping or list while `check_bounds` reads events."""
+
+    __slots__ = ("anchor", "below", "children", "is_map", "key", "size")
+
+    def __init__(self, anchor: str | None, is_map: bool) -> None:
+        self.anchor = anchor
+        self.is_map = is_map
+        self.size = 1  # values in it, aliases expanded, itself included
+        self.below = 1  # levels of mappings/lists, itself included
+        self.children = 0  # events read in it (a mapping's keys and values alternate)
+        self.key: Any = None  # a mapping's last key, for the field path of a diagnostic
+
+    def add(self, event: Any) -> None:
+        if self.is_map and self.children % 2 == 0:
+            self.key = event.value if type(event) is ScalarEvent else "?"
+        self.children += 1
+
+
+_VALUE_EVENTS = frozenset({ScalarEvent, AliasEvent, MappingStartEvent, SequenceStartEvent})
+
+
+def _field(stack: list[_Frame]) -> Path:
+    path = tuple(f.key if f.is_map else f.children - 1 for f in stack[:_FIELD_SHOWN])
+    return (*path, "...") if len(stack) > _FIELD_SHOWN else path
+
+
+_FIELD_SHOWN = 12
+
+
+def check_bounds(text: str) -> None:
+    """Refused when `text`, aliases expanded, would pass MAX_ALIAS_VALUES or MAX_DEPTH, or holds an alias
+    inside the value it names; raised at that alias (or that level), before anything is built.
+
+    Reads only libyaml's events; a malformed text raises the parser's YAMLError."""
+    loader = Loader(text)
+    try:
+        _scan(loader.get_event)
+    except yaml.MarkedYAMLError as exc:
+        # libyaml's scanner reads flow collections ahead of the events and stops at its own depth of 1,000
+        if "nesting depth" not in str(exc.problem) or exc.problem_mark is None:
+            raise
+        mark = exc.problem_mark
+        raise Refused(
+            f"values nest more than {MAX_DEPTH} deep",
+            f"{BOUNDS}; flatten this structure",
+            mark.line + 1,
+            1,
+            (),
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _scan(get: Callable[[], Any]) -> None:
+    stack: list[_Frame] = []
+    closed: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of its value
+    written = added = 0
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is StreamEndEvent:
+            return
+        if kind is DocumentStartEvent:
+            closed.clear()  # anchors belong to their document
+            continue
+        if kind is MappingEndEvent or kind is SequenceEndEvent:
+            frame = stack.pop()
+            if frame.anchor is not None:
+                closed[frame.anchor] = (frame.size, frame.below)
+            if stack:
+                stack[-1].size += frame.size
+                stack[-1].below = max(stack[-1].below, frame.below + 1)
+            continue
+        if kind not in _VALUE_EVENTS:
+            continue  # stream start, document end
+        written += 1
+        if stack:
+            stack[-1].add(event)
+        mark = event.start_mark
+        if kind is ScalarEvent:
+            if stack:
+                stack[-1].size += 1
+            if event.anchor is not None:
+                closed[event.anchor] = (1, 0)
+        elif kind is AliasEvent:
+            name = event.anchor
+            if any(f.anchor == name for f in stack):
+                raise Refused(
+                    f"alias *{name} is inside the value it names",
+                    f"a value cannot contain itself: move *{name} out of the value anchored &{name}",
+                    mark.line + 1,
+                    mark.column + 1,
+                    _field(stack),
+                )
+            size, levels = closed.get(name, (1, 0))  # an undefined alias: the composer says so
+            if len(stack) + levels > MAX_DEPTH:
+                raise Refused(
+                    f"alias *{name} nests values more than {MAX_DEPTH} deep",
+                    f"{BOUNDS}; refer to a shallower value or write this one out",
+                    mark.line + 1,
+                    mark.column + 1,
+                    _field(stack),
+                )
+            added += size
+            if added > MAX_ALIAS_VALUES + ALIAS_VALUES_PER_WRITTEN * written:
+                raise Refused(
+                    f"alias *{name} expands the file past {MAX_ALIAS_VALUES:,} values added by aliases",
+                    f"{BOUNDS}; nested aliases of aliases multiply (an alias bomb): write the values out "
+                    "or use fewer levels of aliases",
+                    mark.line + 1,
+                    mark.column + 1,
+                    _field(stack),
+                )
+            if stack:
+                stack[-1].size += size
+                stack[-1].below = max(stack[-1].below, levels + 1)
+        else:  # a mapping or list opens
+            if len(stack) >= MAX_DEPTH:
+                raise Refused(
+                    f"values nest more than {MAX_DEPTH} deep",
+                    f"{BOUNDS}; flatten this structure",
+                    mark.line + 1,
+                    mark.column + 1,
+                    _field(stack),
+                )
+            stack.append(_Frame(event.anchor, kind is MappingStartEvent))
 
 
 class NeedsNodes(Exception):
@@ -134,6 +290,7 @@ class EventBuilder:
         self.include = include
         recording = positions is not None
         self.bare = not recording
+        self.depth = 0  # mappings/lists open; past MAX_DEPTH the node reader's bounds check words it
         self._map = self._mapping if recording else self._bare_mapping
         self._seq = self._sequence if recording else self._bare_sequence
 
@@ -173,11 +330,14 @@ class EventBuilder:
             if tag == "!file":
                 return self.include(str(event.value), at)
             return _typed(tag, event.value, None)
-        if kind is MappingStartEvent:
-            return self._map(at)
-        if kind is SequenceStartEvent:
-            return self._seq(at)
-        raise NeedsNodes  # an alias
+        if kind is not MappingStartEvent and kind is not SequenceStartEvent:
+            raise NeedsNodes  # an alias
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise NeedsNodes
+        value = self._map(at) if kind is MappingStartEvent else self._seq(at)
+        self.depth -= 1
+        return value
 
     def _key(self, event: Any) -> str:
         """A mapping key's text; NeedsNodes for what only the node reader resolves."""

@@ -32,6 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from referencing.exceptions import Unresolvable
 
 from reconciler.diagnostics import format_path
+from reconciler.engine.patterns import BoundedValidator
 from reconciler.errors import ValidationError
 from reconciler.model import BaseJobTemplate, is_secret_key
 
@@ -207,7 +208,13 @@ def _compile(text: str) -> _Compiled:
             expression = _ENV.compile_expression(inner, undefined_to_none=False)
     except TemplateError as exc:
         raise _Refused(f"invalid placeholder syntax in {text!r}: {exc.message}") from None
+    except RecursionError:  # jinja2 parses and compiles recursively: `((((...))))` 3,000 deep ends here
+        raise _Refused(f"a placeholder nests too deeply in {_excerpt(text)}: write it flatter") from None
     return _Compiled(names, template, expression)
+
+
+def _excerpt(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _has_placeholder(value: str) -> bool:
@@ -300,12 +307,10 @@ def _variables_validator(schema: Mapping[str, Any], for_run: bool) -> jsonschema
     try:
         text = json.dumps(schema, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):  # not JSON data: nothing to key it by
-        return jsonschema.Draft202012Validator(schema if for_run else _without_required(schema))
+        return BoundedValidator(schema if for_run else _without_required(schema))
     validator = _BY_TEXT.get((text, for_run))
     if validator is None:
-        validator = jsonschema.Draft202012Validator(
-            json.loads(text) if for_run else _without_required(json.loads(text))
-        )
+        validator = BoundedValidator(json.loads(text) if for_run else _without_required(json.loads(text)))
     if len(_BY_ID) >= _CACHE_MAX or len(_BY_TEXT) >= _CACHE_MAX:
         _BY_ID.clear()
         _BY_TEXT.clear()
@@ -322,7 +327,7 @@ def _schema_errors(
     """(path, message) of every way `instance` fails `schema`; a broken schema is one error at the root."""
     try:
         if validator is None:
-            validator = jsonschema.Draft202012Validator(schema)
+            validator = BoundedValidator(schema)
         errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
         return [(tuple(e.absolute_path), _error_message(e)) for e in errors]
     except Unresolvable as exc:
