@@ -14,6 +14,9 @@ venv="${WP_PREFECT_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/wp-test/prefect-${versi
 py="$venv/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pip's output goes to stderr (stdout is the python's path), without its notes about unusable index locations
+pip_quiet() { "$py" -m pip "$@" 2>&1 | { grep -v -e "is ignored: it is neither" -e "Running pip as the 'root' user" || true; } >&2; }
+
 # cached: a venv whose marker file names this version is complete
 if [ -x "$py" ] && [ "$(cat "$venv/.wp-prefect-ok" 2>/dev/null)" = "$version" ]; then
   echo "$py"
@@ -25,7 +28,7 @@ mkdir -p "$(dirname "$venv")"
 python3 -m venv "$venv" >&2
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$py" -m pip download -q --no-deps "prefect==${version}" -d "$work" >&2
+pip_quiet download -q --no-deps "prefect==${version}" -d "$work"
 wheel="$(ls "$work"/prefect-*.whl)"
 # the wheel's Requires-Dist lines, extras dropped, environment markers kept (pip evaluates them)
 "$py" - "$wheel" > "$work/requirements.txt" <<'PY'
@@ -46,8 +49,8 @@ for line in metadata.splitlines():
         requirement = "certifi==2026.10.18"  # the pinned release is not in the index here
     print(requirement)
 PY
-"$py" -m pip install -q -r "$work/requirements.txt" >&2
-"$py" -m pip install -q --no-deps "$wheel" >&2
+pip_quiet install -q -r "$work/requirements.txt"
+pip_quiet install -q --no-deps "$wheel"
 "$py" -c "import prefect; assert prefect.__version__ == '${version}', prefect.__version__" >&2
 echo "$version" > "$venv/.wp-prefect-ok"
 echo "$py"

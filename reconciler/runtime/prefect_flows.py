@@ -44,6 +44,7 @@ PREFECT_DEFAULTS = {
     "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false",
     "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
     "PREFECT_LOGGING_COLORS": "false",  # logs are stored as text, not terminal escapes
+    "PREFECT_UI_URL": "",  # no "View at <url>" line: there is no Prefect UI for these runs
     "DO_NOT_TRACK": "1",  # no telemetry traffic from a run
 }
 
@@ -119,8 +120,12 @@ async def _await(awaitable: Any) -> Any:
 
 def _drain_events() -> None:
     """Wait for the events worker to hand every task-run state event to our client."""
+    import logging
+
     from prefect.events.worker import EventsWorker
 
+    # its "Still processing items" warning is about this wait, not about the flow: keep it out of the run's logs
+    logging.getLogger(EventsWorker.__name__).setLevel(logging.ERROR)
     with contextlib.suppress(Exception):  # an events hiccup must not change the run's outcome
         EventsWorker.drain_all(timeout=10)
 
