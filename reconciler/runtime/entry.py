@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from reconciler.runtime import prefect_flows
+from reconciler.runtime import prefect_flows, prefect_warm
 from reconciler.runtime.pull_steps import PullStepError, run_pull_steps
 
 ENV_RUN_ID = "WP_FLOW_RUN_ID"
@@ -285,6 +285,10 @@ def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
 
 def main() -> int:
     env = dict(os.environ)
+    if prefect_warm.wanted(env, Path.cwd()):  # a Prefect flow: run it in a warm, pre-imported interpreter
+        code = prefect_warm.run_warm(env)
+        if code is not None:
+            return code
     reporter = reporter_from_env(env)
     try:
         state = execute(env, reporter, sys.stderr)

@@ -8,10 +8,12 @@ the runs side by side) to keep the suite fast; each test then checks one run's s
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,6 +133,8 @@ MORE = textwrap.dedent(
 )
 
 
+pytestmark = pytest.mark.xdist_group("prefect-flows")  # one xdist worker: the fixtures are made once
+
 WORKER_PASS_TIMEOUT = 240.0  # seconds; the pass takes seconds on an idle machine
 
 
@@ -211,7 +215,13 @@ def worker_pass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pass]:
     job_variables = {
         "command": f"{python} -m reconciler.runtime.entry",
         # a fresh HOME and PREFECT_HOME: a Prefect server would leave its database there
-        "env": {**runner_env(), "PREFECT_HOME": str(prefect_home), "HOME": str(home)},
+        "env": {
+            **runner_env(),
+            "PREFECT_HOME": str(prefect_home),
+            "HOME": str(home),
+            "TMPDIR": str(tmp),  # this module's own warm server, which exits soon after
+            "WP_PREFECT_WARM_IDLE": "15",
+        },
     }
     db_url = f"sqlite:///{tmp / 'wp.db'}"
     store = SqlStore(db_url)
@@ -388,3 +398,162 @@ def test_a_flow_importing_prefect_where_it_is_missing_fails_in_one_line(tmp_path
     assert "flows/etl.py imports Prefect, which is not installed" in lines[0]
     assert "pip_install_requirements" in lines[0]
     assert '"FAILED"' in reports and "imports Prefect" in reports
+
+
+# ---------------------------------------------------------------------------------------------- warm interpreter
+
+WARM = textwrap.dedent(
+    """
+    import os, time
+    from prefect import flow, task
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @flow(log_prints=True)
+    def whoami(x: int = 1) -> int:
+        print(f"flow pid {os.getpid()} result {double(x)}")
+        return x
+
+    @flow(log_prints=True)
+    def sleeps() -> None:
+        print(f"flow pid {os.getpid()}", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+@dataclass
+class WarmSetup:
+    store: SqlStore
+    project: Path
+    whoami: Deployment
+    sleeps: Deployment
+    tmp: Path
+    cold: Outcome | None = None
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmSetup]:
+    """A flow environment whose first run (cold) has started its warm server."""
+    python = prefect_python()
+    tmp = tmp_path_factory.mktemp("prefect-warm")
+    project = tmp / "project"
+    (project / "flows").mkdir(parents=True)
+    (project / "flows" / "warm.py").write_text(WARM)
+    env = {
+        **runner_env(),
+        "PREFECT_HOME": str(tmp / "prefect-home"),
+        "TMPDIR": str(tmp),  # this module's own warm server, which exits soon after the tests
+        "WP_PREFECT_WARM_IDLE": "15",
+    }
+    job_variables = {"command": f"{python} -m reconciler.runtime.entry", "env": env}
+    store = SqlStore(f"sqlite:///{tmp / 'wp.db'}")
+    store.create_work_pool(
+        WorkPool(name="local", type="process", base_job_template=default_base_job_template("process"))
+    )
+    setup = WarmSetup(
+        store,
+        project,
+        add_deployment(store, "whoami", "flows/warm.py:whoami", job_variables),
+        add_deployment(store, "sleeps", "flows/warm.py:sleeps", job_variables),
+        tmp,
+    )
+    setup.cold = run_once(setup, setup.whoami, {"x": 1})
+    wait_until_serving(tmp)  # the first run started a warm server for the next ones
+    yield setup
+    store.close()
+
+
+def run_once(setup: WarmSetup, deployment: Deployment, parameters: dict[str, Any]) -> Outcome:
+    run = add_run(setup.store, deployment, parameters)
+    worker = Worker(
+        setup.store,
+        WorkerOptions(pool="local", name="w1", poll_interval=0.1, run_once=True),
+        cwd=str(setup.project),
+    )
+    worker.run()
+    return Outcome(setup.store.get_flow_run(run.id), [line.message for line in setup.store.read_logs(run.id)])
+
+
+def process_and_flow_pids(outcome: Outcome) -> tuple[int, int]:
+    started = next(m for m in outcome.logs if " as process " in m)
+    printed = next(m for m in outcome.logs if "flow pid " in m)
+    return int(started.rsplit(" ", 1)[1]), int(printed.split("flow pid ")[1].split()[0])
+
+
+def wait_until_serving(tmp_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for sock in tmp_path.glob("wp-prefect-warm-*/*.sock"):
+            probe = socket.socket(socket.AF_UNIX)
+            try:
+                probe.connect(str(sock))
+                return
+            except OSError:
+                pass
+            finally:
+                probe.close()
+        time.sleep(0.2)
+    raise AssertionError("no warm Prefect server came up")
+
+
+def test_later_runs_of_a_flow_environment_run_in_a_warm_interpreter(warm: WarmSetup) -> None:
+    assert warm.cold is not None and warm.cold.run.state == "COMPLETED", warm.cold
+    process, flow = process_and_flow_pids(warm.cold)
+    assert flow == process  # cold: the flow ran in the worker's child itself
+
+    second = run_once(warm, warm.whoami, {"x": 21})
+    assert second.run.state == "COMPLETED", second.text
+    process, flow = process_and_flow_pids(second)
+    assert flow != process  # warm: a child forked from the server, with the run's output and states
+    assert any(line.endswith("result 42") for line in second.logs)
+    assert any(
+        line.startswith("wp: task run 'double-") and line.endswith(": Completed") for line in second.logs
+    )
+
+
+def test_cancelling_a_warm_run_stops_the_forked_flow(warm: WarmSetup) -> None:
+    run = add_run(warm.store, warm.sleeps, {})
+    worker = Worker(
+        warm.store,
+        WorkerOptions(pool="local", name="w1", poll_interval=0.1, run_once=True, cancel_check_interval=0.2),
+        cwd=str(warm.project),
+    )
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        flow_pid = None
+        while flow_pid is None and time.monotonic() < deadline:
+            printed = [m for m in (line.message for line in warm.store.read_logs(run.id)) if "flow pid " in m]
+            flow_pid = int(printed[0].split("flow pid ")[1].split()[0]) if printed else None
+            time.sleep(0.1)
+        assert flow_pid is not None, "the flow never started"
+        process = int(
+            next(m for m in (x.message for x in warm.store.read_logs(run.id)) if " as process " in m).rsplit(
+                " ", 1
+            )[1]
+        )
+        assert flow_pid != process  # it runs warm, forked from the server
+        warm.store.set_run_state(run.id, "CANCELLING", now=datetime.now(UTC))
+        thread.join(timeout=30)
+    finally:
+        if thread.is_alive():
+            worker.request_stop()
+            worker.request_stop()
+            thread.join(timeout=30)
+    assert warm.store.get_flow_run(run.id).state == "CANCELLED"
+    deadline = time.monotonic() + 10
+    while pid_alive(flow_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(flow_pid)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
