@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -43,6 +44,16 @@ _ENV_REPORT_FD = "WP_REPORT_FD"
 _ENV_ENTRYPOINT = "WP_ENTRYPOINT"
 _ENV_PULL_STEPS = "WP_PULL_STEPS"
 _FDS = 4  # stdin, stdout, stderr, report pipe
+FIRST_RUN_IMPORTS = (
+    "prefect.utilities.visualization",
+    "pydantic.v1",
+    "anyio._backends._asyncio",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "encodings.idna",
+    "rich._emoji_codes",
+)
 _RUNNER = "reconciler.runtime.prefect_warm"  # this module's name, also when it runs as __main__
 
 
@@ -214,6 +225,11 @@ def _warm_up() -> None:
 
     import reconciler.runtime.entry
     import reconciler.runtime.prefect_flows  # noqa: F401
+
+    # what a flow's first run imports lazily (measured with Prefect 3.9): optional, they may move between versions
+    for name in FIRST_RUN_IMPORTS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def _take(conn: socket.socket) -> None:
