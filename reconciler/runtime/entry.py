@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from reconciler.runtime import prefect_flows, prefect_warm
 from reconciler.runtime.pull_steps import PullStepError, run_pull_steps
 
 ENV_RUN_ID = "WP_FLOW_RUN_ID"
@@ -187,7 +188,12 @@ def load_entrypoint(entrypoint: str, cwd: Path) -> Callable[..., Any]:
         raise EntrypointError(f"entrypoint {entrypoint!r} must look like path/file.py:function")
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))
-    module = _load_file(target, cwd) if target.endswith(".py") or "/" in target else _load_module(target)
+    try:
+        module = _load_file(target, cwd) if target.endswith(".py") or "/" in target else _load_module(target)
+    except ModuleNotFoundError as exc:
+        if prefect_flows.missing_prefect(exc, target) is None:
+            raise
+        raise EntrypointError(str(prefect_flows.missing_prefect(exc, target))) from None
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -198,7 +204,9 @@ def load_entrypoint(entrypoint: str, cwd: Path) -> Callable[..., Any]:
                 f"{target} has no function {attr!r}; functions it defines: {', '.join(defined) or 'none'}"
             )
         obj = getattr(obj, part)
-    # A decorated flow (Prefect's Flow, or any wrapper) keeps the plain function in `.fn`.
+    if prefect_flows.is_prefect_flow(obj):  # run by Prefect's engine, with its contexts, loggers and retries
+        return prefect_flows.runner_for(obj)
+    # Any other decorated function (a wrapper) keeps the plain function in `.fn`.
     function = obj if inspect.isfunction(obj) else getattr(obj, "fn", obj)
     if not callable(function):
         raise EntrypointError(f"{entrypoint!r} is a {type(function).__name__}, not a function")
@@ -227,6 +235,8 @@ def _load_module(target: str) -> Any:
     try:
         return importlib.import_module(target)
     except ModuleNotFoundError as exc:
+        if prefect_flows.missing_prefect(exc, target) is not None:
+            raise  # said in one line by load_entrypoint
         raise EntrypointError(f"cannot import module {target!r}: {exc}") from None
 
 
@@ -275,6 +285,10 @@ def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
 
 def main() -> int:
     env = dict(os.environ)
+    if prefect_warm.wanted(env, Path.cwd()):  # a Prefect flow: run it in a warm, pre-imported interpreter
+        code = prefect_warm.run_warm(env)
+        if code is not None:
+            return code
     reporter = reporter_from_env(env)
     try:
         state = execute(env, reporter, sys.stderr)

@@ -1,0 +1,228 @@
+"""Overhead of running a real Prefect flow under a wp process worker (issue 15), next to the same plain function.
+
+    python bench/prefect_flows.py [N_RUNS] [--ephemeral]
+
+N_RUNS (default 5) runs of each, one at a time (interleaved), through an in-process `Worker` on an embedded SQLite store; the
+flow-run processes use the Prefect venv's python (`WP_PREFECT_PYTHON`, else the cache of tests/prefect_env.sh).
+Prints, asserting nothing:
+- per run, expected start → COMPLETED (wall) as the store records it, p50 and max: the same undecorated function,
+  a trivial `@flow` run cold (`WP_PREFECT_WARM=0`: a fresh interpreter imports Prefect) and warm (forked from the
+  flow environment's warm server, which the first Prefect run started), and each flow's difference and ratio to
+  the plain function's median (target: the flow within 1 s more);
+- where a Prefect flow's time goes: `import prefect`, and a trivial flow's first and later runs inside one process
+  against wp's local API (CPU and wall);
+- with --ephemeral: the same trivial flow called the way Prefect runs it without an API URL (its temporary server
+  per process), for comparison. It can take tens of seconds, or time out on a loaded machine.
+Figures are wall-clock on a shared machine: read them with `uptime`'s load average, printed first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.engine.job_templates import default_base_job_template
+from reconciler.engine.plan import Action, Change, Plan
+from reconciler.model import Deployment, FlowRun, WorkPool, attributes
+from reconciler.runtime.worker import Worker, WorkerOptions
+from reconciler.store.base import ApplyRecord
+from reconciler.store.sql import SqlStore
+
+REPO = Path(__file__).resolve().parents[1]
+CODE = textwrap.dedent(
+    """
+    from prefect import flow
+
+    def plain(x: int = 1) -> int:
+        return x + 1
+
+    @flow
+    def trivial(x: int = 1) -> int:
+        return x + 1
+    """
+)
+PLAIN_CODE = "def plain(x: int = 1) -> int:\n    return x + 1\n"
+IN_PROCESS = textwrap.dedent(
+    """
+    import io, sys, time
+    t0, c0 = time.perf_counter(), time.process_time()
+    import prefect
+    t1, c1 = time.perf_counter(), time.process_time()
+    sys.path.insert(0, "flows")
+    from trivial import trivial
+    from reconciler.runtime import prefect_flows
+    for i in range(4):
+        w, c = time.perf_counter(), time.process_time()
+        prefect_flows.run_flow(trivial, {"x": i}, {"WP_FLOW_RUN_NAME": f"bench-{i}"}, out=io.StringIO())
+        print(f"run {i}: {time.perf_counter() - w:.3f} s wall, {time.process_time() - c:.3f} s CPU")
+    print(f"import prefect: {t1 - t0:.3f} s wall, {c1 - c0:.3f} s CPU")
+    """
+)
+EPHEMERAL = textwrap.dedent(
+    """
+    import sys, time
+    t0 = time.perf_counter()
+    sys.path.insert(0, "flows")
+    from trivial import trivial
+    t1 = time.perf_counter()
+    trivial()
+    print(f"Prefect's temporary server: import {t1 - t0:.2f} s, first flow run {time.perf_counter() - t1:.2f} s")
+    """
+)
+
+
+def prefect_python() -> str:
+    given = os.environ.get("WP_PREFECT_PYTHON")
+    if given:
+        return given
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    python = cache / "wp-test" / "prefect-3.9.1" / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"no Prefect venv at {python}: run `bash tests/prefect_env.sh` or set WP_PREFECT_PYTHON")
+    return str(python)
+
+
+def add(store: SqlStore, key: str, entrypoint: str, job_variables: dict[str, object]) -> Deployment:
+    deployment = Deployment(
+        flow=key, name="d", entrypoint=entrypoint, work_pool="local", job_variables=job_variables
+    )
+    plan = Plan(
+        project="bench", changes=(Change(deployment.key, Action.CREATE, None, attributes(deployment)),)
+    )
+    store.apply(
+        plan, ApplyRecord(project="bench", actor="bench", summary={"add": 1, "change": 0, "destroy": 0})
+    )
+    return deployment
+
+
+def wait_until_serving(tmp: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for path in tmp.glob("wp-prefect-warm-*/*.sock"):
+            probe = socket.socket(socket.AF_UNIX)
+            with contextlib.suppress(OSError):
+                probe.connect(str(path))
+                probe.close()
+                return
+            probe.close()
+        time.sleep(0.2)
+    sys.exit("the warm Prefect server did not come up")
+
+
+def one_run(store: SqlStore, deployment: Deployment, project: Path) -> float:
+    """Seconds from the run's expected start to its COMPLETED, as the store records them."""
+    run_id = str(uuid.uuid4())
+    store.create_flow_run(
+        FlowRun(
+            id=run_id,
+            name=f"bench-{run_id[:6]}",
+            flow=deployment.flow,
+            deployment=f"{deployment.flow}/{deployment.name}",
+            work_pool="local",
+            work_queue="default",
+            state="SCHEDULED",
+            expected_start_time=datetime.now(UTC),
+            parameters={"x": 1},
+        )
+    )
+    options = WorkerOptions(pool="local", name="bench", poll_interval=0.05, run_once=True)
+    Worker(store, options, cwd=str(project), out=open(os.devnull, "w")).run()  # noqa: SIM115
+    run = store.get_flow_run(run_id)
+    if run.state != "COMPLETED" or run.end_time is None:
+        sys.exit(f"{deployment.flow}: run ended {run.state}: {run.state_message}")
+    return (run.end_time - run.expected_start_time).total_seconds()
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 5
+    python = prefect_python()
+    print(
+        f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}, "
+        f"{os.cpu_count()} CPUs; {n} runs of each; flow python {python}"
+    )
+    with tempfile.TemporaryDirectory(prefix="wp-bench-prefect-") as tmp:
+        project = Path(tmp) / "project"
+        (project / "flows").mkdir(parents=True)
+        (project / "flows" / "trivial.py").write_text(CODE)
+        (project / "flows" / "plain.py").write_text(PLAIN_CODE)
+        env = {
+            "PYTHONPATH": str(REPO),
+            "PREFECT_HOME": str(Path(tmp) / "prefect-home"),
+            "TMPDIR": tmp,  # the bench's own warm server, which exits 30 s after its last run
+            "WP_PREFECT_WARM_IDLE": "30",
+        }
+        job_variables = {"command": f"{python} -m reconciler.runtime.entry", "env": env}
+        cold_variables = {**job_variables, "env": {**env, "WP_PREFECT_WARM": "0"}}
+        store = SqlStore(f"sqlite:///{Path(tmp) / 'wp.db'}")
+        store.create_work_pool(
+            WorkPool(name="local", type="process", base_job_template=default_base_job_template("process"))
+        )
+        plain = add(store, "plain", "flows/plain.py:plain", job_variables)  # same python, no Prefect import
+        cold = add(store, "cold", "flows/trivial.py:trivial", cold_variables)
+        warm = add(store, "trivial", "flows/trivial.py:trivial", job_variables)
+        first = one_run(store, warm, project)  # cold; starts the warm server for the next runs
+        wait_until_serving(Path(tmp))
+        times: dict[str, list[float]] = {
+            "plain function": [],
+            "Prefect flow, cold": [],
+            "Prefect flow, warm": [],
+        }
+        for _ in range(n):  # interleaved, so load changes hit all alike
+            times["plain function"].append(one_run(store, plain, project))
+            times["Prefect flow, cold"].append(one_run(store, cold, project))
+            times["Prefect flow, warm"].append(one_run(store, warm, project))
+        store.close()
+        print(f"first Prefect run of the flow environment (cold, starts the warm server): {first:.2f} s")
+        for name, values in times.items():
+            print(
+                f"{name:>20}: expected start -> COMPLETED p50 {statistics.median(values):.2f} s, "
+                f"max {max(values):.2f} s  ({', '.join(f'{v:.2f}' for v in values)})"
+            )
+        plain_p50 = statistics.median(times["plain function"])
+        for name in ("Prefect flow, cold", "Prefect flow, warm"):
+            p50 = statistics.median(times[name])
+            print(
+                f"{name} - plain function (p50): {p50 - plain_p50:+.2f} s (target <= +1.00 s); "
+                f"ratio {p50 / plain_p50:.1f}x"
+            )
+
+        print("inside one flow-run process (wp's local Prefect API):")
+        proc_env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(Path(tmp) / "prefect-home")}
+        result = subprocess.run(
+            [python, "-c", IN_PROCESS], cwd=project, env=proc_env, capture_output=True, text=True, timeout=300
+        )
+        print(textwrap.indent(result.stdout.strip() or result.stderr[-2000:], "  "))
+
+        if "--ephemeral" in sys.argv:
+            eph_env = {k: v for k, v in proc_env.items() if not k.startswith("PREFECT_API")}
+            eph_env["PREFECT_HOME"] = str(Path(tmp) / "prefect-home-ephemeral")
+            started = time.perf_counter()
+            result = subprocess.run(
+                [python, "-c", EPHEMERAL],
+                cwd=project,
+                env=eph_env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            total = time.perf_counter() - started
+            lines = [line for line in result.stdout.splitlines() if "temporary server" in line]
+            failed = "" if result.returncode == 0 else f" — FAILED: {result.stderr.strip().splitlines()[-1]}"
+            print(
+                f"  {lines[0] if lines else 'Prefect temporary server'}; process total {total:.2f} s{failed}"
+            )
+
+
+if __name__ == "__main__":
+    main()

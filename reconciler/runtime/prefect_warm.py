@@ -1,0 +1,312 @@
+"""A warm Prefect interpreter per flow environment, so a Prefect flow's run does not pay `import prefect` each time.
+
+Owns deciding whether a run may use one, finding or starting it, handing a run to it, and the warm server itself.
+
+Why: importing Prefect costs 1.5 s of CPU, far more than running a small flow. The first Prefect run of a flow
+environment (its python, PYTHONPATH and PREFECT_* settings) starts, next to itself, a server that imports Prefect
+once and listens on a Unix socket in a private directory; later runs of that environment send it their
+environment, working directory and file descriptors (stdin, stdout, stderr and the report pipe, by SCM_RIGHTS), and
+it forks a child that runs the run exactly as `entry` would, writing to the run's own pipes. The server never
+starts a thread, so forking is safe, and it exits after IDLE_SECONDS without a run. A server keyed by the mtimes
+of Prefect and of wp's runner is never reused across an upgrade of either.
+
+The run's process (`entry`, the worker's child) stays the run's handle: it forwards SIGTERM/SIGINT to the forked
+child's process group and exits with its exit code; if it is killed, the child sees its connection close and kills
+its own group. Used only for file entrypoints that mention `prefect`, with a report pipe (the process executor),
+without a `pip_install_requirements` step (which could change the packages the server has imported), and unless
+`WP_PREFECT_WARM=0`. Stdlib-only at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_WARM = "WP_PREFECT_WARM"  # "0": never use a warm interpreter
+ENV_IDLE = "WP_PREFECT_WARM_IDLE"  # seconds a server waits for a run before it exits
+IDLE_SECONDS = 600.0
+CONNECT_TIMEOUT = 2.0
+# entry's variables (not imported: entry imports this module)
+_ENV_REPORT_FD = "WP_REPORT_FD"
+_ENV_ENTRYPOINT = "WP_ENTRYPOINT"
+_ENV_PULL_STEPS = "WP_PULL_STEPS"
+_FDS = 4  # stdin, stdout, stderr, report pipe
+FIRST_RUN_IMPORTS = (
+    "prefect.utilities.visualization",
+    "pydantic.v1",
+    "anyio._backends._asyncio",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "encodings.idna",
+    "rich._emoji_codes",
+)
+_RUNNER = "reconciler.runtime.prefect_warm"  # this module's name, also when it runs as __main__
+
+
+def wanted(env: Mapping[str, str], cwd: Path) -> bool:
+    """Whether this run should go to a warm interpreter (see the module docstring for the rules)."""
+    if env.get(ENV_WARM) == "0" or not env.get(_ENV_REPORT_FD) or not hasattr(socket, "send_fds"):
+        return False
+    if "pip_install_requirements" in env.get(_ENV_PULL_STEPS, ""):
+        return False
+    target = env.get(_ENV_ENTRYPOINT, "").rpartition(":")[0]
+    if not target.endswith(".py"):
+        return False
+    try:
+        return "prefect" in (cwd / target).read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def run_warm(env: Mapping[str, str]) -> int | None:
+    """The run's exit code after a warm interpreter ran it; None when none could take it (run it here). Starts
+    one for the next runs when there is none."""
+    path = socket_path(env)
+    conn = _connect(path)
+    if conn is None:
+        _start_server(path, env)
+        return None
+    with conn:
+        try:
+            payload = json.dumps({"env": dict(env), "cwd": os.getcwd()}).encode()
+            fds = [0, 1, 2, int(env[_ENV_REPORT_FD])]
+            socket.send_fds(conn, [len(payload).to_bytes(8, "big")], fds)
+            conn.sendall(payload)
+            reader = conn.makefile("r", encoding="utf-8")
+            started = json.loads(reader.readline() or "null")
+        except (OSError, ValueError):
+            return None  # nothing ran: run it here
+        if not isinstance(started, dict) or "pid" not in started:
+            return None
+        child = int(started["pid"])
+        _forward_signals(child)
+        try:
+            ended = json.loads(reader.readline() or "null")
+        except (OSError, ValueError):
+            ended = None
+    # the child ended without saying how (killed): exit non-zero; the worker sees no final state → CRASHED
+    return int(ended["exit"]) if isinstance(ended, dict) and "exit" in ended else 1
+
+
+def _forward_signals(child: int) -> None:
+    def forward(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+
+
+def socket_path(env: Mapping[str, str]) -> Path:
+    """One server per flow environment and version of Prefect and of wp's runner, in a directory only we can use."""
+    key = {
+        "python": sys.executable,
+        "path": env.get("PYTHONPATH", ""),
+        "prefect": {k: v for k, v in env.items() if k.startswith("PREFECT_")},
+        "mtimes": [_mtime(importlib.util.find_spec("prefect")), _mtime(importlib.util.find_spec(_RUNNER))],
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    directory = Path(tempfile.gettempdir()) / f"wp-prefect-warm-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    if directory.stat().st_uid != os.getuid() or directory.stat().st_mode & 0o077:
+        raise PermissionError(f"{directory} is not private to this user")
+    return directory / f"{digest}.sock"
+
+
+def _mtime(spec: Any) -> float:
+    """The newest mtime among the Python files of a module's directory: changes with any edit or upgrade."""
+    origin = getattr(spec, "origin", None)
+    if not origin:
+        return 0.0
+    folder = Path(origin).parent
+    try:
+        return max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.glob("*.py"))])
+    except OSError:
+        return 0.0
+
+
+def _connect(path: Path) -> socket.socket | None:
+    if not path.exists():
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(CONNECT_TIMEOUT)
+    try:
+        conn.connect(str(path))
+    except OSError:
+        conn.close()
+        return None
+    conn.settimeout(None)
+    return conn
+
+
+def _start_server(path: Path, env: Mapping[str, str]) -> None:
+    """Start the server in the background (its own session, no output), with the flow environment's settings."""
+    server_env = {k: v for k, v in env.items() if not k.startswith("WP_")}
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            [sys.executable, "-m", _RUNNER, str(path), env.get(ENV_IDLE) or str(IDLE_SECONDS)],
+            env=server_env,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+# ---------------------------------------------------------------------------------------------- the server
+
+
+def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
+    """Import Prefect, then fork a child per run until `idle` seconds pass without one."""
+    listener = _bind(path)
+    if listener is None:
+        return  # another server took the path
+    try:
+        _warm_up()
+        if threading.active_count() != 1:
+            return  # forking with threads running is unsafe: let runs go cold
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+        listener.settimeout(idle)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return
+            _take(conn)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        listener.close()
+
+
+def _bind(path: Path) -> socket.socket | None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+    except OSError:
+        if _connect(path) is not None:
+            listener.close()
+            return None
+        with contextlib.suppress(OSError):
+            path.unlink()  # a stale socket of a server that died
+        try:
+            listener.bind(str(path))
+        except OSError:
+            listener.close()
+            return None
+    listener.listen(16)
+    return listener
+
+
+def _warm_up() -> None:
+    """What every Prefect run imports, imported once (imports only: no flow runs, so no threads start)."""
+    import fastapi.encoders  # noqa: F401 - Prefect serializes flow parameters with it
+    import prefect
+    import prefect.events.clients
+    import prefect.events.worker
+    import prefect.flow_engine
+    import prefect.task_engine  # noqa: F401
+
+    import reconciler.runtime.entry
+    import reconciler.runtime.prefect_flows  # noqa: F401
+
+    # what a flow's first run imports lazily (measured with Prefect 3.9): optional, they may move between versions
+    for name in FIRST_RUN_IMPORTS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def _take(conn: socket.socket) -> None:
+    """Receive one run and fork its child; a malformed request is dropped."""
+    fds: list[int] = []
+    try:
+        conn.settimeout(CONNECT_TIMEOUT)
+        header, fds, _, _ = socket.recv_fds(conn, 8, _FDS)
+        size = int.from_bytes(header, "big")
+        data = b""
+        while len(data) < size:
+            chunk = conn.recv(size - len(data))
+            if not chunk:
+                raise OSError("the run's process closed the connection")
+            data += chunk
+        request = json.loads(data)
+        if len(fds) != _FDS:
+            raise OSError("file descriptors missing")
+        conn.settimeout(None)
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        return
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = _child(conn, fds, request["env"], request["cwd"])
+        finally:
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    conn.close()
+
+
+def _child(conn: socket.socket, fds: list[int], env: dict[str, str], cwd: str) -> int:
+    os.setsid()  # its own process group: the run's process signals the group, and it can kill its own
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    report = os.dup(fds[3])
+    for fd in fds:
+        os.close(fd)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    os.environ[_ENV_REPORT_FD] = str(report)
+    os.environ[ENV_WARM] = "0"
+    sys.stdout.reconfigure(line_buffering=True, write_through=True)  # type: ignore[union-attr]
+    sys.stderr.reconfigure(line_buffering=True, write_through=True)  # type: ignore[union-attr]
+    conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    threading.Thread(target=_die_with_the_run, args=(conn,), daemon=True).start()
+    from reconciler.runtime import entry
+
+    code = 1
+    try:
+        code = entry.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+    return code
+
+
+def _die_with_the_run(conn: socket.socket) -> None:
+    """The run's process went away (killed): so does this run, with everything it started."""
+    with contextlib.suppress(OSError):
+        while conn.recv(1024):
+            pass
+    os.killpg(0, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS)
