@@ -48,8 +48,9 @@ def update_work_pool(name: str, body: WorkPoolUpdate, store: StoreDep) -> WorkPo
 
 
 @router.delete("/work_pools/{name}", status_code=204)
-def delete_work_pool(name: str, store: StoreDep) -> None:
-    store.delete_work_pool(name)
+def delete_work_pool(name: str, store: StoreDep, cascade: bool = False) -> None:
+    """Refused (409) while deployments use the pool, unless `cascade=true` deletes them too."""
+    store.delete_work_pool(name, cascade=cascade)
 
 
 @router.get("/work_pools/{name}/status", response_model=Status)
@@ -90,8 +91,9 @@ def update_work_queue(pool: str, name: str, body: WorkQueueUpdate, store: StoreD
 
 
 @router.delete("/work_pools/{pool}/queues/{name}", status_code=204)
-def delete_work_queue(pool: str, name: str, store: StoreDep) -> None:
-    store.delete_work_queue(pool, name)
+def delete_work_queue(pool: str, name: str, store: StoreDep, cascade: bool = False) -> None:
+    """Refused (409) while deployments use the queue, unless `cascade=true` deletes them too."""
+    store.delete_work_queue(pool, name, cascade=cascade)
 
 
 @router.get("/work_pools/{pool}/queues/{name}/status", response_model=Status)

@@ -25,6 +25,7 @@ from reconciler.errors import ConflictError, NotFoundError, ValidationError
 from reconciler.model import FlowRun, LogLine, Worker
 from reconciler.states import FINAL_STATES, SLOT_STATES, RunState, can_transition, transition
 from reconciler.store.connection import SqlEngine
+from reconciler.store.integrity import check_run_target
 from reconciler.store.rows import worker_online
 from reconciler.store.tables import deployments, flow_run_logs, flow_runs, work_pools, workers
 from reconciler.store.tables import work_queues as queue_table
@@ -187,6 +188,7 @@ class SqlRuns(SqlEngine):
                 if existing is not None:
                     return run_from_row(existing)
             _check_run_job_variables(conn, run)
+            check_run_target(conn, run.work_pool, run.work_queue, run.name)
             values = run_values(run, now)
             conn.execute(insert(flow_runs).values(values))
         return run_from_row(values)
