@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, delete, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select, tuple_
 
 from reconciler.engine.plan import Action, Plan
 from reconciler.errors import ConflictError, ValidationError
@@ -71,16 +71,15 @@ def users(conn: Connection, pool: str, queue: str | None = None) -> list[tuple[s
     return [(f, n) for f, n in conn.execute(query.order_by(_D.c.flow, _D.c.name))]
 
 
-def _runs_where(scope: Scope) -> list[object]:
-    if scope.pool is not None:
-        clause = [_R.c.work_pool == scope.pool]
-        if scope.queue is not None:
-            clause.append(_R.c.work_queue == scope.queue)
-        if scope.deployments:  # a queue's cascade also takes its deployments' runs queued elsewhere
-            names = [f"{f}/{n}" for f, n in scope.deployments]
-            return [or_(and_(*clause), _R.c.deployment.in_(names))]
-        return clause
-    return [_R.c.deployment.in_([f"{f}/{n}" for f, n in scope.deployments])]
+def _runs_where(scope: Scope) -> ColumnElement[bool]:
+    """The runs of `scope`: those in its pool (or queue), and those of the deployments it takes."""
+    of_deployments = _R.c.deployment.in_([f"{f}/{n}" for f, n in scope.deployments])
+    if scope.pool is None:
+        return of_deployments
+    placed = _R.c.work_pool == scope.pool
+    if scope.queue is not None:
+        placed = and_(placed, _R.c.work_queue == scope.queue)
+    return or_(placed, of_deployments) if scope.deployments else placed
 
 
 def check_deletable(conn: Connection, scope: Scope, *, cascade: bool, what: str) -> None:
@@ -108,7 +107,7 @@ def check_deletable(conn: Connection, scope: Scope, *, cascade: bool, what: str)
             f"first, or delete with cascade to delete {them} too (`--cascade`; over the API `?cascade=true`)",
             addresses=listed,
         )
-    query = select(_R.c.name, _R.c.state).where(*_runs_where(scope), _R.c.state.in_(IN_FLIGHT))
+    query = select(_R.c.name, _R.c.state).where(_runs_where(scope), _R.c.state.in_(IN_FLIGHT))
     flying = [f"{name} ({state})" for name, state in conn.execute(query.order_by(_R.c.name))]
     if flying:
         raise ConflictError(
@@ -121,7 +120,7 @@ def check_deletable(conn: Connection, scope: Scope, *, cascade: bool, what: str)
 def delete_scope(conn: Connection, scope: Scope) -> int:
     """Delete the deployments of `scope` (remembered if managed) and its waiting runs; return how many runs.
     The caller deletes the pool or queue row itself."""
-    runs = conn.execute(delete(_R).where(*_runs_where(scope), _R.c.state.in_(WAITING)))
+    runs = conn.execute(delete(_R).where(_runs_where(scope), _R.c.state.in_(WAITING)))
     if scope.deployments:
         idents = list(scope.deployments)
         gone_d = conn.execute(select(_D).where(tuple_(_D.c.flow, _D.c.name).in_(idents))).mappings().all()
@@ -181,7 +180,10 @@ def check_references(conn: Connection, deployments: Collection[tuple[str, str]])
 def check_run_target(conn: Connection, pool: str, queue: str, run_name: str) -> None:
     """A new run must name a queue that exists (its pool is checked with its job variables)."""
     query = select(_Q.c.name).where(_Q.c.work_pool == pool, _Q.c.name == queue).with_for_update(read=True)
-    if conn.execute(query).first() is None and conn.execute(select(_P.c.name).where(_P.c.name == pool)).first():
+    if (
+        conn.execute(query).first() is None
+        and conn.execute(select(_P.c.name).where(_P.c.name == pool)).first()
+    ):
         raise ValidationError(
             f"flow run {run_name!r}: work queue {queue!r} does not exist in work pool {pool!r}",
             path=["work_queue"],

@@ -35,7 +35,9 @@ from reconciler.store.sql import SqlStore
 SOON = datetime.now(UTC) + timedelta(hours=1)
 
 
-def add_run(store: SqlStore, state: str = "SCHEDULED", queue_name: str = "default", dep: str = "etl/nightly") -> str:
+def add_run(
+    store: SqlStore, state: str = "SCHEDULED", queue_name: str = "default", dep: str = "etl/nightly"
+) -> str:
     run_id = str(uuid.uuid4())
     store.create_flow_run(
         FlowRun(
