@@ -402,7 +402,29 @@ _CRON_FIELDS = (
     ("month", 1, 12),
     ("day of week", 0, 7),
 )
-_CRON_NAMES = frozenset("jan feb mar apr may jun jul aug sep oct nov dec sun mon tue wed thu fri sat".split())
+_CRON_NAMES = frozenset(
+    [
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "may",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "oct",
+        "nov",
+        "dec",
+        "sun",
+        "mon",
+        "tue",
+        "wed",
+        "thu",
+        "fri",
+        "sat",
+    ]
+)
 _ORDINALS = ("1st", "2nd", "3rd", "4th", "5th")
 
 
