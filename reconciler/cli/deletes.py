@@ -102,7 +102,7 @@ def report(doomed: Doomed, json_out: bool) -> None:
 
 
 WAITING = ("SCHEDULED", "LATE")
-_MANY = 1_000_000
+_MANY = 10_000  # the API caps a listing there
 
 
 def _protected(store: Store, doomed: Doomed) -> dict[str, str | None]:

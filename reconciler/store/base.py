@@ -194,7 +194,12 @@ class Store(Protocol):
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
-    ) -> list[FlowRun]: ...
+        match: str | None = None,
+        newest_first: bool = False,
+    ) -> list[FlowRun]:
+        """Oldest expected start first (newest first with `newest_first`); `match`: runs named so or whose
+        id starts with it."""
+        ...
 
     def set_run_state(
         self,

@@ -312,8 +312,12 @@ class HttpStore:
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
+        match: str | None = None,
+        newest_first: bool = False,
     ) -> list[FlowRun]:
         params = {
+            "match": match,
+            "newest_first": newest_first or None,
             "state": list(states) or None,
             "work_pool": work_pool,
             "work_queue": work_queue,

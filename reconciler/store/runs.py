@@ -209,8 +209,14 @@ class SqlRuns(SqlEngine):
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
+        match: str | None = None,
+        newest_first: bool = False,
     ) -> list[FlowRun]:
         query = select(flow_runs)
+        if match is not None:  # a run's name, or a prefix of its id (ids are lowercase hex and dashes)
+            query = query.where(
+                or_(flow_runs.c.name == match, flow_runs.c.id.startswith(match.lower(), autoescape=True))
+            )
         if states:
             query = query.where(flow_runs.c.state.in_([parse_state(s).value for s in states]))
         if work_pool is not None:
@@ -221,7 +227,8 @@ class SqlRuns(SqlEngine):
             query = query.where(flow_runs.c.deployment == deployment)
         if before is not None:
             query = query.where(flow_runs.c.expected_start_time <= before)
-        query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(max(0, limit))
+        order = (flow_runs.c.expected_start_time, flow_runs.c.id)
+        query = query.order_by(*(c.desc() for c in order) if newest_first else order).limit(max(0, limit))
         with self.reading() as conn:
             return [run_from_row(r) for r in conn.execute(query).mappings()]
 
