@@ -47,17 +47,20 @@ def load_and_check(directory: str | Path, env: Mapping[str, str], snapshot: Snap
     """Load the project and add the checks that need the live state (pools declared elsewhere)."""
     # Source positions are only needed to place diagnostics: a clean project (every no-op plan) skips them.
     loaded = load_project(directory, env, positions=False)
-    if loaded.desired is None:
+    # A config with errors is still checked against the store, on its sound parts: every error at once.
+    checked = loaded.desired or loaded.partial
+    if checked is None:
         return loaded
     pools = existing_pools(snapshot)
-    extra = validate_references(loaded.desired, loaded.sources, pools)
+    extra = validate_references(checked, loaded.sources, pools)
     if not extra:
         return loaded
     if not loaded.positioned:  # loaded without positions: again with them, to place these diagnostics
         loaded = load_project(directory, env)
-        if loaded.desired is None:  # the files changed in between
+        checked = loaded.desired or loaded.partial
+        if checked is None:  # the files changed in between
             return loaded
-        extra = validate_references(loaded.desired, loaded.sources, pools)
+        extra = validate_references(checked, loaded.sources, pools)
     diagnostics = sort_diagnostics([*loaded.diagnostics, *extra])
     desired: DesiredState | None = None if has_errors(diagnostics) else loaded.desired
     return LoadedConfig(desired, diagnostics, loaded.sources, loaded.files, loaded.positioned)

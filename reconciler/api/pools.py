@@ -51,8 +51,9 @@ def update_work_pool(name: str, body: WorkPoolUpdate, store: StoreDep, signal: W
 
 
 @router.delete("/work_pools/{name}", status_code=204)
-def delete_work_pool(name: str, store: StoreDep) -> None:
-    store.delete_work_pool(name)
+def delete_work_pool(name: str, store: StoreDep, cascade: bool = False) -> None:
+    """Refused (409) while deployments use the pool, unless `cascade=true` deletes them too."""
+    store.delete_work_pool(name, cascade=cascade)
 
 
 @router.get("/work_pools/{name}/status", response_model=Status)
@@ -97,8 +98,9 @@ def update_work_queue(
 
 
 @router.delete("/work_pools/{pool}/queues/{name}", status_code=204)
-def delete_work_queue(pool: str, name: str, store: StoreDep) -> None:
-    store.delete_work_queue(pool, name)
+def delete_work_queue(pool: str, name: str, store: StoreDep, cascade: bool = False) -> None:
+    """Refused (409) while deployments use the queue, unless `cascade=true` deletes them too."""
+    store.delete_work_queue(pool, name, cascade=cascade)
 
 
 @router.get("/work_pools/{pool}/queues/{name}/status", response_model=Status)

@@ -45,6 +45,8 @@ def list_flow_runs(
     deployment: str | None = None,
     before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    match: Annotated[str | None, Query(description="A run's name or a prefix of its id.")] = None,
+    newest_first: bool = False,
 ) -> list[FlowRun]:
     return store.list_flow_runs(
         states=[s.value for s in state],
@@ -53,6 +55,8 @@ def list_flow_runs(
         deployment=deployment,
         before=as_utc(before) if before is not None else None,
         limit=limit,
+        match=match,
+        newest_first=newest_first,
     )
 
 

@@ -7,6 +7,7 @@ import json
 import typer
 
 from reconciler.cli.context import JsonOption, console, fail, open_store, print_json
+from reconciler.cli.deletes import YesOption
 
 app = typer.Typer(help="List, inspect, run and change deployments.", no_args_is_help=True)
 
@@ -67,8 +68,13 @@ def resume(address: str = typer.Argument(..., metavar="FLOW/NAME")) -> None:
 
 
 @app.command()
-def delete(address: str = typer.Argument(..., metavar="FLOW/NAME")) -> None:
-    """Delete a deployment and its schedules."""
+def delete(
+    address: str = typer.Argument(..., metavar="FLOW/NAME"),
+    yes: bool = YesOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Delete a deployment, its schedules and its waiting runs (refused while a run of it is in flight)."""
+    from reconciler.cli.deletes import delete_deployment
+
     flow, name = split_address(address)
-    open_store().delete_deployment(flow, name)
-    console.print(f"Deleted deployment [bold]{flow}/{name}[/bold].")
+    delete_deployment(open_store(), flow, name, yes=yes, json_out=json_out)

@@ -100,13 +100,40 @@ def main() -> None:
     os._exit(code or 0)
 
 
+def _base_named(cls: type, name: str) -> type[Exception]:
+    return next(c for c in cls.__mro__ if c.__name__ == name)
+
+
+def _invoke() -> int:
+    """Run the Typer app outside click's standalone mode, so that this module, not click, maps usage errors to
+    exit codes: click exits 2 on a usage error, the code `--detailed-exitcode` uses for "changes present"; a
+    typo in a CI step must read as an error (1), never as a plan with changes."""
+    # Typer may vendor click: take its exception classes from a public name rather than `import click`.
+    usage_error = _base_named(typer.BadParameter, "UsageError")
+    click_exception = _base_named(typer.BadParameter, "ClickException")
+    try:
+        code = app(standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        return context.EXIT_ERROR
+    except click_exception as exc:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+        return context.EXIT_ERROR if isinstance(exc, usage_error) else int(getattr(exc, "exit_code", 1))
+    return code if isinstance(code, int) else 0
+
+
 def run() -> None:
     """Run one `wp` command line (tests call this in-process; the console script calls `main`)."""
     from reconciler.errors import ConfigError, WpError
 
     context.forget_kept()
     try:
-        app()
+        sys.exit(_invoke())
     except ConfigError as exc:
         from reconciler.cli.context import print_diagnostics
 

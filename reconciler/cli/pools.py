@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from reconciler.cli.context import JsonOption, console, fail, now, open_store, print_json
+from reconciler.cli.deletes import CascadeOption, YesOption
 
 app = typer.Typer(help="Create, inspect and change work pools.", no_args_is_help=True)
 
@@ -155,10 +156,16 @@ def resume(name: str) -> None:
 
 
 @app.command()
-def delete(name: str) -> None:
-    """Delete a pool, its queues and workers."""
-    open_store().delete_work_pool(name)
-    console.print(f"Deleted work pool [bold]{name}[/bold].")
+def delete(
+    name: str,
+    yes: bool = YesOption,
+    cascade: bool = CascadeOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Delete a pool, its queues and workers (refused while deployments use it, unless --cascade)."""
+    from reconciler.cli.deletes import delete_pool
+
+    delete_pool(open_store(), name, yes=yes, cascade=cascade, json_out=json_out)
 
 
 @app.command("set-concurrency-limit")

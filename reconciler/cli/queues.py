@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from reconciler.cli.context import JsonOption, console, now, open_store, print_json
+from reconciler.cli.deletes import CascadeOption, YesOption
 
 app = typer.Typer(help="Create, inspect and change work queues.", no_args_is_help=True)
 PoolOpt = typer.Option(..., "--pool", "-p", help="The work pool.")
@@ -88,10 +89,20 @@ def resume(name: str, pool: str = PoolOpt) -> None:
 
 
 @app.command()
-def delete(name: str, pool: str = PoolOpt) -> None:
-    """Delete a queue (never the pool's `default` queue)."""
-    open_store().delete_work_queue(pool, name)
-    console.print(f"Deleted work queue [bold]{pool}/{name}[/bold].")
+def delete(
+    name: str,
+    pool: str = PoolOpt,
+    yes: bool = YesOption,
+    cascade: bool = CascadeOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Delete a queue (never the pool's `default` queue; refused while deployments use it, unless --cascade)."""
+    from reconciler.cli.deletes import delete_queue
+    from reconciler.model import DEFAULT_QUEUE
+
+    if name == DEFAULT_QUEUE:
+        open_store().delete_work_queue(pool, name)  # refused by the store, with the reason
+    delete_queue(open_store(), pool, name, yes=yes, cascade=cascade, json_out=json_out)
 
 
 @app.command("set-concurrency-limit")

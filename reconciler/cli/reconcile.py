@@ -140,11 +140,20 @@ def validate(directory: Path = DirArg, json_out: bool = JsonOption) -> None:
         print_diagnostics(loaded.diagnostics)
         if not failed and loaded.desired is not None:
             d = loaded.desired
+            counts = [
+                _count(len(d.pools), "work pool"),
+                _count(len(d.queues), "queue"),
+                _count(len(d.deployments), "deployment"),
+            ]
             console.print(
-                f"[green]The configuration is valid:[/green] {len(d.pools)} work pools, {len(d.queues)} queues, "
-                f"{len(d.deployments)} deployments in {len(loaded.files)} files."
+                f"[green]The configuration is valid:[/green] {', '.join(counts)} "
+                f"in {_count(len(loaded.files), 'file')}."
             )
     raise typer.Exit(1 if failed else 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def plan(

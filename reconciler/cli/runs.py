@@ -14,6 +14,7 @@ import signal
 import time
 import uuid
 from datetime import datetime, timedelta
+from enum import StrEnum
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,14 @@ worker_app = typer.Typer(help="Start workers and list them.", no_args_is_help=Tr
 flow_run_app = typer.Typer(help="List, inspect, follow and cancel flow runs.", no_args_is_help=True)
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+RunArg = typer.Argument(..., metavar="RUN", help="The run's id, a unique prefix of it, or the run's name.")
+
+
+class Sort(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+
+
 LATE_AFTER = timedelta(seconds=15)
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
 UNITS = {
@@ -103,20 +112,56 @@ def _state(state: str) -> str:
 
 
 def runs_table(title: str, rows: list[dict[str, Any]], *, with_late: bool = False) -> Table:
+    """Short ids (enough to name a run: `wp flow-run inspect` takes a prefix) and times relative to now."""
+    at = now()
     table = Table(title=title, title_justify="left")
     for col in ("ID", "Name", "Deployment", "Pool / queue", "State", "Expected start"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("ID", "Name"))
     for r in rows:
-        state = _state(r["state"]) + (" [bold yellow](late)[/]" if with_late and r.get("late") else "")
+        late = with_late and r.get("late") and r["state"] != "LATE"  # a LATE state says so itself
+        state = _state(r["state"]) + (" [bold yellow](late)[/]" if late else "")
         table.add_row(
-            r["id"],
+            r["id"][:8],
             r["name"],
             r["deployment"],
             f"{r['work_pool']} / {r['work_queue']}",
             state,
-            r["expected_start_time"],
+            relative_time(datetime.fromisoformat(r["expected_start_time"]), at),
         )
     return table
+
+
+def relative_time(when: datetime, at: datetime) -> str:
+    """`in 5 minutes`, `2 hours ago`: the largest whole unit."""
+    seconds = (when - at).total_seconds()
+    size = abs(seconds)
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if size >= length or unit == "second":
+            n = int(size // length)
+            text = f"{n} {unit}{'' if n == 1 else 's'}"
+            return f"in {text}" if seconds > 0 else f"{text} ago" if n else "now"
+    return "now"
+
+
+def resolve_run(store: Store, ref: str) -> FlowRun:
+    """A run named by its id, its name or a unique prefix of its id; an ambiguous one lists the candidates."""
+    found = store.list_flow_runs(match=ref, limit=11, newest_first=True)
+    exact = [r for r in found if ref in (r.id, r.name)]
+    if len(exact) == 1:
+        return exact[0]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        fail(
+            f"no flow run is named {ref!r} or has an id starting with it",
+            hint="`wp flow-run ls` lists the runs",
+        )
+    listed = "\n".join(f"    {r.id[:8]}  {r.name}  {r.deployment}  {r.state}" for r in found[:10])
+    more = " (and more)" if len(found) > 10 else ""
+    fail(
+        f"{ref!r} names more than one flow run{more}:\n{listed}",
+        hint="give more of the id, or the run's name",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- worker
@@ -316,17 +361,26 @@ def flow_run_ls(
     state: list[str] = typer.Option([], "--state", help="Only runs in this state (repeatable)."),
     pool: str | None = typer.Option(None, "--pool", help="Only runs of this work pool."),
     deployment: str | None = typer.Option(None, "--deployment", help="Only runs of FLOW/NAME."),
-    limit: int = typer.Option(50, "--limit", min=1, help="At most N runs."),
+    limit: int = typer.Option(
+        50, "--limit", min=1, help="At most N runs (the newest, unless --sort oldest)."
+    ),
+    sort: Sort = typer.Option(Sort.NEWEST, "--sort", help="By expected start time: newest or oldest first."),
     json_out: bool = JsonOption,
 ) -> None:
-    """List flow runs."""
+    """List flow runs, newest first."""
     from reconciler.states import RunState
 
     states = [s.upper() for s in state]
     unknown = [s for s in states if s not in RunState.__members__]
     if unknown:
         fail(f"unknown state {', '.join(unknown)}", hint=f"states: {', '.join(RunState.__members__)}")
-    runs = open_store().list_flow_runs(states=states, work_pool=pool, deployment=deployment, limit=limit)
+    runs = open_store().list_flow_runs(
+        states=states,
+        work_pool=pool,
+        deployment=deployment,
+        limit=limit,
+        newest_first=sort is Sort.NEWEST,
+    )
     rows = [run_view(r) for r in runs]
     if json_out:
         print_json(rows)
@@ -337,9 +391,9 @@ def flow_run_ls(
 
 
 @flow_run_app.command("inspect")
-def flow_run_inspect(run_id: str = typer.Argument(..., metavar="ID"), json_out: bool = JsonOption) -> None:
+def flow_run_inspect(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
     """Show one flow run."""
-    view = run_view(open_store().get_flow_run(run_id))
+    view = run_view(resolve_run(open_store(), run_id))
     if json_out:
         print_json(view)
     else:
@@ -348,13 +402,13 @@ def flow_run_inspect(run_id: str = typer.Argument(..., metavar="ID"), json_out: 
 
 @flow_run_app.command("logs")
 def flow_run_logs(
-    run_id: str = typer.Argument(..., metavar="ID"),
+    run_id: str = RunArg,
     follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run is final."),
     json_out: bool = JsonOption,
 ) -> None:
     """Print a flow run's logs."""
     store = open_store()
-    store.get_flow_run(run_id)  # NotFoundError names a wrong id
+    run_id = resolve_run(store, run_id).id
     if follow_ and not json_out:
         follow(store, run_id, show_logs=True)
         return
@@ -374,11 +428,12 @@ def flow_run_logs(
 
 
 @flow_run_app.command("cancel")
-def flow_run_cancel(run_id: str = typer.Argument(..., metavar="ID"), json_out: bool = JsonOption) -> None:
+def flow_run_cancel(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
     """Cancel a run: one not started yet becomes CANCELLED; a claimed or running one CANCELLING,
     and its worker stops the infrastructure within seconds."""
     store = open_store()
-    run = store.get_flow_run(run_id)
+    run = resolve_run(store, run_id)
+    run_id = run.id
     if run.state in FINAL:
         fail(f"flow run {run.name} ({run.id}) is already {run.state}; only unfinished runs can be cancelled")
     target = "CANCELLED" if run.state in ("SCHEDULED", "LATE") else "CANCELLING"

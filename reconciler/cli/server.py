@@ -9,8 +9,10 @@ with -15, a failure for systemd and CI). Must never implement routes or scheduli
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 from types import FrameType
 from typing import Any
 
@@ -62,6 +64,10 @@ def start(
     from reconciler.api import create_app
     from reconciler.store.open import open_store
 
+    # Listen before anything else: a busy port is one line and exit 1 at once, not uvicorn's log after the
+    # app started (and its exit 3, the code reserved for a stale plan or a held lock).
+    sock = _listen(host, port)
+    port = int(sock.getsockname()[1])
     env = dict(os.environ)
     if env.pop("WP_API_URL", None):
         err_console.print("WP_API_URL is ignored by `wp server start`: the server serves its own database.")
@@ -71,15 +77,35 @@ def start(
     where = "bearer token required" if api_key else "no authentication (set WP_API_KEY to require a token)"
     err_console.print(f"wp server on http://{host}:{port} ({where})")
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    server = _server(uvicorn, uvicorn.Config(application, host=host, port=port, log_level=log_level))
     try:
-        server.run()
-    except OSError as exc:  # e.g. the port is taken; uvicorn usually exits itself, this is the fallback
-        fail(f"cannot listen on {host}:{port}: {exc}")
+        server = _server(uvicorn, uvicorn.Config(application, host=host, port=port, log_level=log_level))
+        server.run(sockets=[sock])
+        if not server.started:
+            fail(f"the server on {host}:{port} did not start; see the log above")
     finally:
+        sock.close()
         close = getattr(store, "close", None)
         if callable(close):
             close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound socket on HOST:PORT (port 0: any free one), as uvicorn would bind it."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}:{port}: unknown host ({exc.strerror})", hint="e.g. --host 127.0.0.1")
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use; stop what listens there or pass --port N")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

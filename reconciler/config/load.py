@@ -64,6 +64,9 @@ class LoadedConfig:
     # False when a large file was read without positions (load_project(positions=False) of a clean project):
     # `sources` cannot place diagnostics then, and a caller with some to report must load again with them.
     positioned: bool = True
+    # The desired state built from the sound parts of a config that has errors, so that checks which need it
+    # (pools in the store) still run and every error is reported in one go; never planned or applied.
+    partial: DesiredState | None = None
 
 
 @dataclass
@@ -647,4 +650,6 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
     reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
     diagnostics = sort_diagnostics(reader.diagnostics)
     desired_or_none = None if has_errors(diagnostics) else desired
-    return LoadedConfig(desired_or_none, diagnostics, sources, reader.files, positions.complete)
+    return LoadedConfig(
+        desired_or_none, diagnostics, sources, reader.files, positions.complete, partial=desired
+    )

@@ -250,9 +250,9 @@ def to_desired(
         built = [
             builder.build(partial(_schedule, s), (*at, "schedules", k)) for k, s in enumerate(ddoc.schedules)
         ]
+        # A faulty schedule is reported; the deployment is still built from the rest so that later checks (its
+        # pool in the store) run on it too. The config then has errors, so this state is never planned.
         schedules = [s for s in built if s is not None]
-        if len(schedules) < len(built):
-            continue
         dep = builder.build(partial(_deployment, ddoc, flow, schedules), at, DEPLOYMENT_FIELD_PATHS)
         if dep is None:
             continue

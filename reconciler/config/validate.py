@@ -127,8 +127,12 @@ def _structure_diagnostic(
     )
 
 
+_DEFINING = frozenset({"cron", "interval", "rrule"})  # fields without which their object means nothing
+
+
 def _salvage(raw: Mapping[str, Any], key: str, model: type[BaseModel]) -> list[tuple[int, Any]]:
-    """The items of a list, without their faulty fields, so later checks still run on them."""
+    """The items of a list, without their faulty values, so later checks still run on the rest (a queue with a
+    wrong priority is still declared; only its priority is left out)."""
     items = raw.get(key)
     if not isinstance(items, list):
         return []
@@ -136,15 +140,38 @@ def _salvage(raw: Mapping[str, Any], key: str, model: type[BaseModel]) -> list[t
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             continue
-        try:
-            good.append((i, model.model_validate(item)))
-        except ValidationError as exc:
-            faulty = {e["loc"][0] for e in exc.errors() if e["loc"]}
-            try:  # already reported; the rest of the item is still worth checking
-                good.append((i, model.model_validate({k: v for k, v in item.items() if k not in faulty})))
-            except ValidationError:
-                continue
+        value: Any = item
+        for _ in range(64):  # each round removes one faulty value; errors are few
+            try:
+                good.append((i, model.model_validate(value)))
+                break
+            except ValidationError as exc:  # already reported
+                loc = next((tuple(e["loc"]) for e in exc.errors() if e["loc"]), ())
+                if loc and loc[-1] in _DEFINING:  # a schedule without its rule is no schedule: drop it
+                    loc = loc[:-1]
+                value = _without(value, loc)
+                if value is None:
+                    break
     return good
+
+
+def _without(value: Any, loc: Path) -> Any:
+    """`value` (plain YAML data) without the part at `loc`; a missing required part takes its parent with it.
+    None when nothing is left of it."""
+    if not loc:
+        return None
+    head, rest = loc[0], loc[1:]
+    if isinstance(value, Mapping) and head in value:
+        if not rest:
+            return {k: v for k, v in value.items() if k != head}
+        inner = _without(value[head], rest)
+        return {k: v for k, v in value.items() if k != head} | ({} if inner is None else {head: inner})
+    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
+        if not rest:
+            return value[:head] + value[head + 1 :]
+        inner = _without(value[head], rest)
+        return value[:head] + ([] if inner is None else [inner]) + value[head + 1 :]
+    return None  # the faulty part is missing or of the wrong shape here: drop what holds it
 
 
 def validate_document(raw: Any, positions: Positions) -> tuple[ParsedConfig, list[Diagnostic]]:
@@ -308,10 +335,12 @@ def _schedule_checks(positions: Positions, doc: DeploymentDoc, at: Path) -> list
     )
     for k, s in enumerate(doc.schedules):
         if s.timezone is not None and not _known_timezone(s.timezone):
+            close = difflib.get_close_matches(s.timezone, _timezones(), n=1, cutoff=0.6)
             out.append(
                 positions.error(
                     f"unknown timezone '{s.timezone}'",
-                    "use an IANA name such as UTC or Europe/Berlin",
+                    (f"did you mean '{close[0]}'? " if close else "")
+                    + "use an IANA name such as UTC or Europe/Berlin",
                     (*at, "schedules", k, "timezone"),
                 )
             )
@@ -319,7 +348,7 @@ def _schedule_checks(positions: Positions, doc: DeploymentDoc, at: Path) -> list
             out.append(
                 positions.error(
                     f"invalid cron expression '{s.cron}'",
-                    "write five fields: minute hour day month weekday",
+                    _cron_fix(s.cron),
                     (*at, "schedules", k, "cron"),
                 )
             )
@@ -359,6 +388,64 @@ def _known_timezone(name: str) -> bool:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1)
+def _timezones() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
+_CRON_NAMES = frozenset(
+    [
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "may",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "oct",
+        "nov",
+        "dec",
+        "sun",
+        "mon",
+        "tue",
+        "wed",
+        "thu",
+        "fri",
+        "sat",
+    ]
+)
+_ORDINALS = ("1st", "2nd", "3rd", "4th", "5th")
+
+
+def _cron_fix(expression: str) -> str:
+    """How to fix an invalid cron expression: the field that is out of range or unreadable, else its shape."""
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        return f"write five fields: minute hour day month weekday (got {len(fields)})"
+    for position, (text, (name, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
+        for part in text.split(","):
+            base, _, step = part.partition("/")
+            if step and not step.isdigit():
+                return f"{name} (the {_ORDINALS[position]} field) has the step '{step}'; write a number after '/'"
+            for bound in base.split("-") if base not in ("*", "?") else ():
+                if bound.lower() in _CRON_NAMES:
+                    continue
+                if not bound.isdigit():
+                    return f"{name} (the {_ORDINALS[position]} field) '{bound}' is not a number; write {low}-{high}"
+                if not low <= int(bound) <= high:
+                    return f"{name} (the {_ORDINALS[position]} field) is {bound}, out of range {low}-{high}"
+    return "write five fields: minute hour day month weekday, each a number, range, list or */step"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -266,27 +266,38 @@ def _cascade(ctx: _Context, deletes: list[Change]) -> tuple[list[Change], list[s
                         extra.append(_delete(ctx.snapshot.objects[sub], change.reason or Reason.NOT_DECLARED))
                         deleted.add(sub)
     for change in deletes:
-        if change.key.kind is not Kind.WORK_POOL:
+        if change.key.kind is Kind.WORK_POOL:
+            pool, queue = change.key.name, None
+        elif change.key.kind is Kind.WORK_QUEUE:
+            pool, _, queue = change.key.name.partition("/")
+            if pool_key(pool) in deleted:
+                continue  # goes with its pool, checked there
+        else:
             continue
-        pool = change.key.name
+        # The state after the plan decides: a declared deployment counts as the plan leaves it (moved away or
+        # onto this pool), an undeclared one as it is live.
         users = sorted(
             {
                 k.address
                 for k, lo in ctx.snapshot.objects.items()
-                if _uses_pool(lo.value, pool) and k not in deleted
+                if k not in ctx.wanted and _uses(lo.value, pool, queue) and k not in deleted
             }
-            | {k.address for k, d in ctx.wanted.items() if _uses_pool(d.value, pool) and k not in deleted}
+            | {k.address for k, d in ctx.wanted.items() if _uses(d.value, pool, queue) and k not in deleted}
         )
         if users:
             errors.append(
-                f"{change.address} cannot be deleted: {', '.join(users)} still use it; "
-                "move or delete them first"
+                f"{change.address} cannot be deleted: {', '.join(users)} still "
+                f"{'uses' if len(users) == 1 else 'use'} it; move or delete "
+                f"{'it' if len(users) == 1 else 'them'} first"
             )
     return extra, errors
 
 
-def _uses_pool(value: ManagedObject, pool: str) -> bool:
-    return isinstance(value, Deployment) and value.work_pool == pool
+def _uses(value: ManagedObject, pool: str, queue: str | None) -> bool:
+    """Whether `value` is a deployment whose runs go to this pool (or this queue of it)."""
+    if not isinstance(value, Deployment) or value.work_pool != pool:
+        return False
+    return queue is None or (value.work_queue or DEFAULT_QUEUE) == queue
 
 
 def _ownership_errors(ctx: _Context) -> list[str]:

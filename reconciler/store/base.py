@@ -135,7 +135,10 @@ class Store(Protocol):
 
     def update_work_pool(self, name: str, **fields: Any) -> WorkPool: ...
 
-    def delete_work_pool(self, name: str) -> None: ...
+    def delete_work_pool(self, name: str, *, cascade: bool = False) -> None:
+        """ConflictError if the pool, or one of its queues, is protected; if deployments use it (unless
+        `cascade`: they go too); or if runs are in flight in it. Its waiting runs go with it."""
+        ...
 
     def get_work_pool(self, name: str) -> WorkPool: ...
 
@@ -155,8 +158,8 @@ class Store(Protocol):
 
     def update_work_queue(self, pool: str, name: str, **fields: Any) -> WorkQueue: ...
 
-    def delete_work_queue(self, pool: str, name: str) -> None:
-        """ValidationError for the `default` queue."""
+    def delete_work_queue(self, pool: str, name: str, *, cascade: bool = False) -> None:
+        """ValidationError for the `default` queue; ConflictError as delete_work_pool."""
         ...
 
     def get_work_queue(self, pool: str, name: str) -> WorkQueue: ...
@@ -169,9 +172,13 @@ class Store(Protocol):
 
     def list_deployments(self, work_pool: str | None = None) -> list[Deployment]: ...
 
-    def update_deployment(self, flow: str, name: str, **fields: Any) -> Deployment: ...
+    def update_deployment(self, flow: str, name: str, **fields: Any) -> Deployment:
+        """ValidationError if it would name a pool or queue that does not exist."""
+        ...
 
-    def delete_deployment(self, flow: str, name: str) -> None: ...
+    def delete_deployment(self, flow: str, name: str) -> None:
+        """ConflictError if protected or if runs of it are in flight; its waiting runs go with it."""
+        ...
 
     # ------------------------------------------------------------------ runtime (issue 4)
     def create_flow_run(self, run: FlowRun) -> FlowRun: ...
@@ -187,7 +194,12 @@ class Store(Protocol):
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
-    ) -> list[FlowRun]: ...
+        match: str | None = None,
+        newest_first: bool = False,
+    ) -> list[FlowRun]:
+        """Oldest expected start first (newest first with `newest_first`); `match`: runs named so or whose
+        id starts with it."""
+        ...
 
     def set_run_state(
         self,

@@ -232,8 +232,8 @@ class HttpStore:
     def update_work_pool(self, name: str, **fields: Any) -> WorkPool:
         return WorkPool.model_validate(self._request("PATCH", f"/work_pools/{_segment(name)}", json=fields))
 
-    def delete_work_pool(self, name: str) -> None:
-        self._request("DELETE", f"/work_pools/{_segment(name)}")
+    def delete_work_pool(self, name: str, *, cascade: bool = False) -> None:
+        self._request("DELETE", f"/work_pools/{_segment(name)}", params={"cascade": cascade or None})
 
     def get_work_pool(self, name: str) -> WorkPool:
         return WorkPool.model_validate(self._get(f"/work_pools/{_segment(name)}"))
@@ -264,8 +264,8 @@ class HttpStore:
     def update_work_queue(self, pool: str, name: str, **fields: Any) -> WorkQueue:
         return WorkQueue.model_validate(self._request("PATCH", self._queue_path(pool, name), json=fields))
 
-    def delete_work_queue(self, pool: str, name: str) -> None:
-        self._request("DELETE", self._queue_path(pool, name))
+    def delete_work_queue(self, pool: str, name: str, *, cascade: bool = False) -> None:
+        self._request("DELETE", self._queue_path(pool, name), params={"cascade": cascade or None})
 
     def get_work_queue(self, pool: str, name: str) -> WorkQueue:
         return WorkQueue.model_validate(self._get(self._queue_path(pool, name)))
@@ -312,8 +312,12 @@ class HttpStore:
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
+        match: str | None = None,
+        newest_first: bool = False,
     ) -> list[FlowRun]:
         params = {
+            "match": match,
+            "newest_first": newest_first or None,
             "state": list(states) or None,
             "work_pool": work_pool,
             "work_queue": work_queue,

@@ -24,9 +24,8 @@ from reconciler.model import (
     deployment_key,
     pool_key,
     queue_key,
-    schedule_key,
 )
-from reconciler.store import rows, tables
+from reconciler.store import integrity, rows, tables
 from reconciler.store.connection import SqlEngine
 from reconciler.store.live import online_pools
 from reconciler.store.objects import DEFAULT_QUEUE_DESCRIPTION
@@ -125,10 +124,19 @@ class SqlObjects(SqlEngine):
             conn.execute(update(_P).where(_P.c.name == name).values(values))
         return pool
 
-    def delete_work_pool(self, name: str) -> None:
+    def delete_work_pool(self, name: str, *, cascade: bool = False) -> None:
         with self.transaction() as conn:
+            integrity.lock_for_delete(conn, name)
             pool = _pool_row(conn, name)
             queues = conn.execute(select(_Q).where(_Q.c.work_pool == name)).mappings().all()
+            scope = integrity.Scope(
+                pool_key(name).address,
+                pool=name,
+                deployments=tuple(integrity.users(conn, name)),
+                extra_addresses=tuple(queue_key(name, q["name"]).address for q in queues),
+            )
+            integrity.check_deletable(conn, scope, cascade=cascade, what="work pool")
+            integrity.delete_scope(conn, scope)
             record_deleted(conn, [(pool_key(name), pool), *((queue_key(name, q["name"]), q) for q in queues)])
             conn.execute(delete(_P).where(_P.c.name == name))  # queues and workers cascade
             if read_default_pool(conn) == name:
@@ -188,7 +196,7 @@ class SqlObjects(SqlEngine):
             conn.execute(update(_Q).where(_Q.c.work_pool == pool, _Q.c.name == name).values(values))
         return queue.model_copy(update={"priority": priority})
 
-    def delete_work_queue(self, pool: str, name: str) -> None:
+    def delete_work_queue(self, pool: str, name: str, *, cascade: bool = False) -> None:
         if name == DEFAULT_QUEUE:
             raise ValidationError(
                 f"work queue {pool}/{name}: a pool's default queue cannot be deleted; "
@@ -196,7 +204,17 @@ class SqlObjects(SqlEngine):
                 path=["name"],
             )
         with self.transaction() as conn:
-            record_deleted(conn, [(queue_key(pool, name), _queue_row(conn, pool, name))])
+            integrity.lock_for_delete(conn, pool, name)
+            row = _queue_row(conn, pool, name)
+            scope = integrity.Scope(
+                queue_key(pool, name).address,
+                pool=pool,
+                queue=name,
+                deployments=tuple(integrity.users(conn, pool, name)),
+            )
+            integrity.check_deletable(conn, scope, cascade=cascade, what="work queue")
+            integrity.delete_scope(conn, scope)
+            record_deleted(conn, [(queue_key(pool, name), row)])
             conn.execute(delete(_Q).where(_Q.c.work_pool == pool, _Q.c.name == name))  # gaps are kept
 
     def get_work_queue(self, pool: str, name: str) -> WorkQueue:
@@ -242,6 +260,8 @@ class SqlObjects(SqlEngine):
             deployment = _changed(Deployment, current, fields, ("flow", "name"), f"deployment {flow}/{name}")
             values = rows.deployment_values(deployment) | {"updated": now}
             conn.execute(update(_D).where(_D.c.flow == flow, _D.c.name == name).values(values))
+            if {"work_pool", "work_queue"} & set(fields):
+                integrity.check_references(conn, [(flow, name)])
             if "schedules" in fields:
                 conn.execute(delete(_S).where(_S.c.flow == flow, _S.c.name == name))
                 batch = [
@@ -254,13 +274,7 @@ class SqlObjects(SqlEngine):
 
     def delete_deployment(self, flow: str, name: str) -> None:
         with self.transaction() as conn:
-            deployment = _deployment_row(conn, flow, name)
-            schedules = conn.execute(select(_S).where(_S.c.flow == flow, _S.c.name == name)).mappings().all()
-            record_deleted(
-                conn,
-                [
-                    (deployment_key(flow, name), deployment),
-                    *((schedule_key(flow, name, s["slug"]), s) for s in schedules),
-                ],
-            )
-            conn.execute(delete(_D).where(_D.c.flow == flow, _D.c.name == name))  # schedules cascade
+            _deployment_row(conn, flow, name)
+            scope = integrity.Scope(deployment_key(flow, name).address, deployments=((flow, name),))
+            integrity.check_deletable(conn, scope, cascade=True, what="deployment")
+            integrity.delete_scope(conn, scope)  # the deployment (remembered if managed), schedules cascade

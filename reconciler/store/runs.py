@@ -25,6 +25,7 @@ from reconciler.errors import ConflictError, NotFoundError, ValidationError
 from reconciler.model import FlowRun, LogLine, Worker
 from reconciler.states import FINAL_STATES, SLOT_STATES, RunState, can_transition, transition
 from reconciler.store.connection import SqlEngine
+from reconciler.store.integrity import check_run_target
 from reconciler.store.rows import worker_online
 from reconciler.store.tables import deployments, flow_run_logs, flow_runs, work_pools, workers
 from reconciler.store.tables import work_queues as queue_table
@@ -187,6 +188,7 @@ class SqlRuns(SqlEngine):
                 if existing is not None:
                     return run_from_row(existing)
             _check_run_job_variables(conn, run)
+            check_run_target(conn, run.work_pool, run.work_queue, run.name)
             values = run_values(run, now)
             conn.execute(insert(flow_runs).values(values))
         return run_from_row(values)
@@ -207,8 +209,14 @@ class SqlRuns(SqlEngine):
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
+        match: str | None = None,
+        newest_first: bool = False,
     ) -> list[FlowRun]:
         query = select(flow_runs)
+        if match is not None:  # a run's name, or a prefix of its id (ids are lowercase hex and dashes)
+            query = query.where(
+                or_(flow_runs.c.name == match, flow_runs.c.id.startswith(match.lower(), autoescape=True))
+            )
         if states:
             query = query.where(flow_runs.c.state.in_([parse_state(s).value for s in states]))
         if work_pool is not None:
@@ -219,7 +227,8 @@ class SqlRuns(SqlEngine):
             query = query.where(flow_runs.c.deployment == deployment)
         if before is not None:
             query = query.where(flow_runs.c.expected_start_time <= before)
-        query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(max(0, limit))
+        order = (flow_runs.c.expected_start_time, flow_runs.c.id)
+        query = query.order_by(*(c.desc() for c in order) if newest_first else order).limit(max(0, limit))
         with self.reading() as conn:
             return [run_from_row(r) for r in conn.execute(query).mappings()]
 

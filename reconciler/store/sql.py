@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from reconciler.engine.plan import Plan
 from reconciler.model import Key
+from reconciler.store import integrity
 from reconciler.store.base import ApplyRecord, Snapshot
 from reconciler.store.crud import SqlObjects
 from reconciler.store.live import read_live
@@ -43,4 +44,5 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns):
             # a small plan (a Terraform resource, a hand-sized change) checks just its objects, not the store
             check_fresh(plan, read_live(conn, now, touched if len(touched) <= KEYED_CHECK_MAX else None))
             PlanWriter(conn, plan, now).write()
+            integrity.check_plan(conn, plan)
             return insert_history(conn, record, now)

@@ -91,3 +91,29 @@ def test_server_serves_the_store_and_stops_cleanly_on_sigterm(
     assert proc.returncode in (0, -signal.SIGTERM), stderr
     assert "Application shutdown complete" in stderr
     assert "Traceback" not in stderr
+
+
+def test_server_on_a_busy_port_says_so_in_one_line_and_exits_1_at_once(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = int(busy.getsockname()[1])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
+        env.update(WP_HOME=str(tmp_path / "home"))
+        started = time.monotonic()
+        done = subprocess.run(
+            [_wp(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert str(port) in lines[0] and "in use" in lines[0]
+    # at once: before the store is even opened (uvicorn used to start the app, then fail and wait 15 s)
+    assert not (tmp_path / "home" / "wp.db").exists()
+    assert took < 12, f"took {took:.1f} s"

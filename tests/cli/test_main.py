@@ -31,17 +31,25 @@ def test_a_plan_left_to_the_exit_still_flushes_all_output_and_its_code(
     assert broken.code == 1 and "bogus_field" in broken.stderr
 
 
-def test_bad_flag_is_a_usage_error(wp_process: Wp) -> None:
+def test_bad_flag_is_a_usage_error_exit_1_not_the_changes_code(wp_process: Wp) -> None:
+    """A CI step with a typo (`--detailed-exitcodes`) must not look like a plan with changes (exit 2)."""
     result = wp_process("plan", "--no-such-flag")
-    assert result.code == 2
+    assert result.code == 1
     assert "No such option" in result.stderr
     assert "Usage: wp plan" in result.stderr
 
 
 def test_bad_flag_value_is_a_usage_error(wp: Wp) -> None:
     result = wp("plan", "--format", "yml")
-    assert result.code == 2
+    assert result.code == 1
     assert "yml" in result.stderr
+
+
+def test_missing_required_option_and_typoed_option_exit_1(wp_process: Wp) -> None:
+    missing = wp_process("work-queue", "create", "q")
+    assert missing.code == 1 and "--pool" in missing.stderr
+    typo = wp_process("plan", "--detailed-exitcodes")
+    assert typo.code == 1 and "--detailed-exitcode" in typo.stderr
 
 
 def test_version(wp: Wp) -> None:

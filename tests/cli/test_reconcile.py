@@ -195,8 +195,8 @@ def test_change_made_by_hand_shows_as_drift_and_is_changed_back(wp: Wp, demo: Pa
 
 def test_objects_deleted_by_hand_show_as_drift_and_are_made_again(wp: Wp, demo: Path) -> None:
     assert wp("apply", demo, "--auto-approve").code == 0
-    assert wp("deployment", "delete", "say-hello/d").code == 0
-    assert wp("work-queue", "delete", "urgent", "--pool", "p").code == 0
+    assert wp("deployment", "delete", "say-hello/d", "--yes").code == 0
+    assert wp("work-queue", "delete", "urgent", "--pool", "p", "--yes").code == 0
     plan = wp("plan", demo, "--detailed-exitcode")
     assert plan.code == 2
     drift, _, actions = plan.stdout.partition("wp will perform the following actions:")

@@ -418,8 +418,8 @@ def test_managed_objects_deleted_by_hand_are_remembered_until_made_again(store: 
         record(),
     )
     assert set(store.snapshot().deleted) == {schedule_key("etl", "nightly", "nightly")}
-    # a whole pool deleted by hand takes its managed queues with it
-    store.delete_work_pool("prod")
+    # a whole pool deleted by hand (with cascade: a deployment uses it) takes its managed queues with it
+    store.delete_work_pool("prod", cascade=True)
     assert set(store.snapshot().deleted) >= {
         pool_key("prod"),
         queue_key("prod", "critical"),

@@ -191,8 +191,21 @@ def test_deleting_a_pool_takes_its_queues_and_a_deployment_its_schedules() -> No
 
 def test_pool_still_used_by_a_kept_deployment_cannot_be_deleted() -> None:
     objs = [live(POOL), live(DEP, owner="other")]
-    with pytest.raises(PlanError, match=r"work_pool.pool cannot be deleted: deployment.f/d still use"):
+    with pytest.raises(PlanError, match=r"work_pool.pool cannot be deleted: deployment.f/d still uses it;"):
         plan(want(), snap(*objs), prune=True, allow_mass_delete=True)
+
+
+def test_a_plan_that_moves_a_deployment_away_may_prune_its_old_pool() -> None:
+    """The check looks at the state after the plan: the deployment the plan moves no longer uses the pool."""
+    other = WorkPool(name="other", base_job_template=TEMPLATE)
+    moved = DEP.model_copy(update={"work_pool": "other"})
+    objs = [live(POOL), live(q("default")), live(other), live(DEP)]
+    p = plan(want(pools=(other,), deployments=(moved,)), snap(*objs), prune=True, allow_mass_delete=True)
+    assert actions(p)["work_pool.pool"] is Action.DELETE
+    assert actions(p)["deployment.f/d"] is Action.UPDATE
+    # and a deployment the plan moves ONTO a pool it prunes still blocks it
+    with pytest.raises(PlanError, match=r"work_pool.other cannot be deleted: deployment.f/d still uses it"):
+        plan(want(pools=(POOL,), deployments=(moved,)), snap(*objs), prune=True, allow_mass_delete=True)
 
 
 def test_protect_refuses_delete_and_replace() -> None:
@@ -336,3 +349,14 @@ def test_a_managed_object_deleted_outside_wp_is_drift_and_planned_again() -> Non
     text = render_text(p, color=False)
     assert "# work_queue.pool/hand-deleted was deleted outside wp" in text
     assert "work_queue.pool/theirs was deleted" not in text
+
+
+def test_a_queue_a_kept_deployment_uses_cannot_be_pruned_unless_the_plan_moves_it() -> None:
+    on_low = DEP.model_copy(update={"work_queue": "low"})
+    objs = [live(POOL), live(q("default")), live(q("low", 2)), live(on_low)]
+    with pytest.raises(
+        PlanError, match=r"work_queue.pool/low cannot be deleted: deployment.f/d still uses it"
+    ):
+        plan(want(pools=(POOL,), deployments=(on_low,)), snap(*objs), prune=True, allow_mass_delete=True)
+    p = plan(want(pools=(POOL,), deployments=(DEP,)), snap(*objs), prune=True, allow_mass_delete=True)
+    assert actions(p)["work_queue.pool/low"] is Action.DELETE
