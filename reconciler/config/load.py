@@ -24,6 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from reconciler.collector import collector_paused
 from reconciler.config.normalize import substitute_env, to_desired
 from reconciler.config.prefect import convert_prefect_document
+from reconciler.config.pull import pull_step_problems
 from reconciler.config.schema import ParsedConfig
 from reconciler.config.sources import Location, Positions, SourceMap, Written
 from reconciler.config.sources import Path as FieldPath
@@ -565,6 +566,7 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
     desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root))
     reader.diagnostics.extend(notes)
     reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
+    reader.diagnostics.extend(pull_step_problems(parsed.deployments, positions))
     diagnostics = sort_diagnostics(reader.diagnostics)
     desired_or_none = None if has_errors(diagnostics) else desired
     return LoadedConfig(desired_or_none, diagnostics, sources, reader.files, positions.complete)

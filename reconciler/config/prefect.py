@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.config.placeholders import PLACEHOLDER, step_ids, unresolvable
 from reconciler.config.schema import DeploymentDoc, ScheduleDoc, WorkPoolRefDoc
 from reconciler.config.sources import Path, Positions
 from reconciler.diagnostics import Diagnostic
@@ -82,17 +83,24 @@ def _work_pool(raw: Any, path: Path, notes: _Notes) -> Any:
     return out
 
 
-def _deployment(raw: Any, path: Path, default_pull: Any, notes: _Notes) -> Any:
+def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], notes: _Notes) -> Any:
     if not isinstance(raw, dict):
         return raw
     out = _without_nulls(raw)
     positions = notes.positions
+    # a deployment's own build/push steps add to the file's (Prefect runs those instead)
+    steps = {**steps, **step_ids(out.get("build"), "build"), **step_ids(out.get("push"), "push")}
+    for key, value in out.items():
+        if key not in _NO_IMAGES:
+            notes.items += unresolvable(value, (*path, key), positions, steps, in_pull=key == "pull")
     if "flow_name" in out and "flow" not in out:
         out["flow"] = out.pop("flow_name")
         positions.move((*path, "flow_name"), (*path, "flow"))
     if "schedule" in out:
         single = out.pop("schedule")
-        if "schedules" in out:
+        if not single:
+            pass  # `schedule: {}` (what `prefect deploy` writes) is no schedule, also beside `schedules:`
+        elif "schedules" in out:
             notes.items.append(
                 positions.error(
                     "both 'schedule' and 'schedules' are set",
@@ -119,11 +127,8 @@ def _deployment(raw: Any, path: Path, default_pull: Any, notes: _Notes) -> Any:
                 (*path, "concurrency_limit", key),
                 "wp enqueues runs over the limit",
             )
-    tags = out.get("tags")
-    if isinstance(tags, str) and "{{" in tags:
-        # Prefect fills these from build-step outputs, and wp runs no build steps
-        notes.ignored("tags", (*path, "tags"), "templated tags come from build steps, which wp does not run")
-        del out["tags"]
+    if isinstance(out.get("tags"), str) and PLACEHOLDER.search(out["tags"]):
+        del out["tags"]  # its placeholder is reported above, as inside a list; "not a list" would be noise
     if "pull" not in out and default_pull is not None:
         out["pull"] = default_pull
         positions.move(("pull",), (*path, "pull"), copy=True)
@@ -151,5 +156,9 @@ def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, 
     if not isinstance(deployments, list):
         return ({} if deployments is None else {"deployments": deployments}), notes.items
     default_pull = document.get("pull")
-    converted = [_deployment(d, ("deployments", i), default_pull, notes) for i, d in enumerate(deployments)]
+    steps = {**step_ids(document.get("build"), "build"), **step_ids(document.get("push"), "push")}
+    notes.items += unresolvable(default_pull, ("pull",), positions, steps, in_pull=True)
+    converted = [
+        _deployment(d, ("deployments", i), default_pull, steps, notes) for i, d in enumerate(deployments)
+    ]
     return {"deployments": converted}, notes.items
