@@ -115,7 +115,9 @@ def resolve_flow(dep: DeploymentDoc, flow_names: Mapping[str, str]) -> str:
     """`flow:` if given, else the entrypoint's `@flow(name=...)`, else its function name with `_` as `-`."""
     if dep.flow:
         return dep.flow
-    return flow_names.get(dep.entrypoint) or default_flow_name(dep.entrypoint.rpartition(":")[2])
+    entrypoint = dep.entrypoint
+    function = entrypoint.rpartition(":")[2] if ":" in entrypoint else entrypoint.rpartition(".")[2]
+    return flow_names.get(entrypoint) or default_flow_name(function)
 
 
 def schedule_slug(doc: ScheduleDoc) -> str:

@@ -1,6 +1,6 @@
 """prefect.yaml as people write it today -> wp's deployment documents.
 
-Owns the translation of Prefect's format (`flow_name`, the older single `schedule:`, top-level `pull` as
+Owns the translation of Prefect's format (the older single `schedule:` (`{}` = none), top-level `pull` as
 the default, `concurrency_limit: {limit: ...}`, explicit nulls meaning "not set") and the warnings for keys wp
 does not act on (`build`, `push`, `triggers`, `enforce_parameter_schema`, ...), each reported once.
 
@@ -93,9 +93,6 @@ def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], 
     for key, value in out.items():
         if key not in _NO_IMAGES:
             notes.items += unresolvable(value, (*path, key), positions, steps, in_pull=key == "pull")
-    if "flow_name" in out and "flow" not in out:
-        out["flow"] = out.pop("flow_name")
-        positions.move((*path, "flow_name"), (*path, "flow"))
     if "schedule" in out:
         single = out.pop("schedule")
         if not single:

@@ -6,6 +6,7 @@ prefect.yaml, and checks what wp registers or the exact diagnostic it gives at t
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from reconciler.config.load import LoadedConfig, load_project
@@ -25,6 +26,7 @@ def example(write: Write, name: str, wp_yaml: str = WP_YAML) -> Path:
     text = (EXAMPLES / name).read_text(encoding="utf-8")
     root = write({"wp.yaml": wp_yaml})
     (root / "prefect.yaml").write_text(text, encoding="utf-8")  # unchanged, not dedented
+    shutil.copytree(EXAMPLES / "project", root, dirs_exist_ok=True)  # pipelines/daily.py
     return root
 
 
@@ -211,3 +213,98 @@ def test_env_placeholders_in_pull_are_left_for_the_worker(write: Write) -> None:
     )
     # outside pull steps the value is still taken from the plan machine's environment
     assert dep.job_variables == {"env": {"REGION": "eu"}}
+
+
+# --- 5, 6, 9: the flow Prefect registers, module-path entrypoints -----------------------------------------
+
+
+def test_module_entrypoints_and_flow_names_from_constants(write: Write) -> None:
+    loaded = load_project(example(write, "module_entrypoints.yaml"), {})
+    assert errors(loaded) == [], [d.format() for d in loaded.diagnostics]
+    assert loaded.desired is not None
+    flows = {d.name: (d.flow, d.entrypoint) for d in loaded.desired.deployments}
+    assert flows == {
+        "by-module": ("nightly-etl", "pipelines.daily:nightly"),  # @flow(name=FLOW_NAME)
+        "by-dotted-path": ("data-report", "pipelines.daily.report"),  # @flow(name=f"{TEAM}-report")
+        "dynamic": ("dynamic", "pipelines/daily.py:dynamic"),
+    }
+    assert "pipelines/daily.py" in loaded.files
+    warnings = [
+        (d.location, d.summary, d.detail) for d in loaded.diagnostics if d.severity is Severity.WARNING
+    ]
+    assert warnings == [
+        (
+            "prefect.yaml:7:3",
+            "'flow_name: nightly' is ignored: Prefect registers the flow as 'nightly-etl'",
+            "the flow's name comes from @flow(name=...) in pipelines.daily:nightly; remove flow_name",
+        ),
+        (
+            "prefect.yaml:20:15",
+            "cannot read the flow name of 'pipelines/daily.py:dynamic' statically "
+            "(@flow(name=name_from_settings()))",
+            "wp uses the function name 'dynamic' for now; set `flow:` on the deployment to the name the flow "
+            "registers with, or make name= a string literal or a module-level string constant",
+        ),
+    ]
+
+
+def test_flow_name_equal_to_the_real_name_is_quiet_and_flow_wins(write: Write) -> None:
+    prefect = """
+    deployments:
+      - {name: a, entrypoint: flows/etl.py:etl, flow_name: etl-flow, work_pool: {name: local}}
+    """
+    loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {})
+    assert loaded.diagnostics == []
+    assert loaded.desired is not None and loaded.desired.deployments[0].flow == "etl-flow"
+
+
+def test_a_module_entrypoint_that_is_not_in_the_project_is_a_warning(write: Write) -> None:
+    prefect = """
+    deployments:
+      - {name: a, entrypoint: "company_flows.etl:run", work_pool: {name: local}}
+    """
+    loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {})
+    [warning] = loaded.diagnostics
+    assert (warning.severity, warning.location) == (Severity.WARNING, "prefect.yaml:2:27")
+    assert warning.summary == "module 'company_flows.etl' is not in the project directory"
+    assert loaded.desired is not None and loaded.desired.deployments[0].flow == "run"
+
+
+def test_a_module_entrypoint_naming_a_missing_function(write: Write) -> None:
+    prefect = """
+    deployments:
+      - {name: a, entrypoint: "pipelines.daily:nightlly", work_pool: {name: local}}
+    """
+    root = example(write, "module_entrypoints.yaml")
+    (root / "prefect.yaml").write_text(prefect)
+    [problem] = errors(load_project(root, {}))
+    assert problem.summary == "'pipelines/daily.py' defines no function 'nightlly'"
+    assert problem.detail.startswith("did you mean 'nightly'?")
+
+
+# --- 10: parameters against the flow's signature ----------------------------------------------------------
+
+
+def test_parameters_are_checked_against_the_signature(write: Write) -> None:
+    loaded = load_project(example(write, "wrong_parameters.yaml"), {})
+    assert loaded.desired is None
+    assert [(d.location, d.summary, d.detail) for d in errors(loaded)] == [
+        (
+            "prefect.yaml:5:5",
+            "flow function 'nightly' has no parameter 'dya'",
+            "did you mean 'day'? its parameters: day, retries, dry_run",
+        ),
+        (
+            "prefect.yaml:6:14",
+            "parameter 'retries' of 'nightly' is annotated int, got str '3'",
+            "give a value of type int here",
+        ),
+        (
+            "prefect.yaml:10:5",
+            "runs of this schedule lack the required parameter(s) day of 'nightly'",
+            "set them under the deployment's parameters or this schedule's; its parameters: day, retries, dry_run",
+        ),
+    ]
+    [warning] = [d for d in loaded.diagnostics if d.severity is Severity.WARNING]
+    assert warning.location == "prefect.yaml:14:9"
+    assert warning.summary == "'nightly' requires parameter(s) day, which the deployment does not set"
