@@ -40,6 +40,21 @@ def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
+def _step_lists(value: dict[str, Any], path: Path, positions: Positions) -> dict[str, Any]:
+    """`build`/`push`/`pull` written as one step mapping are a one-step list, and `{}` is none, as Prefect's
+    `_wrap_single_action_mappings` reads them."""
+    out = dict(value)
+    for key in ("build", "push", "pull"):
+        steps = out.get(key)
+        if isinstance(steps, dict):
+            if steps:
+                out[key] = [steps]
+                positions.move((*path, key), (*path, key, 0), copy=True)
+            else:
+                del out[key]
+    return out
+
+
 def _rrule_object(out: dict[str, Any]) -> None:
     """Prefect also takes an rrule schedule written as the JSON of its object, `'{"rrule": "...", "timezone":
     "..."}'`: unpack it (a timezone written beside it wins)."""
@@ -86,7 +101,7 @@ def _work_pool(raw: Any, path: Path, notes: _Notes) -> Any:
 def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], notes: _Notes) -> Any:
     if not isinstance(raw, dict):
         return raw
-    out = _without_nulls(raw)
+    out = _step_lists(_without_nulls(raw), path, notes.positions)
     positions = notes.positions
     # a deployment's own build/push steps add to the file's (Prefect runs those instead)
     steps = {**steps, **step_ids(out.get("build"), "build"), **step_ids(out.get("push"), "push")}
@@ -149,6 +164,7 @@ def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, 
             notes.ignored(key, (key,), "wp builds and pushes no images; build them in CI")
         elif key not in _BOOKKEEPING and key not in _NO_IMAGES:
             notes.ignored(key, (key,), "wp does not act on it; remove it to silence this")
+    document = _step_lists(document, (), positions)
     deployments = document.get("deployments")
     if not isinstance(deployments, list):
         return ({} if deployments is None else {"deployments": deployments}), notes.items

@@ -308,3 +308,29 @@ def test_parameters_are_checked_against_the_signature(write: Write) -> None:
     [warning] = [d for d in loaded.diagnostics if d.severity is Severity.WARNING]
     assert warning.location == "prefect.yaml:14:9"
     assert warning.summary == "'nightly' requires parameter(s) day, which the deployment does not set"
+
+
+def test_steps_written_as_one_mapping_are_a_one_step_list(write: Write) -> None:
+    prefect = """
+    pull:
+      prefect.deployments.steps.set_working_directory: {directory: /opt/etl}
+    deployments:
+      - name: a
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+      - name: b
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+        pull:
+          prefect_aws.deployments.steps.pull_from_s3: {bucket: b}
+    """
+    loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {})
+    assert placed(errors(loaded)) == [
+        ("prefect.yaml:11:7", "pull step 'prefect_aws.deployments.steps.pull_from_s3' is not one wp runs")
+    ]
+    clean = prefect.split("      - name: b")[0]
+    loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": clean}), {})
+    assert loaded.desired is not None
+    assert loaded.desired.deployments[0].pull_steps == (
+        {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/etl"}},
+    )
