@@ -114,3 +114,10 @@ def test_secret_references_are_shown_and_secret_values_masked_in_the_plan(wp: Wp
     shown = wp("plan", root)
     assert "regcred" in shown.stdout and "app-secrets" in shown.stdout and "key-in-secret" in shown.stdout
     assert "hunter2" not in shown.stdout and "s3cret" not in shown.stdout and "tok-123" not in shown.stdout
+
+
+def test_the_process_working_dir_says_where_runs_start(wp: Wp) -> None:
+    result = wp("work-pool", "get-default-base-job-template", "--type", "process")
+    described = result.json()["variables"]["properties"]["working_dir"]["description"]
+    assert "temporary directory" not in described
+    assert "the directory the worker was started in" in described
