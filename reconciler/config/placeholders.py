@@ -60,12 +60,13 @@ def _env_name(field: str) -> str:
 def _how(path: Path, in_pull: bool) -> str:
     field = _field(path)
     literal = f"give the value literally ({field}: ...)"
+    from_plan = f"from the environment of `wp plan` ({field}: ${{{_env_name(field)}}})"
     if in_pull:
         return (
-            f"{literal}, or from the worker's environment when the run starts "
+            f"{literal}, {from_plan}, or from the worker's environment when the step runs "
             f"({field}: '{{{{ ${_env_name(field)} }}}}')"
         )
-    return f"{literal}, or from the environment of `wp plan` ({field}: ${{{_env_name(field)}}})"
+    return f"{literal}, or {from_plan}"
 
 
 def _problem(name: str, steps: Mapping[str, str], pull_ids: set[str]) -> tuple[str, str] | None:

@@ -334,3 +334,28 @@ def test_steps_written_as_one_mapping_are_a_one_step_list(write: Write) -> None:
     assert loaded.desired.deployments[0].pull_steps == (
         {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/etl"}},
     )
+
+
+def test_a_build_output_in_a_pull_step_says_all_three_ways_to_give_it(write: Write) -> None:
+    prefect = """
+    build:
+      - prefect.deployments.steps.run_shell_script: {id: get-latest-tag, script: git describe --tags}
+    deployments:
+      - name: a
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+        pull:
+          - prefect.deployments.steps.git_clone:
+              repository: https://git.example.org/etl.git
+              branch: "{{ get-latest-tag.stdout }}"
+    """
+    [problem] = errors(load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {}))
+    assert problem.location == "prefect.yaml:10:19"
+    assert problem.summary == (
+        "'{{ get-latest-tag.stdout }}' is an output of build step 'get-latest-tag', which wp does not run"
+    )
+    assert problem.detail == (
+        "`prefect deploy` fills it when it runs the step; wp builds and pushes nothing (build in CI): give the "
+        "value literally (branch: ...), from the environment of `wp plan` (branch: ${BRANCH}), or from the "
+        "worker's environment when the step runs (branch: '{{ $BRANCH }}')"
+    )
