@@ -106,7 +106,7 @@ def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], 
     # a deployment's own build/push steps add to the file's (Prefect runs those instead)
     steps = {**steps, **step_ids(out.get("build"), "build"), **step_ids(out.get("push"), "push")}
     for key, value in out.items():
-        if key not in _NO_IMAGES:
+        if key in DeploymentDoc.model_fields:  # what wp registers; ignored keys (triggers) keep their templates
             notes.items += unresolvable(value, (*path, key), positions, steps, in_pull=key == "pull")
     if "schedule" in out:
         single = out.pop("schedule")
@@ -170,7 +170,8 @@ def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, 
         return ({} if deployments is None else {"deployments": deployments}), notes.items
     default_pull = document.get("pull")
     steps = {**step_ids(document.get("build"), "build"), **step_ids(document.get("push"), "push")}
-    notes.items += unresolvable(default_pull, ("pull",), positions, steps, in_pull=True)
+    if any(isinstance(d, dict) and d.get("pull") is None for d in deployments):  # the default is used
+        notes.items += unresolvable(default_pull, ("pull",), positions, steps, in_pull=True)
     converted = [
         _deployment(d, ("deployments", i), default_pull, steps, notes) for i, d in enumerate(deployments)
     ]

@@ -359,3 +359,22 @@ def test_a_build_output_in_a_pull_step_says_all_three_ways_to_give_it(write: Wri
         "value literally (branch: ...), from the environment of `wp plan` (branch: ${BRANCH}), or from the "
         "worker's environment when the step runs (branch: '{{ $BRANCH }}')"
     )
+
+
+def test_templates_in_keys_wp_ignores_and_in_an_unused_default_pull_are_not_errors(write: Write) -> None:
+    prefect = """
+    pull:
+      - prefect.deployments.steps.git_clone:
+          repository: https://git.example.org/etl.git
+          access_token: "{{ prefect.blocks.secret.token }}"
+    deployments:
+      - name: a
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+        pull: [{prefect.deployments.steps.set_working_directory: {directory: /opt/etl}}]
+        triggers:
+          - {enabled: true, match: {prefect.resource.id: "{{ event.resource.id }}"}}
+    """
+    loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {})
+    assert errors(loaded) == []
+    assert [d.summary for d in loaded.diagnostics] == ["prefect.yaml: 'triggers' is ignored"]
