@@ -106,7 +106,9 @@ def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], 
     # a deployment's own build/push steps add to the file's (Prefect runs those instead)
     steps = {**steps, **step_ids(out.get("build"), "build"), **step_ids(out.get("push"), "push")}
     for key, value in out.items():
-        if key in DeploymentDoc.model_fields:  # what wp registers; ignored keys (triggers) keep their templates
+        if (
+            key in DeploymentDoc.model_fields
+        ):  # what wp registers; ignored keys (triggers) keep their templates
             notes.items += unresolvable(value, (*path, key), positions, steps, in_pull=key == "pull")
     if "schedule" in out:
         single = out.pop("schedule")
