@@ -293,17 +293,49 @@ def fingerprint(attrs: Mapping[str, Any], owner: str | None) -> str:
     return hashlib.sha256(canonical_json({"a": attrs, "o": owner}).encode()).hexdigest()[:16]
 
 
+# Keys that hold the *names* of Kubernetes Secrets (and the keys inside them), not secret values: a reviewer
+# needs to see them, so neither they nor what is under them is masked (compared without `_`, any case).
+SECRET_REFERENCE_KEYS = frozenset({"imagepullsecrets", "secretname", "secretkeyref", "secretref"})
+
+
+def is_secret_reference(key: str) -> bool:
+    return key.replace("_", "").lower() in SECRET_REFERENCE_KEYS
+
+
 def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> bool:
+    if is_secret_reference(key):
+        return False
     upper = key.upper()
     return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns)
 
 
+def is_secret_path(parts: Iterable[str], patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> bool:
+    """Whether the value at a field path (`job_variables.env.API_TOKEN`) is masked: some part looks secret and
+    no earlier part is a reference to a Kubernetes Secret."""
+    pats = tuple(patterns)
+    for part in parts:
+        if is_secret_reference(part):
+            return False
+        if is_secret_key(part, pats):
+            return True
+    return False
+
+
 def mask_secrets(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> Any:
-    """A copy of `value` with every entry whose key looks secret replaced by `(sensitive)`."""
+    """A copy of `value` with every entry whose key looks secret replaced by `(sensitive)`; also the `value` of
+    a Kubernetes-style `{name: DB_PASSWORD, value: ...}` entry. References to Secrets are kept."""
     pats = tuple(patterns)
     if isinstance(value, Mapping):
+        named = value.get("name")
+        masked_value = isinstance(named, str) and is_secret_key(named, pats)
         return {
-            k: (SENSITIVE_MASK if is_secret_key(str(k), pats) and v is not None else mask_secrets(v, pats))
+            k: (
+                v
+                if is_secret_reference(str(k))
+                else SENSITIVE_MASK
+                if v is not None and (is_secret_key(str(k), pats) or (masked_value and k == "value"))
+                else mask_secrets(v, pats)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -52,7 +52,7 @@ def load_and_check(directory: str | Path, env: Mapping[str, str], snapshot: Snap
     if checked is None:
         return loaded
     pools = existing_pools(snapshot)
-    extra = validate_references(checked, loaded.sources, pools)
+    extra = validate_references(checked, loaded.sources, pools, snapshot.default_pool)
     if not extra:
         return loaded
     if not loaded.positioned:  # loaded without positions: again with them, to place these diagnostics
@@ -60,7 +60,7 @@ def load_and_check(directory: str | Path, env: Mapping[str, str], snapshot: Snap
         checked = loaded.desired or loaded.partial
         if checked is None:  # the files changed in between
             return loaded
-        extra = validate_references(checked, loaded.sources, pools)
+        extra = validate_references(checked, loaded.sources, pools, snapshot.default_pool)
     diagnostics = sort_diagnostics([*loaded.diagnostics, *extra])
     desired: DesiredState | None = None if has_errors(diagnostics) else loaded.desired
     return LoadedConfig(desired, diagnostics, loaded.sources, loaded.files, loaded.positioned)

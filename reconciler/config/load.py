@@ -10,8 +10,6 @@ Must never write files, read os.environ (the caller passes `env`) or talk to the
 
 from __future__ import annotations
 
-import ast
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,10 +20,11 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.collector import collector_paused
+from reconciler.config.entrypoints import check_entrypoints
 from reconciler.config.files import FileProblem, confined, read_text
 from reconciler.config.normalize import substitute_env, to_desired
 from reconciler.config.prefect import convert_prefect_document
-from reconciler.config.schema import ParsedConfig
+from reconciler.config.pull import pull_step_problems
 from reconciler.config.sources import Location, Positions, SourceMap, Written
 from reconciler.config.sources import Path as FieldPath
 from reconciler.config.validate import validate_config, validate_document
@@ -40,7 +39,7 @@ from reconciler.config.yaml_values import (
     scalar_value,
 )
 from reconciler.diagnostics import Diagnostic, error, has_errors, sort_diagnostics
-from reconciler.model import DesiredState, default_flow_name
+from reconciler.model import DesiredState
 
 if TYPE_CHECKING:
     from reconciler.config.hcl import TfDocument
@@ -509,113 +508,6 @@ def _merge_tf(doc: dict[str, Any], positions: Positions, tf_docs: list[TfDocumen
 # --- end of the *.tf hook ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Source:
-    functions: dict[str, str | None]  # function name -> the name= of its @flow decorator
-    problem: str | None = None
-
-
-def _flow_decorator_name(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
-    for deco in func.decorator_list:
-        if not isinstance(deco, ast.Call):
-            continue
-        target = deco.func
-        called = (
-            target.id
-            if isinstance(target, ast.Name)
-            else target.attr
-            if isinstance(target, ast.Attribute)
-            else ""
-        )
-        if called != "flow":
-            continue
-        for kw in deco.keywords:
-            if kw.arg == "name" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                return kw.value.value
-    return None
-
-
-def _read_source(path: Path, name: str) -> _Source:
-    try:
-        tree = ast.parse(read_text(path, name), filename=str(path))
-    except SyntaxError as exc:
-        return _Source({}, f"cannot parse it: {exc.msg} (line {exc.lineno})")
-    except (FileProblem, ValueError, RecursionError, MemoryError) as exc:  # ValueError: a NUL byte
-        return _Source({}, f"cannot read it: {exc}")
-    funcs = {
-        node.name: _flow_decorator_name(node)
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
-    return _Source(funcs)
-
-
-def _check_entrypoints(
-    root: Path, parsed: ParsedConfig, positions: Positions, reader: _Reader
-) -> dict[str, str]:
-    """entrypoint -> flow name, read statically; a problem with an entrypoint is a diagnostic at its line."""
-    flow_names: dict[str, str] = {}
-    cache: dict[Path, _Source] = {}
-    resolved: dict[str, Path] = {}  # thousands of deployments name the same few files: resolve each once
-    for index, dep in parsed.deployments:
-        at = ("deployments", index, "entrypoint")
-        file_part, sep, func = dep.entrypoint.rpartition(":")
-        if not sep or not file_part.endswith(".py") or not func.isidentifier():
-            reader.diagnostics.append(
-                positions.error(
-                    f"entrypoint '{dep.entrypoint}' is not of the form path/to/file.py:function",
-                    "write the flow file's path relative to the project directory, ':', the function name",
-                    at,
-                )
-            )
-            continue
-        path = resolved.get(file_part) or resolved.setdefault(file_part, (root / file_part).resolve())
-        if not path.is_relative_to(root):
-            reader.diagnostics.append(
-                positions.error(
-                    f"entrypoint file '{file_part}' is outside the project directory",
-                    f"the worker runs only flow files inside {root} (symlinks are followed first); "
-                    "write the path relative to the project directory",
-                    at,
-                )
-            )
-            continue
-        if path not in cache and not path.is_file():
-            reader.diagnostics.append(
-                positions.error(
-                    f"entrypoint file '{file_part}' does not exist",
-                    f"entrypoint paths are relative to the project directory {root}",
-                    at,
-                )
-            )
-            continue
-        if path not in cache:
-            cache[path] = _read_source(path, file_part)
-            reader.files.append(reader.rel(path))
-        source = cache[path]
-        if source.problem is not None:
-            reader.diagnostics.append(
-                positions.error(
-                    f"entrypoint file '{file_part}': {source.problem}", "fix the Python syntax", at
-                )
-            )
-            continue
-        if func not in source.functions:
-            close = difflib.get_close_matches(func, list(source.functions), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            defined = ", ".join(sorted(source.functions)) or "none"
-            reader.diagnostics.append(
-                positions.error(
-                    f"'{file_part}' defines no function '{func}'",
-                    f"{hint}Functions defined at top level: {defined}",
-                    at,
-                )
-            )
-            continue
-        flow_names[dep.entrypoint] = source.functions[func] or default_flow_name(func)
-    return flow_names
-
-
 def load_project(directory: str | Path, env: Mapping[str, str], *, positions: bool = True) -> LoadedConfig:
     """Read a project directory into a DesiredState, reporting every error of the config at once.
 
@@ -644,10 +536,14 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
         reader.diagnostics.extend(notes)
     parsed, notes = validate_document(raw, positions)
     reader.diagnostics.extend(notes)
-    flow_names = _check_entrypoints(reader.root, parsed, positions, reader)
+    checked = check_entrypoints(reader.root, parsed.deployments, positions)
+    reader.diagnostics.extend(checked.diagnostics)
+    reader.files.extend(reader.rel(path) for path in checked.files)
+    flow_names = checked.flow_names
     desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root))
     reader.diagnostics.extend(notes)
     reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
+    reader.diagnostics.extend(pull_step_problems(parsed.deployments, positions))
     diagnostics = sort_diagnostics(reader.diagnostics)
     desired_or_none = None if has_errors(diagnostics) else desired
     return LoadedConfig(

@@ -1,7 +1,7 @@
 """Raw config documents -> the model: env substitution, defaults, flow names, canonical order.
 
 Owns `${VAR}`, `${VAR:-default}` and `{{ $VAR }}` substitution from a passed-in mapping (in a
-`base_job_template`, `{{ $VAR }}` stays for the worker to render), the default flow name and schedule slug,
+`base_job_template` and in pull steps, `{{ $VAR }}` stays for the worker to render), the default flow name and schedule slug,
 the type's default base job template, `DesiredState.lifecycle`, and the SourceMap of every object's address.
 
 Must never do I/O, read os.environ or the clock.
@@ -43,8 +43,13 @@ _DOLLAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _JINJA_ENV = re.compile(r"\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def _in_job_template(path: Path) -> bool:
-    return len(path) >= 3 and path[0] == "work_pools" and path[2] == "base_job_template"
+def _for_the_worker(path: Path) -> bool:
+    """Whether `{{ $VAR }}` at `path` is left for the worker: in a base job template it is rendered when a run
+    is submitted, in a pull step when the step runs (as Prefect's `run_steps` does)."""
+    return len(path) >= 3 and (
+        (path[0] == "work_pools" and path[2] == "base_job_template")
+        or (path[0] == "deployments" and path[2] == "pull")
+    )
 
 
 class _Substitution:
@@ -77,7 +82,7 @@ class _Substitution:
             return self.env[name] if name in self.env else self.missing(name, path)
 
         value = _DOLLAR.sub(dollar, value)
-        return value if _in_job_template(path) else _JINJA_ENV.sub(jinja, value)
+        return value if _for_the_worker(path) else _JINJA_ENV.sub(jinja, value)
 
     def walk(self, value: Any, path: Path) -> Any:
         # A child's path is built only when it is a container or holds a `$`: most leaves need none, and a
@@ -110,7 +115,9 @@ def resolve_flow(dep: DeploymentDoc, flow_names: Mapping[str, str]) -> str:
     """`flow:` if given, else the entrypoint's `@flow(name=...)`, else its function name with `_` as `-`."""
     if dep.flow:
         return dep.flow
-    return flow_names.get(dep.entrypoint) or default_flow_name(dep.entrypoint.rpartition(":")[2])
+    entrypoint = dep.entrypoint
+    function = entrypoint.rpartition(":")[2] if ":" in entrypoint else entrypoint.rpartition(".")[2]
+    return flow_names.get(entrypoint) or default_flow_name(function)
 
 
 def schedule_slug(doc: ScheduleDoc) -> str:

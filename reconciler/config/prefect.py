@@ -1,6 +1,6 @@
 """prefect.yaml as people write it today -> wp's deployment documents.
 
-Owns the translation of Prefect's format (`flow_name`, the older single `schedule:`, top-level `pull` as
+Owns the translation of Prefect's format (the older single `schedule:` (`{}` = none), top-level `pull` as
 the default, `concurrency_limit: {limit: ...}`, explicit nulls meaning "not set") and the warnings for keys wp
 does not act on (`build`, `push`, `triggers`, `enforce_parameter_schema`, ...), each reported once.
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.config.placeholders import PLACEHOLDER, step_ids, unresolvable
 from reconciler.config.schema import DeploymentDoc, ScheduleDoc, WorkPoolRefDoc
 from reconciler.config.sources import Path, Positions
 from reconciler.diagnostics import Diagnostic
@@ -37,6 +38,21 @@ class _Notes:
 
 def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
+
+
+def _step_lists(value: dict[str, Any], path: Path, positions: Positions) -> dict[str, Any]:
+    """`build`/`push`/`pull` written as one step mapping are a one-step list, and `{}` is none, as Prefect's
+    `_wrap_single_action_mappings` reads them."""
+    out = dict(value)
+    for key in ("build", "push", "pull"):
+        steps = out.get(key)
+        if isinstance(steps, dict):
+            if steps:
+                out[key] = [steps]
+                positions.move((*path, key), (*path, key, 0), copy=True)
+            else:
+                del out[key]
+    return out
 
 
 def _rrule_object(out: dict[str, Any]) -> None:
@@ -82,17 +98,23 @@ def _work_pool(raw: Any, path: Path, notes: _Notes) -> Any:
     return out
 
 
-def _deployment(raw: Any, path: Path, default_pull: Any, notes: _Notes) -> Any:
+def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], notes: _Notes) -> Any:
     if not isinstance(raw, dict):
         return raw
-    out = _without_nulls(raw)
+    out = _step_lists(_without_nulls(raw), path, notes.positions)
     positions = notes.positions
-    if "flow_name" in out and "flow" not in out:
-        out["flow"] = out.pop("flow_name")
-        positions.move((*path, "flow_name"), (*path, "flow"))
+    # a deployment's own build/push steps add to the file's (Prefect runs those instead)
+    steps = {**steps, **step_ids(out.get("build"), "build"), **step_ids(out.get("push"), "push")}
+    for key, value in out.items():
+        if (
+            key in DeploymentDoc.model_fields
+        ):  # what wp registers; ignored keys (triggers) keep their templates
+            notes.items += unresolvable(value, (*path, key), positions, steps, in_pull=key == "pull")
     if "schedule" in out:
         single = out.pop("schedule")
-        if "schedules" in out:
+        if not single:
+            pass  # `schedule: {}` (what `prefect deploy` writes) is no schedule, also beside `schedules:`
+        elif "schedules" in out:
             notes.items.append(
                 positions.error(
                     "both 'schedule' and 'schedules' are set",
@@ -119,11 +141,8 @@ def _deployment(raw: Any, path: Path, default_pull: Any, notes: _Notes) -> Any:
                 (*path, "concurrency_limit", key),
                 "wp enqueues runs over the limit",
             )
-    tags = out.get("tags")
-    if isinstance(tags, str) and "{{" in tags:
-        # Prefect fills these from build-step outputs, and wp runs no build steps
-        notes.ignored("tags", (*path, "tags"), "templated tags come from build steps, which wp does not run")
-        del out["tags"]
+    if isinstance(out.get("tags"), str) and PLACEHOLDER.search(out["tags"]):
+        del out["tags"]  # its placeholder is reported above, as inside a list; "not a list" would be noise
     if "pull" not in out and default_pull is not None:
         out["pull"] = default_pull
         positions.move(("pull",), (*path, "pull"), copy=True)
@@ -147,9 +166,15 @@ def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, 
             notes.ignored(key, (key,), "wp builds and pushes no images; build them in CI")
         elif key not in _BOOKKEEPING and key not in _NO_IMAGES:
             notes.ignored(key, (key,), "wp does not act on it; remove it to silence this")
+    document = _step_lists(document, (), positions)
     deployments = document.get("deployments")
     if not isinstance(deployments, list):
         return ({} if deployments is None else {"deployments": deployments}), notes.items
     default_pull = document.get("pull")
-    converted = [_deployment(d, ("deployments", i), default_pull, notes) for i, d in enumerate(deployments)]
+    steps = {**step_ids(document.get("build"), "build"), **step_ids(document.get("push"), "push")}
+    if any(isinstance(d, dict) and d.get("pull") is None for d in deployments):  # the default is used
+        notes.items += unresolvable(default_pull, ("pull",), positions, steps, in_pull=True)
+    converted = [
+        _deployment(d, ("deployments", i), default_pull, steps, notes) for i, d in enumerate(deployments)
+    ]
     return {"deployments": converted}, notes.items

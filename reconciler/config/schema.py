@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 SCHEMA_ID = "https://wp-gitops.dev/schemas/wp.schema.json"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "wp.schema.json"
@@ -133,6 +134,9 @@ class DeploymentDoc(LifecycleDoc):
     flow: str | None = Field(
         None, description="Default: the @flow(name=...) of the entrypoint, else its name"
     )
+    # prefect.yaml's `flow_name`: Prefect ignores it (it registers the flow's real name); kept only to warn when
+    # it differs from that name. Not part of wp's documented format.
+    flow_name: SkipJsonSchema[str | None] = Field(None, exclude=True)
     work_pool: WorkPoolRefDoc | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     schedules: list[ScheduleDoc] = Field(default_factory=list)

@@ -527,18 +527,37 @@ def validate_config(
 
 
 def validate_references(
-    desired: DesiredState, sources: SourceMap, existing_pools: Mapping[str, WorkPool]
+    desired: DesiredState,
+    sources: SourceMap,
+    existing_pools: Mapping[str, WorkPool],
+    default_pool: str | None = None,
 ) -> list[Diagnostic]:
     """Deployments whose pool the config does not declare: the pool must exist in the store, and their
-    job_variables must match its template. The engine calls this with the snapshot's pools."""
+    job_variables must match its template; a deployment naming no pool needs the store's default pool. The
+    engine calls this with the snapshot's pools and default pool."""
     declared = {p.name for p in desired.pools}
     out: list[Diagnostic] = []
     checkers: dict[str, _Checker] = {}
     for dep in desired.deployments:
         pool_name = dep.work_pool
+        address = dep.key.address
+        if pool_name is None and default_pool is None:
+            known = sorted(declared | set(existing_pools))
+            example = known[0] if known else "NAME"
+            out.append(
+                sources.diagnostic(
+                    Severity.ERROR,
+                    f"deployment '{dep.flow}/{dep.name}' names no work pool, and no pool is marked default",
+                    f"set `work_pool: {{name: {example}}}` on it"
+                    + (f" (pools: {', '.join(known)})" if known else "")
+                    + ", or mark a pool as default: wp work-pool create NAME --set-as-default",
+                    address,
+                    (),
+                )
+            )
+            continue
         if pool_name is None or pool_name in declared:
             continue
-        address = dep.key.address
         pool = existing_pools.get(pool_name)
         if pool is None:
             known = sorted(declared | set(existing_pools))

@@ -64,7 +64,8 @@ def _process_variables() -> dict[str, dict[str, Any]]:
         "stream_output": _stream_output(),
         "working_dir": _var(
             "Working Directory",
-            "The directory flow run processes start in. Otherwise a temporary directory is created.",
+            "The directory flow run processes start in, before their pull steps run. Unset: the directory the "
+            "worker was started in.",
             anyOf=[{"type": "string", "format": "path"}, {"type": "null"}],
             default=None,
         ),

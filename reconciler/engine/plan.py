@@ -19,7 +19,7 @@ from reconciler.model import (
     SENSITIVE_MASK,
     Key,
     canonical_json,
-    is_secret_key,
+    is_secret_path,
     mask_secrets,
 )
 
@@ -181,7 +181,7 @@ def _mask(value: Any, patterns: Sequence[str]) -> Any:
 
 
 def _attr_is_secret(path: str, patterns: Sequence[str]) -> bool:
-    return any(is_secret_key(part, patterns) for part in path.split("."))
+    return is_secret_path(path.split("."), patterns)
 
 
 def change_to_json(change: Change, patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from rich.text import Text
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, AttributeChange, Change, Plan, Reason, plan_to_json
 from reconciler.errors import WpError
-from reconciler.model import SENSITIVE_MASK, Kind, is_secret_key, mask_secrets
+from reconciler.model import SENSITIVE_MASK, Kind, is_secret_path, mask_secrets
 
 NO_CHANGES = "No changes. Your work pools match the configuration."
 DRIFT_TITLE = "Objects changed outside wp since the last apply"
@@ -111,7 +111,7 @@ def _key(key: Any) -> str:
 
 
 def _masked_path(path: str, patterns: Sequence[str]) -> bool:
-    return any(is_secret_key(part, patterns) for part in path.split("."))
+    return is_secret_path(path.split("."), patterns)
 
 
 def _lookup(data: Mapping[str, Any] | None, path: str) -> tuple[bool, Any]:

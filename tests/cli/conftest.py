@@ -11,7 +11,7 @@ from wp_cli import ProjectWriter, Wp, WpResult, run_wp, run_wp_process
 
 from reconciler.store.sql import SqlStore
 
-FLOW = "def say_hello(name: str = 'world') -> str:\n    return name\n"
+FLOW = "def say_hello(name: str = 'world', **settings: object) -> str:\n    return name\n"
 
 DEMO = """\
 project: demo

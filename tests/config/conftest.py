@@ -15,7 +15,7 @@ from prefect import flow
 
 
 @flow(name="etl-flow")
-def etl(full_refresh: bool = False) -> None:
+def etl(full_refresh: bool = False, **options: object) -> None:  # options: the tests' sample parameters
     pass
 
 

@@ -162,11 +162,13 @@ def test_prefect_yaml_with_anchors_pull_default_and_ignored_keys(write: Write) -
             "prefect.yaml: 'build' is ignored",
             "prefect.yaml: 'triggers' is ignored",
             "prefect.yaml: 'enforce_parameter_schema' is ignored",
+            # Prefect ignores flow_name and registers the function's flow
+            "'flow_name: custom' is ignored: Prefect registers the flow as 'plain-function'",
         ]
     )
     assert result.desired is not None
     first, second = sorted(result.desired.deployments, key=lambda d: d.name)
-    assert first.flow == "etl-flow" and second.flow == "custom"
+    assert first.flow == "etl-flow" and second.flow == "plain-function"
     assert first.job_variables == {"env": {"REGION": "eu"}}
     assert first.work_queue == "default" and first.work_pool == "local"
     assert len(first.schedules) == 1 and first.schedules[0].cron == "*/5 * * * *"
@@ -310,7 +312,7 @@ def test_entrypoint_file_and_function_must_exist(write: Write) -> None:
                 deployments:
                   - {name: a, entrypoint: flows/missing.py:etl}
                   - {name: b, entrypoint: flows/etl.py:etll}
-                  - {name: c, entrypoint: flows.etl.etl}
+                  - {name: c, entrypoint: flows/etl.etl}
             """
         }
     )
@@ -321,9 +323,10 @@ def test_entrypoint_file_and_function_must_exist(write: Write) -> None:
         f"    entrypoint paths are relative to the project directory {root}",
         "wp.yaml:4:27: error: 'flows/etl.py' defines no function 'etll' (at deployments[1].entrypoint)\n"
         "    did you mean 'etl'? Functions defined at top level: etl, plain_function",
-        "wp.yaml:5:27: error: entrypoint 'flows.etl.etl' is not of the form path/to/file.py:function"
-        " (at deployments[2].entrypoint)\n"
-        "    write the flow file's path relative to the project directory, ':', the function name",
+        "wp.yaml:5:27: error: entrypoint 'flows/etl.etl' is neither path/to/file.py:function nor"
+        " package.module:function (at deployments[2].entrypoint)\n"
+        "    write the flow file's path relative to the project directory, ':', the function name"
+        " (flows/etl.py:etl), or a module path (pkg.flows:etl)",
     ]
 
 

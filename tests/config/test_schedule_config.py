@@ -134,20 +134,3 @@ def test_prefect_yaml_rrule_written_as_its_json_object(write: Write) -> None:
         ("FREQ=DAILY;BYHOUR=10", "UTC"),  # the timezone written beside it wins
         ("FREQ=DAILY;BYHOUR=9", "Europe/Berlin"),
     ]
-
-
-def test_prefect_yaml_templated_tags_are_ignored_with_a_warning(write: Write) -> None:
-    prefect = """
-    deployments:
-      - name: tagged
-        entrypoint: flows/etl.py:etl
-        work_pool: {name: a}
-        tags: "{{ get-commit-hash.stdout }}"
-    """
-    loaded = load_project(
-        write({"wp.yaml": "project: p\nwork_pools: [{name: a}]\n", "prefect.yaml": prefect}), {}
-    )
-    assert loaded.desired is not None and loaded.desired.deployments[0].tags == ()
-    [warning] = loaded.diagnostics
-    assert (warning.severity.value, warning.location) == ("warning", "prefect.yaml:5:5")
-    assert "templated tags come from build steps" in warning.detail

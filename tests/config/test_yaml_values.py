@@ -75,7 +75,7 @@ def test_duplicate_keys_are_still_reported_at_their_line(tmp_path: Path) -> None
 
 def test_file_tags_are_read_through_events(tmp_path: Path) -> None:
     (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "f.py").write_text("def run():\n    pass\n")
+    (tmp_path / "flows" / "f.py").write_text("def run(n=0):\n    pass\n")
     (tmp_path / "params.yaml").write_text("n: 3\n")
     (tmp_path / "wp.yaml").write_text(
         "project: a\ndeployments:\n  - name: d\n    entrypoint: flows/f.py:run\n    parameters: !file params.yaml\n"
