@@ -33,7 +33,14 @@ from typing import Any, TextIO, TypeVar
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
 from reconciler.model import DEFAULT_QUEUE, BaseJobTemplate, Deployment, FlowRun, LogLine, WorkPool
-from reconciler.runtime.executors.base import Executor, Infrastructure, Job, Output, StateReport
+from reconciler.runtime.executors.base import (
+    Executor,
+    ExecutorError,
+    Infrastructure,
+    Job,
+    Output,
+    StateReport,
+)
 from reconciler.states import FINAL_STATES, RunState
 from reconciler.store.base import Store
 
@@ -93,6 +100,7 @@ class _Active:
     log_buffer: list[LogLine] = field(default_factory=list)
     # after a re-attach: output up to this time was shipped by the worker's earlier life; `shipped_last` holds
     # the lines shipped at exactly that time (timestamps are only as fine as microseconds)
+    recorded_id: str | None = None  # the infrastructure id stored on the run
     shipped_until: datetime | None = None
     shipped_last: list[str] = field(default_factory=list)
 
@@ -112,7 +120,10 @@ def load_executor(pool_type: str) -> Executor:
             f"this version of wp cannot run {pool_type} pools yet: its worker executes process pools only; "
             "the pool can still be planned, applied and explained"
         ) from None
-    executor: Executor = getattr(module, class_name)()
+    try:
+        executor: Executor = getattr(module, class_name)()
+    except ExecutorError as exc:  # e.g. no Docker Engine to talk to
+        raise WorkerSetupError(f"the {pool_type} executor cannot start: {exc}") from None
     return executor
 
 
@@ -338,14 +349,24 @@ class Worker:
         self._log(
             active, "wp", f"worker {self.name} started {run.name} as {self._executor.type} {active.infra.id}"
         )
+        self._record_infrastructure(active)
+
+    def _record_infrastructure(self, active: _Active) -> None:
+        """Store the infrastructure id on the run, again whenever it changes (a container is known by its
+        wanted name until the engine has created it)."""
+        assert active.infra is not None
+        infra_id = active.infra.id
+        if infra_id == active.recorded_id:
+            return
+        active.recorded_id = infra_id
+        run_id = active.run.id
         try:
-            infra_id = active.infra.id
             self._retrying(
-                f"recording the infrastructure of run {run.id}",
-                lambda: self.store.set_run_infrastructure(run.id, infra_id),
+                f"recording the infrastructure of run {run_id}",
+                lambda: self.store.set_run_infrastructure(run_id, infra_id),
             )
         except WpError as exc:  # the run goes on; only a re-attach after a restart would miss it
-            self._say(f"run {run.id}: could not record its infrastructure id: {exc}")
+            self._say(f"run {run_id}: could not record its infrastructure id: {exc}")
 
     def _watch(self, active: _Active) -> None:
         assert active.infra is not None
@@ -391,7 +412,12 @@ class Worker:
             )
             self._set_state(run.id, RunState.CRASHED, message)
             return
-        active = _Active(run, infra=infra, running_reported=run.state != RunState.PENDING)
+        active = _Active(
+            run,
+            infra=infra,
+            running_reported=run.state != RunState.PENDING,
+            recorded_id=run.infrastructure_id,
+        )
         self._resume_logs(active)
         self._active[run.id] = active
         self._watch(active)
@@ -507,6 +533,7 @@ class Worker:
                     self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
             else:
                 active.reported = event
+        self._record_infrastructure(active)
         self._unregister_closed(active)
 
     def _unregister_closed(self, active: _Active) -> None:

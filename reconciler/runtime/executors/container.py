@@ -22,6 +22,7 @@ import base64
 import functools
 import importlib.util
 import json
+import shlex
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -95,12 +96,15 @@ def runner_command(python: str = "python3") -> list[str]:
 
 
 def command_of(command: Any) -> list[str] | None:
-    """A configured command as argv (a string goes to `/bin/sh -c`, as an image's shell form would); None =
-    the runner."""
+    """A configured command as argv (a string is split as a shell would, without needing one in the image);
+    None = the runner."""
     if command is None or command == "" or command == []:
         return None
     if isinstance(command, str):
-        return ["/bin/sh", "-c", command]
+        try:
+            return shlex.split(command)
+        except ValueError as exc:
+            raise ExecutorError(f"command {command!r} cannot be split into arguments: {exc}") from None
     if isinstance(command, list) and all(isinstance(c, str) for c in command):
         return list(command)
     raise ExecutorError(f"command must be a string or a list of strings, not {command!r}")
