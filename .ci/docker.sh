@@ -9,12 +9,17 @@ start_docker() {
     echo "reusing the Docker Engine at ${DOCKER_HOST:-the default socket}"
     return 0
   fi
+  DOCKER_CI_DIR=/var/lib/wp-ci-docker
+  if [ -z "${DOCKER_HOST:-}" ] && DOCKER_HOST="unix://$DOCKER_CI_DIR/docker.sock" docker version >/dev/null 2>&1; then
+    export DOCKER_HOST="unix://$DOCKER_CI_DIR/docker.sock"  # one this script started before
+    echo "reusing the Docker Engine at $DOCKER_HOST"
+    return 0
+  fi
   if ! command -v dockerd >/dev/null 2>&1; then
     echo "dockerd not found: installing Debian's docker.io"
     if [ "$(id -u)" != 0 ]; then echo "Docker is missing and only root can install it (apt-get install docker.io)"; return 1; fi
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
   fi
-  DOCKER_CI_DIR=/var/lib/wp-ci-docker
   mkdir -p "$DOCKER_CI_DIR"
   export DOCKER_HOST="unix://$DOCKER_CI_DIR/docker.sock"
   dockerd --iptables=false --ip6tables=false --bridge=none \
