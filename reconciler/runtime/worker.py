@@ -41,6 +41,7 @@ from reconciler.runtime.executors.base import (
     Output,
     StateReport,
 )
+from reconciler.runtime.shipped import ShippedOutput
 from reconciler.states import FINAL_STATES, RunState
 from reconciler.store.base import Store
 
@@ -62,11 +63,6 @@ class WorkerSetupError(WpError):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Stores may hand times back without their offset; they are UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
@@ -98,11 +94,8 @@ class _Active:
     aborted: bool = False
     seq: int = 0
     log_buffer: list[LogLine] = field(default_factory=list)
-    # after a re-attach: output up to this time was shipped by the worker's earlier life; `shipped_last` holds
-    # the lines shipped at exactly that time (timestamps are only as fine as microseconds)
     recorded_id: str | None = None  # the infrastructure id stored on the run
-    shipped_until: datetime | None = None
-    shipped_last: list[str] = field(default_factory=list)
+    shipped: ShippedOutput | None = None  # after a re-attach: the output the worker's earlier life shipped
 
 
 def load_executor(pool_type: str) -> Executor:
@@ -425,40 +418,19 @@ class Worker:
         self._say(f"Re-attached to {run.name} ({self._executor.type} {infra.id}).")
 
     def _resume_logs(self, active: _Active) -> None:
-        """Continue the run's log numbering and learn up to when its output was shipped."""
-        last_seq = -1
-        until: datetime | None = None
-        at_until: list[str] = []
+        """Continue the run's log numbering and learn which of its output was shipped."""
+        lines: list[LogLine] = []
         while True:
             try:
-                batch = self.store.read_logs(active.run.id, after_seq=last_seq)
+                batch = self.store.read_logs(active.run.id, after_seq=lines[-1].seq if lines else -1)
             except WpError as exc:
                 self._say(f"run {active.run.id}: could not read its logs, lines may repeat: {exc}")
                 break
             if not batch:
                 break
-            for line in batch:
-                last_seq = max(last_seq, line.seq)
-                if line.stream == "wp":
-                    continue
-                stamp = as_utc(line.timestamp)
-                if until is None or stamp > until:
-                    until, at_until = stamp, [line.message]
-                elif stamp == until:
-                    at_until.append(line.message)
-        active.seq = last_seq + 1
-        active.shipped_until, active.shipped_last = until, at_until
-
-    def _already_shipped(self, active: _Active, event: Output) -> bool:
-        if active.shipped_until is None or event.timestamp is None:
-            return False
-        stamp = as_utc(event.timestamp)
-        if stamp < active.shipped_until:
-            return True
-        if stamp == active.shipped_until and event.text in active.shipped_last:
-            active.shipped_last.remove(event.text)
-            return True
-        return False
+            lines.extend(batch)
+        active.shipped = ShippedOutput.from_lines(lines)
+        active.seq = active.shipped.next_seq
 
     def _deployment_of(self, run: FlowRun) -> Deployment:
         flow, _, name = run.deployment.partition("/")
@@ -522,7 +494,7 @@ class Worker:
         assert active.infra is not None
         for event in active.infra.read_events():
             if isinstance(event, Output):
-                if self._already_shipped(active, event):
+                if active.shipped is not None and active.shipped.covers(event.text, event.timestamp):
                     continue
                 self._log(active, event.stream, event.text, event.timestamp)
                 if active.stream_output:

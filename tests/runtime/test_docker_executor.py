@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pytest
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
-from reconciler.model import Deployment, FlowRun, WorkPool, attributes
+from reconciler.model import Deployment, FlowRun, WorkPool, WorkQueue, attributes
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
@@ -141,7 +141,7 @@ def add_deployment(
     return deployment
 
 
-def add_run(store: SqlStore, deployment: Deployment, **fields: Any) -> FlowRun:
+def add_run(store: SqlStore, deployment: Deployment, queue: str = "default", **fields: Any) -> FlowRun:
     run_id = str(uuid.uuid4())
     return store.create_flow_run(
         FlowRun(
@@ -150,9 +150,9 @@ def add_run(store: SqlStore, deployment: Deployment, **fields: Any) -> FlowRun:
             flow=deployment.flow,
             deployment=f"{deployment.flow}/{deployment.name}",
             work_pool=deployment.work_pool,
-            work_queue="default",
+            work_queue=queue,
             state="SCHEDULED",
-            expected_start_time=datetime.now(UTC),
+            expected_start_time=fields.pop("expected_start_time", datetime.now(UTC)),
             **fields,
         )
     )
@@ -327,7 +327,8 @@ def test_cancel_stops_the_container_and_auto_remove_leaves_nothing(
 ) -> None:
     run = add_run(store, add_deployment(store, pool_name, project, image, "sleepy"))
     removed = add_run(store, add_deployment(store, pool_name, project, image, "hello", auto_remove=True))
-    with Running(worker_for(store, pool_name)):
+    # a long grace period: the stop must come from SIGTERM being honoured, not from the kill after it
+    with Running(worker_for(store, pool_name, stop_grace_seconds=20.0)):
         wait_for(lambda: "before" in logs(store, run.id))
         container_id = store.get_flow_run(run.id).infrastructure_id
         started = time.monotonic()
@@ -338,10 +339,27 @@ def test_cancel_stops_the_container_and_auto_remove_leaves_nothing(
     assert cancelled.state == "CANCELLED" and elapsed < 10
     container = docker_client.containers.get(container_id)
     assert container.status == "exited"
+    assert container.attrs["State"]["ExitCode"] == 143  # ended by SIGTERM
     assert gone.state == "COMPLETED"
     assert any(m.startswith("hello") for m in logs(store, removed.id))
     left = docker_client.containers.list(all=True, filters={"label": f"io.wp.flow-run-id={removed.id}"})
     assert left == []
+
+
+def test_limits_and_the_waterfall_hold_with_docker_runs(
+    store: SqlStore, pool_name: str, project: Path, image: str
+) -> None:
+    store.create_work_queue(WorkQueue(work_pool=pool_name, name="urgent", priority=1))
+    deployment = add_deployment(store, pool_name, project, image, "hello")
+    earlier = datetime.now(UTC) - timedelta(seconds=30)
+    low = add_run(store, deployment, expected_start_time=earlier)  # due first, but on the lower queue
+    high = add_run(store, deployment, queue="urgent")
+    with Running(worker_for(store, pool_name, limit=1)):
+        first, second = final(store, high.id), final(store, low.id)
+    assert first.state == second.state == "COMPLETED"
+    assert first.start_time is not None and first.end_time is not None and second.start_time is not None
+    # the higher-priority queue's run went first, and the limit of 1 kept the two containers apart
+    assert first.end_time <= second.start_time
 
 
 def test_a_worker_killed_and_restarted_reattaches_without_repeating_logs(

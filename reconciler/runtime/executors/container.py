@@ -68,6 +68,14 @@ class RunnerModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         exec(compile(code[module.__name__][1], "<wp-runner " + module.__name__ + ">", "exec"), module.__dict__)
 sys.meta_path.insert(0, RunnerModules())
+if os.getpid() == 1:
+    import signal
+    def terminated(signum, frame):
+        # PID 1 ignores SIGTERM it does not handle: end as a process killed by it would, output flushed
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, terminated)
 from reconciler.runtime import entry
 sys.exit(entry.main())
 """
