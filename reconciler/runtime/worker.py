@@ -351,6 +351,8 @@ class Worker:
         infra_id = active.infra.id
         if infra_id == active.recorded_id:
             return
+        if active.recorded_id is not None and self._executor is not None:
+            self._log(active, "wp", f"{active.recorded_id} is {self._executor.type} {infra_id}")
         active.recorded_id = infra_id
         run_id = active.run.id
         try:

@@ -4,13 +4,12 @@ a worker for a docker pool with no engine to talk to refuses to start, saying wh
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from wp_cli import run_wp
 
 from reconciler.model import Deployment, FlowRun
 from reconciler.runtime.executors.base import ExecutorError, Job
@@ -110,14 +109,11 @@ def test_bad_settings_are_errors_naming_the_field(configuration: dict[str, Any],
 
 
 def test_a_docker_worker_without_an_engine_refuses_to_start(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
-    env.update({"WP_HOME": str(tmp_path), "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
-    created = subprocess.run(
-        ["wp", "work-pool", "create", "boxes", "--type", "docker"], env=env, capture_output=True
-    )
-    assert created.returncode == 0, created.stderr
-    started = subprocess.run(
-        ["wp", "worker", "start", "--pool", "boxes"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert started.returncode == 1
+    env: dict[str, str | None] = {
+        "WP_HOME": str(tmp_path),
+        "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock",
+    }
+    assert run_wp("work-pool", "create", "boxes", "--type", "docker", env=env).code == 0
+    started = run_wp("worker", "start", "--pool", "boxes", env=env)
+    assert started.code == 1
     assert "cannot reach the Docker Engine" in " ".join(started.stderr.split())

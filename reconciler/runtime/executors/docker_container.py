@@ -210,6 +210,7 @@ class DockerContainer:
             created = self._api.create_container(name=f"{spec.name}-{os.urandom(4).hex()}", **arguments)
         self._id = str(created["Id"])
         self._created.set()
+        self._wake()  # the worker records the id now, before the container has said anything
         extra = spec.networks[1:] if not spec.network_mode else spec.networks
         for network in extra:
             self._api.connect_container_to_network(self._id, network)
