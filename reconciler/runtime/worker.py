@@ -6,7 +6,9 @@ run's expected start, rendering the job configuration (pool template + the deplo
 submission + the run's), starting it through the executor of the pool's type, forwarding the flow-run
 process's reports and output to the store, cancellation (a CANCELLING run's infrastructure is stopped, then
 the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
-claiming, hand back runs not started, let running ones finish; a second stop request kills them). It rides out
+claiming, hand back runs not started, let running ones finish; a second stop request kills them), and re-attach:
+a worker restarted under the same name follows again the infrastructure its earlier life started (the id stored
+on each run), skipping the log lines already shipped. It rides out
 a store that is briefly unreachable (a `wp server` restarting): state changes, log shipping and the reads a
 submission needs are retried with backoff for up to `store_retry_seconds`, so no final state or log line is
 lost; heartbeats and polls simply try again at their next turn.
@@ -31,7 +33,15 @@ from typing import Any, TextIO, TypeVar
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
 from reconciler.model import DEFAULT_QUEUE, BaseJobTemplate, Deployment, FlowRun, LogLine, WorkPool
-from reconciler.runtime.executors.base import Executor, Infrastructure, Job, Output, StateReport
+from reconciler.runtime.executors.base import (
+    Executor,
+    ExecutorError,
+    Infrastructure,
+    Job,
+    Output,
+    StateReport,
+)
+from reconciler.runtime.shipped import ShippedOutput
 from reconciler.runtime.wake import WakeListener
 from reconciler.states import FINAL_STATES, RunState
 from reconciler.store.base import Store
@@ -88,6 +98,8 @@ class _Active:
     aborted: bool = False
     seq: int = 0
     log_buffer: list[LogLine] = field(default_factory=list)
+    recorded_id: str | None = None  # the infrastructure id stored on the run
+    shipped: ShippedOutput | None = None  # after a re-attach: the output the worker's earlier life shipped
 
 
 def load_executor(pool_type: str) -> Executor:
@@ -105,7 +117,10 @@ def load_executor(pool_type: str) -> Executor:
             f"this version of wp cannot run {pool_type} pools yet: its worker executes process pools only; "
             "the pool can still be planned, applied and explained"
         ) from None
-    executor: Executor = getattr(module, class_name)()
+    try:
+        executor: Executor = getattr(module, class_name)()
+    except ExecutorError as exc:  # e.g. no Docker Engine to talk to
+        raise WorkerSetupError(f"the {pool_type} executor cannot start: {exc}") from None
     return executor
 
 
@@ -164,6 +179,7 @@ class Worker:
         self._heartbeat()
         self._listen_for_wakes(pool.name)
         self._say(f"Worker {self.name!r} started on work pool {pool.name!r}.")
+        self._reattach_all()
 
     def _listen_for_wakes(self, pool: str) -> None:
         """Through a server, claim the moment runs may be claimable instead of at the next poll."""
@@ -338,11 +354,101 @@ class Worker:
             self._set_state(run.id, RunState.CRASHED, message)
             self._active.pop(run.id, None)
             return
-        for fd in active.infra.selectables():
-            self._selector.register(fd, selectors.EVENT_READ, run.id)
+        self._watch(active)
         self._log(
             active, "wp", f"worker {self.name} started {run.name} as {self._executor.type} {active.infra.id}"
         )
+        self._record_infrastructure(active)
+
+    def _record_infrastructure(self, active: _Active) -> None:
+        """Store the infrastructure id on the run, again whenever it changes (a container is known by its
+        wanted name until the engine has created it)."""
+        assert active.infra is not None
+        infra_id = active.infra.id
+        if infra_id == active.recorded_id:
+            return
+        if active.recorded_id is not None and self._executor is not None:
+            self._log(active, "wp", f"{active.recorded_id} is {self._executor.type} {infra_id}")
+        active.recorded_id = infra_id
+        run_id = active.run.id
+        try:
+            self._retrying(
+                f"recording the infrastructure of run {run_id}",
+                lambda: self.store.set_run_infrastructure(run_id, infra_id),
+            )
+        except WpError as exc:  # the run goes on; only a re-attach after a restart would miss it
+            self._say(f"run {run_id}: could not record its infrastructure id: {exc}")
+
+    def _watch(self, active: _Active) -> None:
+        assert active.infra is not None
+        for fd in active.infra.selectables():
+            self._selector.register(fd, selectors.EVENT_READ, active.run.id)
+
+    # ------------------------------------------------------------------------------------------ re-attach
+
+    def _reattach_all(self) -> None:
+        """Take back this worker's runs from its earlier life (same name, still within the dead-worker window,
+        so the store has not recovered them): follow the infrastructure again, or end the run when it is gone."""
+        try:
+            held = self.store.list_flow_runs(
+                states=[RunState.PENDING.value, RunState.RUNNING.value, RunState.CANCELLING.value],
+                work_pool=self.options.pool,
+                limit=10_000,
+            )
+        except WpError as exc:
+            self._say(f"could not look for runs to re-attach to: {exc}")
+            return
+        for run in held:
+            if run.worker == self.name and run.id not in self._active:
+                self._reattach(run)
+
+    def _reattach(self, run: FlowRun) -> None:
+        assert self._executor is not None
+        if not run.infrastructure_id:
+            if run.state == RunState.PENDING:  # claimed but never started: let any worker have it
+                message = f"handed back: worker {self.name} restarted before starting it"
+                self._set_state(run.id, RunState.SCHEDULED, message, expected=[RunState.PENDING])
+            else:
+                self._set_state(run.id, RunState.CRASHED, f"worker {self.name} restarted and lost it")
+            return
+        try:
+            infra = self._executor.reattach(run, run.infrastructure_id)
+        except Exception as exc:  # an engine error must not keep the worker from starting
+            self._say(f"run {run.id}: could not re-attach to {run.infrastructure_id}: {exc}")
+            infra = None
+        if infra is None:
+            message = (
+                f"worker {self.name} restarted and could not follow its {self._executor.type} "
+                f"{run.infrastructure_id} again"
+            )
+            self._set_state(run.id, RunState.CRASHED, message)
+            return
+        active = _Active(
+            run,
+            infra=infra,
+            running_reported=run.state != RunState.PENDING,
+            recorded_id=run.infrastructure_id,
+        )
+        self._resume_logs(active)
+        self._active[run.id] = active
+        self._watch(active)
+        self._log(active, "wp", f"worker {self.name} re-attached to {self._executor.type} {infra.id}")
+        self._say(f"Re-attached to {run.name} ({self._executor.type} {infra.id}).")
+
+    def _resume_logs(self, active: _Active) -> None:
+        """Continue the run's log numbering and learn which of its output was shipped."""
+        lines: list[LogLine] = []
+        while True:
+            try:
+                batch = self.store.read_logs(active.run.id, after_seq=lines[-1].seq if lines else -1)
+            except WpError as exc:
+                self._say(f"run {active.run.id}: could not read its logs, lines may repeat: {exc}")
+                break
+            if not batch:
+                break
+            lines.extend(batch)
+        active.shipped = ShippedOutput.from_lines(lines)
+        active.seq = active.shipped.next_seq
 
     def _deployment_of(self, run: FlowRun) -> Deployment:
         flow, _, name = run.deployment.partition("/")
@@ -410,7 +516,9 @@ class Worker:
         assert active.infra is not None
         for event in active.infra.read_events():
             if isinstance(event, Output):
-                self._log(active, event.stream, event.text)
+                if active.shipped is not None and active.shipped.covers(event.text, event.timestamp):
+                    continue
+                self._log(active, event.stream, event.text, event.timestamp)
                 if active.stream_output:
                     print(event.text, file=self._out, flush=True)
             elif event.state == RunState.RUNNING:
@@ -419,6 +527,7 @@ class Worker:
                     self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
             else:
                 active.reported = event
+        self._record_infrastructure(active)
         self._unregister_closed(active)
 
     def _unregister_closed(self, active: _Active) -> None:
@@ -510,9 +619,11 @@ class Worker:
 
     # ------------------------------------------------------------------------------------------ logs
 
-    def _log(self, active: _Active, stream: str, text: str) -> None:
+    def _log(self, active: _Active, stream: str, text: str, at: datetime | None = None) -> None:
+        # a line dated by the infrastructure keeps that date: a re-attaching worker compares it with the engine's
+        stamp = at or self._now()
         active.log_buffer.append(
-            LogLine(run_id=active.run.id, timestamp=self._now(), stream=stream, message=text, seq=active.seq)
+            LogLine(run_id=active.run.id, timestamp=stamp, stream=stream, message=text, seq=active.seq)
         )
         active.seq += 1
 
