@@ -1,6 +1,7 @@
 """Routes of the runtime: flow runs, their states and logs, claims, worker heartbeats.
 
-Owns `/flow_runs`, `/flow_runs/{id}/state`, `/flow_runs/{id}/logs`, `/work_pools/{pool}/claim`,
+Owns `/flow_runs`, `/flow_runs/{id}/state`, `/flow_runs/{id}/infrastructure`, `/flow_runs/{id}/logs`,
+`/work_pools/{pool}/claim`,
 `/workers/heartbeat` and `/work_pools/{pool}/workers`. Must never decide a state transition or a claim: the
 store does, atomically, through `states.transition()`.
 """
@@ -13,7 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
-from reconciler.api.shapes import ClaimRequest, HeartbeatRequest, StateRequest, as_utc
+from reconciler.api.shapes import (
+    ClaimRequest,
+    HeartbeatRequest,
+    InfrastructureRequest,
+    StateRequest,
+    as_utc,
+)
 from reconciler.errors import ValidationError
 from reconciler.model import FlowRun, LogLine, Worker
 from reconciler.states import RunState
@@ -67,6 +74,11 @@ def set_run_state(run_id: str, body: StateRequest, store: StoreDep) -> FlowRun:
         expected=[s.value for s in body.expected],
         now=now_or_clock(body.now),
     )
+
+
+@router.post("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)
+def set_run_infrastructure(run_id: str, body: InfrastructureRequest, store: StoreDep) -> FlowRun:
+    return store.set_run_infrastructure(run_id, body.infrastructure_id)
 
 
 @router.post("/flow_runs/{run_id}/logs", status_code=204)

@@ -10,8 +10,13 @@ How it reports (the choice and why): when the worker gives it a pipe (`WP_REPORT
 object per state change on that pipe and plain output on stdout/stderr, and the worker forwards both to the
 store. So the process imports only the standard library (it starts in tens of milliseconds and stays small),
 opens no database connection per run (SQLite writers would contend), and behaves the same on every store.
-Without a pipe (a container or a pod the worker cannot share a pipe with) it opens the store named by the
-environment and reports and ships its own output directly.
+In a container or a pod (`WP_REPORT_STREAM=stdout`) the worker cannot share a pipe with it, so it writes each
+state as one marked line on stdout (`STATE_MARKER` + JSON) and the worker, which follows the container's
+output, tells reports from output: the process needs no route to the server and holds no credentials. Only
+without either (a hand-made command) does it open the store named by the environment and report directly.
+
+Runs on Python 3.8 and later (the container runner ships it into images wp is not installed in): keep the
+syntax and the standard library calls of the reporting and loading paths to what 3.8 has.
 
 Must never import pydantic, sqlalchemy, typer or the store unless it reports directly.
 """
@@ -37,6 +42,9 @@ ENV_ENTRYPOINT = "WP_ENTRYPOINT"
 ENV_PARAMETERS = "WP_PARAMETERS"
 ENV_PULL_STEPS = "WP_PULL_STEPS"
 ENV_REPORT_FD = "WP_REPORT_FD"
+ENV_REPORT_STREAM = "WP_REPORT_STREAM"  # "stdout": states as marked lines on stdout
+# Starts a state line on stdout; the record separator keeps ordinary output from ever looking like one.
+STATE_MARKER = "\x1ewp-state "
 
 
 class EntrypointError(Exception):
@@ -99,6 +107,23 @@ class PipeReporter:
 
     def close(self) -> None:
         self._pipe.close()
+
+
+class StreamReporter:
+    """States as marked lines on stdout, which the worker reads from the container's output stream."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def report(self, state: str, message: str | None = None) -> None:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        # a line the flow left unfinished is not ended here: the worker finds the marker anywhere in a line
+        self._out.write(STATE_MARKER + json.dumps({"state": state, "message": message}) + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.flush()
 
 
 class StoreReporter:
@@ -172,6 +197,8 @@ def reporter_from_env(env: Mapping[str, str]) -> Reporter:
     fd = env.get(ENV_REPORT_FD)
     if fd:
         return PipeReporter(int(fd))
+    if env.get(ENV_REPORT_STREAM) == "stdout":
+        return StreamReporter(sys.stdout)
     return StoreReporter(env.get(ENV_RUN_ID, ""), env)
 
 

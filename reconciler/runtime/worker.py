@@ -6,7 +6,9 @@ run's expected start, rendering the job configuration (pool template + the deplo
 submission + the run's), starting it through the executor of the pool's type, forwarding the flow-run
 process's reports and output to the store, cancellation (a CANCELLING run's infrastructure is stopped, then
 the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
-claiming, hand back runs not started, let running ones finish; a second stop request kills them). It rides out
+claiming, hand back runs not started, let running ones finish; a second stop request kills them), and re-attach:
+a worker restarted under the same name follows again the infrastructure its earlier life started (the id stored
+on each run), skipping the log lines already shipped. It rides out
 a store that is briefly unreachable (a `wp server` restarting): state changes, log shipping and the reads a
 submission needs are retried with backoff for up to `store_retry_seconds`, so no final state or log line is
 lost; heartbeats and polls simply try again at their next turn.
@@ -55,6 +57,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Stores may hand times back without their offset; they are UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     pool: str
@@ -84,6 +91,10 @@ class _Active:
     aborted: bool = False
     seq: int = 0
     log_buffer: list[LogLine] = field(default_factory=list)
+    # after a re-attach: output up to this time was shipped by the worker's earlier life; `shipped_last` holds
+    # the lines shipped at exactly that time (timestamps are only as fine as microseconds)
+    shipped_until: datetime | None = None
+    shipped_last: list[str] = field(default_factory=list)
 
 
 def load_executor(pool_type: str) -> Executor:
@@ -158,6 +169,7 @@ class Worker:
         self.pool = pool
         self._heartbeat()
         self._say(f"Worker {self.name!r} started on work pool {pool.name!r}.")
+        self._reattach_all()
 
     def _check_queues(self, pool: WorkPool) -> None:
         if not self.options.queues:
@@ -322,11 +334,105 @@ class Worker:
             self._set_state(run.id, RunState.CRASHED, message)
             self._active.pop(run.id, None)
             return
-        for fd in active.infra.selectables():
-            self._selector.register(fd, selectors.EVENT_READ, run.id)
+        self._watch(active)
         self._log(
             active, "wp", f"worker {self.name} started {run.name} as {self._executor.type} {active.infra.id}"
         )
+        try:
+            infra_id = active.infra.id
+            self._retrying(
+                f"recording the infrastructure of run {run.id}",
+                lambda: self.store.set_run_infrastructure(run.id, infra_id),
+            )
+        except WpError as exc:  # the run goes on; only a re-attach after a restart would miss it
+            self._say(f"run {run.id}: could not record its infrastructure id: {exc}")
+
+    def _watch(self, active: _Active) -> None:
+        assert active.infra is not None
+        for fd in active.infra.selectables():
+            self._selector.register(fd, selectors.EVENT_READ, active.run.id)
+
+    # ------------------------------------------------------------------------------------------ re-attach
+
+    def _reattach_all(self) -> None:
+        """Take back this worker's runs from its earlier life (same name, still within the dead-worker window,
+        so the store has not recovered them): follow the infrastructure again, or end the run when it is gone."""
+        try:
+            held = self.store.list_flow_runs(
+                states=[RunState.PENDING.value, RunState.RUNNING.value, RunState.CANCELLING.value],
+                work_pool=self.options.pool,
+                limit=10_000,
+            )
+        except WpError as exc:
+            self._say(f"could not look for runs to re-attach to: {exc}")
+            return
+        for run in held:
+            if run.worker == self.name and run.id not in self._active:
+                self._reattach(run)
+
+    def _reattach(self, run: FlowRun) -> None:
+        assert self._executor is not None
+        if not run.infrastructure_id:
+            if run.state == RunState.PENDING:  # claimed but never started: let any worker have it
+                message = f"handed back: worker {self.name} restarted before starting it"
+                self._set_state(run.id, RunState.SCHEDULED, message, expected=[RunState.PENDING])
+            else:
+                self._set_state(run.id, RunState.CRASHED, f"worker {self.name} restarted and lost it")
+            return
+        try:
+            infra = self._executor.reattach(run, run.infrastructure_id)
+        except Exception as exc:  # an engine error must not keep the worker from starting
+            self._say(f"run {run.id}: could not re-attach to {run.infrastructure_id}: {exc}")
+            infra = None
+        if infra is None:
+            message = (
+                f"worker {self.name} restarted and could not follow its {self._executor.type} "
+                f"{run.infrastructure_id} again"
+            )
+            self._set_state(run.id, RunState.CRASHED, message)
+            return
+        active = _Active(run, infra=infra, running_reported=run.state != RunState.PENDING)
+        self._resume_logs(active)
+        self._active[run.id] = active
+        self._watch(active)
+        self._log(active, "wp", f"worker {self.name} re-attached to {self._executor.type} {infra.id}")
+        self._say(f"Re-attached to {run.name} ({self._executor.type} {infra.id}).")
+
+    def _resume_logs(self, active: _Active) -> None:
+        """Continue the run's log numbering and learn up to when its output was shipped."""
+        last_seq = -1
+        until: datetime | None = None
+        at_until: list[str] = []
+        while True:
+            try:
+                batch = self.store.read_logs(active.run.id, after_seq=last_seq)
+            except WpError as exc:
+                self._say(f"run {active.run.id}: could not read its logs, lines may repeat: {exc}")
+                break
+            if not batch:
+                break
+            for line in batch:
+                last_seq = max(last_seq, line.seq)
+                if line.stream == "wp":
+                    continue
+                stamp = as_utc(line.timestamp)
+                if until is None or stamp > until:
+                    until, at_until = stamp, [line.message]
+                elif stamp == until:
+                    at_until.append(line.message)
+        active.seq = last_seq + 1
+        active.shipped_until, active.shipped_last = until, at_until
+
+    def _already_shipped(self, active: _Active, event: Output) -> bool:
+        if active.shipped_until is None or event.timestamp is None:
+            return False
+        stamp = as_utc(event.timestamp)
+        if stamp < active.shipped_until:
+            return True
+        if stamp == active.shipped_until and event.text in active.shipped_last:
+            active.shipped_last.remove(event.text)
+            return True
+        return False
 
     def _deployment_of(self, run: FlowRun) -> Deployment:
         flow, _, name = run.deployment.partition("/")
@@ -390,7 +496,9 @@ class Worker:
         assert active.infra is not None
         for event in active.infra.read_events():
             if isinstance(event, Output):
-                self._log(active, event.stream, event.text)
+                if self._already_shipped(active, event):
+                    continue
+                self._log(active, event.stream, event.text, event.timestamp)
                 if active.stream_output:
                     print(event.text, file=self._out, flush=True)
             elif event.state == RunState.RUNNING:
@@ -490,9 +598,11 @@ class Worker:
 
     # ------------------------------------------------------------------------------------------ logs
 
-    def _log(self, active: _Active, stream: str, text: str) -> None:
+    def _log(self, active: _Active, stream: str, text: str, at: datetime | None = None) -> None:
+        # a line dated by the infrastructure keeps that date: a re-attaching worker compares it with the engine's
+        stamp = at or self._now()
         active.log_buffer.append(
-            LogLine(run_id=active.run.id, timestamp=self._now(), stream=stream, message=text, seq=active.seq)
+            LogLine(run_id=active.run.id, timestamp=stamp, stream=stream, message=text, seq=active.seq)
         )
         active.seq += 1
 

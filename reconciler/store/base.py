@@ -202,6 +202,11 @@ class Store(Protocol):
         in one of those states (compare-and-set)."""
         ...
 
+    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        """Record what runs the run (pid, container id, namespace/job): shown by `wp flow-run inspect`, and
+        what a restarted worker re-attaches to."""
+        ...
+
     def claim_runs(
         self,
         work_pool: str,

@@ -337,6 +337,12 @@ class HttpStore:
             self._request("POST", f"/flow_runs/{_segment(run_id)}/state", json=body)
         )
 
+    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        body = {"infrastructure_id": infrastructure_id}
+        return FlowRun.model_validate(
+            self._request("POST", f"/flow_runs/{_segment(run_id)}/infrastructure", json=body)
+        )
+
     def claim_runs(
         self,
         work_pool: str,

@@ -248,6 +248,15 @@ class SqlRuns(SqlEngine):
             conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(values))
         return run_from_row({**row, **values})
 
+    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        with self.transaction() as conn:
+            done = conn.execute(
+                update(flow_runs).where(flow_runs.c.id == run_id).values(infrastructure_id=infrastructure_id)
+            )
+            if not done.rowcount:
+                raise NotFoundError(f"flow run {run_id!r} not found; `wp flow-run ls` lists the runs")
+        return self.get_flow_run(run_id)
+
     # ------------------------------------------------------------------------------------------ claim
     def claim_runs(
         self,

@@ -170,6 +170,11 @@ def test_runtime_round_trip(http_store: HttpStore) -> None:
     assert claimed.state == "PENDING" and claimed.worker == "w1"
     running = http_store.set_run_state(run.id, "RUNNING", expected=["PENDING"], now=NOW)
     assert running.state == "RUNNING"
+    recorded = http_store.set_run_infrastructure(run.id, "0123abcd")
+    assert recorded.infrastructure_id == "0123abcd" and recorded.state == "RUNNING"
+    assert http_store.get_flow_run(run.id).infrastructure_id == "0123abcd"
+    with pytest.raises(NotFoundError):
+        http_store.set_run_infrastructure("no-such-run", "x")
     with pytest.raises(ConflictError):
         http_store.set_run_state(run.id, "COMPLETED", expected=["PENDING"], now=NOW)
     http_store.append_logs([LogLine(run_id=run.id, timestamp=NOW, message=f"line {i}") for i in range(3)])

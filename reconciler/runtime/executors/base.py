@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from reconciler.model import Deployment, FlowRun
@@ -41,6 +42,9 @@ class Job:
 class Output:
     stream: str  # stdout | stderr
     text: str
+    # when the infrastructure recorded the line (a container's log timestamp); lets a worker that re-attaches
+    # skip the lines it shipped before. None: the worker's clock.
+    timestamp: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ class Executor(Protocol):
 
     def start(self, job: Job) -> Infrastructure:
         """Start the job; ExecutorError when that is impossible."""
+        ...
+
+    def reattach(self, run: FlowRun, infrastructure_id: str) -> Infrastructure | None:
+        """Follow a run's infrastructure started by an earlier life of this worker (same name): its events
+        from the start of its output (the worker skips lines it already shipped), its exit code. None when the
+        infrastructure is gone or this kind cannot be followed again (the run is then left to the dead-worker
+        rule)."""
         ...
 
 

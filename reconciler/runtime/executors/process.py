@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reconciler.model import FlowRun
 from reconciler.runtime.entry import ENV_REPORT_FD
 from reconciler.runtime.executors.base import (
     ENTRY_MODULE,
@@ -69,6 +70,10 @@ class ProcessExecutor:
         finally:
             os.close(report_write)
         return ProcessInfrastructure(proc, report_read)
+
+    def reattach(self, run: FlowRun, infrastructure_id: str) -> None:
+        """A child's pipes die with the worker that started it: nothing to follow again."""
+        return None
 
 
 def command_of(command: Any) -> list[str]:
