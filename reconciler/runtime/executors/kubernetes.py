@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.model import FlowRun
-from reconciler.runtime.executors.base import Event, ExecutorError, Job, Output, StateReport, entry_env
+from reconciler.runtime.executors.base import Event, ExecutorError, Job, Output, StateReport
+from reconciler.runtime.executors.container import (
+    CREDENTIAL_ENV,
+    dropped_credentials,
+    parse_line,
+    runner_command,
+    runner_env,
+)
 from reconciler.runtime.executors.kubernetes_manifest import (
     DEFAULT_POD_WATCH_TIMEOUT,
     JOB_WATCH_ANNOTATION,
@@ -44,31 +51,8 @@ from reconciler.runtime.executors.kubernetes_manifest import (
 )
 
 HOPELESS_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"})
-STATE_MARKER = "\x1ewp-state "  # how the runner marks a state line in the container's output
 FINAL_REPORTS = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 WP_STREAM = "wp"  # the log stream of the executor's own messages
-
-
-def runner_command() -> list[str]:
-    """The container's command when the user gives none: the runner, reporting on stdout."""
-    return ["python3", "-m", "reconciler.runtime.entry"]
-
-
-def runner_env(job: Job) -> dict[str, str]:
-    """What the runner reads; never the worker's environment, never an API key."""
-    return {**entry_env(job), "WP_REPORT_STREAM": "stdout", "PYTHONUNBUFFERED": "1"}
-
-
-def event_of_line(text: str, timestamp: datetime | None) -> Event:
-    """A line of the pod's log: a state the runner reported, or output."""
-    at = text.find(STATE_MARKER)
-    if at >= 0:
-        try:
-            data = json.loads(text[at + len(STATE_MARKER) :])
-            return StateReport(str(data["state"]), data.get("message"))
-        except (ValueError, KeyError, TypeError):
-            pass
-    return Output("stdout", text, timestamp)
 
 
 class KubernetesExecutor:
@@ -112,7 +96,7 @@ class KubernetesExecutor:
     def start(self, job: Job) -> KubernetesJob:
         from kubernetes import client
 
-        body = build_job(job, runner_command(), runner_env(job))
+        body = build_job(job, runner_command(), runner_env(job), withheld=CREDENTIAL_ENV)
         namespace = body["metadata"]["namespace"]
         try:
             created = client.BatchV1Api(self.api()).create_namespaced_job(
@@ -123,7 +107,10 @@ class KubernetesExecutor:
             raise ExecutorError(f"Kubernetes refused the job in namespace {namespace!r}: {_api_message(exc)}") from None
         except ValueError as exc:  # pydantic's ValidationError: the client checks the body against the API's models
             raise ExecutorError(f"the rendered job_manifest is not a valid batch/v1 Job: {exc}") from None
-        return self._follow(data, job.configuration)
+        infra = self._follow(data)
+        for name in dropped_credentials(job.configuration):
+            infra.say(f"{name} is not passed to the pod: a flow-run reports through the worker, never to the API")
+        return infra
 
     def reattach(self, run: FlowRun, infrastructure_id: str) -> KubernetesJob | None:
         """Follow the Job of `run` again (same id, same `wp.io/flow-run-id` label); None when it is gone."""
@@ -141,9 +128,9 @@ class KubernetesExecutor:
         data = json.loads(found.data)
         if (data["metadata"].get("labels") or {}).get(RUN_ID_LABEL) != label_value(run.id):
             return None
-        return self._follow(data, {})
+        return self._follow(data)
 
-    def _follow(self, data: Mapping[str, Any], configuration: Mapping[str, Any]) -> KubernetesJob:
+    def _follow(self, data: Mapping[str, Any]) -> KubernetesJob:
         notes = data["metadata"].get("annotations") or {}
         pod_watch = timeout_of(notes.get(POD_WATCH_ANNOTATION), "pod_watch_timeout_seconds", DEFAULT_POD_WATCH_TIMEOUT)
         job_watch = timeout_of(notes.get(JOB_WATCH_ANNOTATION), "job_watch_timeout_seconds", None)
@@ -220,6 +207,7 @@ class KubernetesJob:
         self._job: dict[str, Any] | None = None
         self._job_gone = False
         self._pods: dict[str, dict[str, Any]] = {}
+        self._pods_listed = False  # decisions wait for the first list of the Job's pods
         self._logs_started: set[str] = set()
         self._logs_done: set[str] = set()
         self._hopeless_since: dict[str, float] = {}
@@ -280,7 +268,7 @@ class KubernetesJob:
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_write, b"x")
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self._emit(Output(WP_STREAM, text))
 
     def _running(self) -> bool:
@@ -360,6 +348,7 @@ class KubernetesJob:
                     for name in set(self._pods) - set(seen):
                         self._pods[name]["deleted"] = True
                     self._pods.update(seen)
+                    self._pods_listed = True
                     self._cond.notify_all()
                 for event in self._stream(
                     core.list_namespaced_pod,
@@ -403,10 +392,10 @@ class KubernetesJob:
                         at_last += 1
                     else:
                         last, at_last = key, 1
-                    event = event_of_line(text, _datetime(stamp))
-                    if isinstance(event, StateReport) and event.state in FINAL_REPORTS:
-                        self._final_reported = True
-                    self._emit(event)
+                    for event in parse_line("stdout", text, _datetime(stamp)):
+                        if isinstance(event, StateReport) and event.state in FINAL_REPORTS:
+                            self._final_reported = True
+                        self._emit(event)
                 delay = 0.2
                 if self._pod_terminated(pod):
                     break
@@ -467,12 +456,15 @@ class KubernetesJob:
             gone = self._job_gone
             pods = {n: dict(p) for n, p in self._pods.items()}
             stop = self._stop_grace
+            listed = self._pods_listed
         now = time.time()
         if stop is not None and not self._deleted_by_us:
-            self._say(f"deleting Kubernetes job {self.id} (foreground propagation)")
+            self.say(f"deleting Kubernetes job {self.id} (foreground propagation)")
             self._delete(stop)
             self._finish(-15)
             return
+        if not listed:
+            return  # the Job's end is judged with its pods in view, so their logs are read first
         self._start_logs(pods)
         self._note_pods(pods)
         if gone:
@@ -524,7 +516,7 @@ class KubernetesJob:
             status = pod.get("status") or {}
             if status.get("reason") == "Evicted" and (name, "evicted") not in self._noted:
                 self._noted.add((name, "evicted"))
-                self._say(f"pod {name} was evicted: {status.get('message', '')}; the Job may start another pod")
+                self.say(f"pod {name} was evicted: {status.get('message', '')}; the Job may start another pod")
 
     def _complete(self, job: Mapping[str, Any], pods: Mapping[str, dict[str, Any]]) -> None:
         """The Job ended: wait (a bounded time) for the started pods' logs, then end with the pod's code."""
@@ -573,15 +565,15 @@ class KubernetesJob:
                 if exc.status == 404:
                     return
                 if attempt == 4:
-                    self._say(f"could not delete Kubernetes job {self.id}: {_api_message(exc)}")
+                    self.say(f"could not delete Kubernetes job {self.id}: {_api_message(exc)}")
             except Exception as exc:
                 if attempt == 4:
-                    self._say(f"could not delete Kubernetes job {self.id}: {exc}")
+                    self.say(f"could not delete Kubernetes job {self.id}: {exc}")
             time.sleep(0.2 * (attempt + 1))
 
     def _finish_with(self, state: str, message: str, code: int) -> None:
         """End with a state of the executor's (unless the runner already reported a final one)."""
-        self._say(message)
+        self.say(message)
         if not self._final_reported:
             self._emit(StateReport(state, message))
         self._finish(code)

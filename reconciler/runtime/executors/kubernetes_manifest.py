@@ -125,8 +125,14 @@ def _quantity(value: Any) -> str:
     return str(value)
 
 
-def build_job(job: Job, runner_command: Sequence[str], runner_env: Mapping[str, str]) -> dict[str, Any]:
-    """The batch/v1 Job body for `job`; ExecutorError naming the field when the configuration cannot be one."""
+def build_job(
+    job: Job,
+    runner_command: Sequence[str],
+    runner_env: Mapping[str, str],
+    withheld: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The batch/v1 Job body for `job`; ExecutorError naming the field when the configuration cannot be one.
+    Env entries named in `withheld` (API credentials) never reach the pod, whatever the template says."""
     config = job.configuration
     raw = config.get("job_manifest")
     if not isinstance(raw, Mapping):
@@ -170,7 +176,7 @@ def build_job(job: Job, runner_command: Sequence[str], runner_env: Mapping[str, 
     containers = pod.get("containers")
     if not isinstance(containers, list) or not containers or not isinstance(containers[0], dict):
         raise ExecutorError("job_manifest.spec.template.spec.containers must list at least one container")
-    _fill_container(containers[0], config, runner_command, runner_env)
+    _fill_container(containers[0], config, runner_command, runner_env, withheld)
     return manifest
 
 
@@ -179,6 +185,7 @@ def _fill_container(
     config: Mapping[str, Any],
     runner_command: Sequence[str],
     runner_env: Mapping[str, str],
+    withheld: Sequence[str],
 ) -> None:
     where = "job_manifest.spec.template.spec.containers[0]"
     container.setdefault("name", "flow-run")
@@ -188,7 +195,7 @@ def _fill_container(
             "deployment's job_variables"
         )
     env = env_list(container.get("env", config.get("env")), f"{where}.env")
-    names = set(runner_env)
+    names = set(runner_env) | set(withheld)
     container["env"] = [e for e in env if e["name"] not in names] + [
         {"name": k, "value": v} for k, v in runner_env.items()
     ]
