@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 POD_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
-IMAGE_REF = __import__("re").compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+IMAGE_REF = __import__("re").compile(
+    r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
 
 
 def now_iso() -> str:
@@ -99,13 +101,19 @@ class FakeCluster:
         self.history.append(WatchEvent(self.rv, kind, ns, type_, copy.deepcopy(obj)))
         self.cond.notify_all()
 
-    def _event(self, ns: str, kind: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal") -> None:
+    def _event(
+        self, ns: str, kind: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal"
+    ) -> None:
         self.rv += 1
         self.events.append(
             {
                 "apiVersion": "v1",
                 "kind": "Event",
-                "metadata": {"name": f"{name}.{uuid.uuid4().hex[:16]}", "namespace": ns, "resourceVersion": str(self.rv)},
+                "metadata": {
+                    "name": f"{name}.{uuid.uuid4().hex[:16]}",
+                    "namespace": ns,
+                    "resourceVersion": str(self.rv),
+                },
                 "involvedObject": {"kind": kind, "namespace": ns, "name": name, "uid": uid},
                 "reason": reason,
                 "message": message,
@@ -166,7 +174,14 @@ class FakeCluster:
                 "labels": template["metadata"]["labels"],
                 "creationTimestamp": now_iso(),
                 "ownerReferences": [
-                    {"apiVersion": "batch/v1", "kind": "Job", "name": jname, "uid": juid, "controller": True, "blockOwnerDeletion": True}
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": jname,
+                        "uid": juid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
                 ],
             },
             "spec": template["spec"],
@@ -239,7 +254,9 @@ class FakeCluster:
 
     # ------------------------------------------------------------------------------------------ kubelet
 
-    def _set_pod(self, ns: str, name: str, change: dict[str, Any], container: dict[str, Any] | None = None) -> bool:
+    def _set_pod(
+        self, ns: str, name: str, change: dict[str, Any], container: dict[str, Any] | None = None
+    ) -> bool:
         """Under self.cond: update a pod's status; False when the pod is gone."""
         pod = self.pods.get((ns, name))
         if pod is None:
@@ -282,7 +299,9 @@ class FakeCluster:
             runtime = self.runtimes.get((ns, name))
             if runtime is None or (ns, name) not in self.pods:
                 return
-            self._event(ns, "Pod", name, uid, "Pulled", f'Container image "{image}" already present on machine')
+            self._event(
+                ns, "Pod", name, uid, "Pulled", f'Container image "{image}" already present on machine'
+            )
             try:
                 runtime.proc = subprocess.Popen(
                     argv,
@@ -296,14 +315,27 @@ class FakeCluster:
             except OSError as exc:
                 runtime.done = True
                 self._set_pod(
-                    ns, name, {"phase": "Failed"},
-                    {"state": {"terminated": {"exitCode": 128, "reason": "StartError", "message": str(exc), "startedAt": now_iso(), "finishedAt": now_iso()}}},
+                    ns,
+                    name,
+                    {"phase": "Failed"},
+                    {
+                        "state": {
+                            "terminated": {
+                                "exitCode": 128,
+                                "reason": "StartError",
+                                "message": str(exc),
+                                "startedAt": now_iso(),
+                                "finishedAt": now_iso(),
+                            }
+                        }
+                    },
                 )
                 self._pod_finished(ns, name, succeeded=False)
                 return
             started = now_iso()
             self._set_pod(
-                ns, name,
+                ns,
+                name,
                 {"phase": "Running", "startTime": started, "podIP": "10.0.0.1"},
                 {"state": {"running": {"startedAt": started}}, "ready": True, "started": True},
             )
@@ -323,22 +355,39 @@ class FakeCluster:
             reason = "Completed" if code == 0 else ("OOMKilled" if code == -9 else "Error")
             exit_code = code if code >= 0 else 128 - code
             self._set_pod(
-                ns, name,
+                ns,
+                name,
                 {"phase": "Succeeded" if code == 0 else "Failed"},
-                {"state": {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": started, "finishedAt": now_iso()}}, "ready": False},
+                {
+                    "state": {
+                        "terminated": {
+                            "exitCode": exit_code,
+                            "reason": reason,
+                            "startedAt": started,
+                            "finishedAt": now_iso(),
+                        }
+                    },
+                    "ready": False,
+                },
             )
             self._pod_finished(ns, name, succeeded=code == 0)
 
     def _pull_problem(self, container: dict[str, Any]) -> tuple[str, str] | None:
         image = container["image"]
         if not IMAGE_REF.match(image):
-            return ("InvalidImageName", f'Failed to apply default image tag "{image}": couldn\'t parse image name "{image}": invalid reference format')
+            return (
+                "InvalidImageName",
+                f'Failed to apply default image tag "{image}": couldn\'t parse image name "{image}": invalid reference format',
+            )
         for env in container.get("env") or []:
             ref = (env.get("valueFrom") or {}).get("secretKeyRef")
             if ref:
                 return ("CreateContainerConfigError", f'secret "{ref.get("name")}" not found')
         if image not in self.images:
-            return ("ErrImagePull", f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found')
+            return (
+                "ErrImagePull",
+                f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found',
+            )
         return None
 
     def _keep_waiting(self, ns: str, name: str, uid: str, image: str, reason: str, message: str) -> None:
@@ -349,13 +398,26 @@ class FakeCluster:
                 if (ns, name) not in self.pods:
                     return
                 self._set_pod(ns, name, {}, {"state": {"waiting": {"reason": reason, "message": message}}})
-                self._event(ns, "Pod", name, uid, "Failed", f"Error: {reason}" if not backoff else f"Failed to pull image \"{image}\": {message}", "Warning")
+                self._event(
+                    ns,
+                    "Pod",
+                    name,
+                    uid,
+                    "Failed",
+                    f"Error: {reason}" if not backoff else f'Failed to pull image "{image}": {message}',
+                    "Warning",
+                )
                 self.cond.wait(0.3)
                 if backoff:
                     reason, message = (
                         ("ImagePullBackOff", f'Back-off pulling image "{image}"')
                         if reason == "ErrImagePull"
-                        else ("ErrImagePull", message if "rpc error" in message else f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found')
+                        else (
+                            "ErrImagePull",
+                            message
+                            if "rpc error" in message
+                            else f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found',
+                        )
                     )
 
     def _pod_finished(self, ns: str, name: str, *, succeeded: bool) -> None:
@@ -378,8 +440,19 @@ class FakeCluster:
             status["failed"] = status.get("failed", 0) + 1
             if status["failed"] > job["spec"]["backoffLimit"]:
                 status["conditions"] = [
-                    {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now_iso()},
-                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastTransitionTime": now_iso()},
+                    {
+                        "type": "FailureTarget",
+                        "status": "True",
+                        "reason": "BackoffLimitExceeded",
+                        "lastTransitionTime": now_iso(),
+                    },
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "BackoffLimitExceeded",
+                        "message": "Job has reached the specified backoff limit",
+                        "lastTransitionTime": now_iso(),
+                    },
                 ]
             else:
                 self._commit("Job", ns, "MODIFIED", job)
@@ -409,11 +482,30 @@ class FakeCluster:
             self._kill((ns, pod_name))
             pod = self.pods[(ns, pod_name)]
             self._set_pod(
-                ns, pod_name,
+                ns,
+                pod_name,
                 {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."},
-                {"state": {"terminated": {"exitCode": 137, "reason": "Error", "startedAt": now_iso(), "finishedAt": now_iso()}}, "ready": False},
+                {
+                    "state": {
+                        "terminated": {
+                            "exitCode": 137,
+                            "reason": "Error",
+                            "startedAt": now_iso(),
+                            "finishedAt": now_iso(),
+                        }
+                    },
+                    "ready": False,
+                },
             )
-            self._event(ns, "Pod", pod_name, pod["metadata"]["uid"], "Evicted", "The node was low on resource: memory.", "Warning")
+            self._event(
+                ns,
+                "Pod",
+                pod_name,
+                pod["metadata"]["uid"],
+                "Evicted",
+                "The node was low on resource: memory.",
+                "Warning",
+            )
             self._pod_finished(ns, pod_name, succeeded=False)
 
     def cut_next_log_stream(self, after_lines: int) -> None:
@@ -427,7 +519,11 @@ class FakeCluster:
 
     def pods_of(self, ns: str, job_name: str) -> list[dict[str, Any]]:
         with self.cond:
-            return [copy.deepcopy(p) for p in self.pods.values() if p["metadata"]["namespace"] == ns and p["metadata"]["labels"].get("job-name") == job_name]
+            return [
+                copy.deepcopy(p)
+                for p in self.pods.values()
+                if p["metadata"]["namespace"] == ns and p["metadata"]["labels"].get("job-name") == job_name
+            ]
 
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
         """Block until predicate() (called under the lock) is truthy; its value."""

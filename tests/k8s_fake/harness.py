@@ -17,7 +17,6 @@ from typing import Any
 
 from k8s_fake.cluster import FakeCluster
 from k8s_fake.server import FakeApiServer
-
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
 from reconciler.model import Deployment, FlowRun, WorkPool, attributes
@@ -66,7 +65,11 @@ class Harness:
         self._threads: list[tuple[Worker, threading.Thread]] = []
 
     def executor(self, **options: Any) -> KubernetesExecutor:
-        defaults: dict[str, Any] = {"hopeless_grace_seconds": 0.5, "watch_seconds": 2, "log_end_grace_seconds": 5}
+        defaults: dict[str, Any] = {
+            "hopeless_grace_seconds": 0.5,
+            "watch_seconds": 2,
+            "log_end_grace_seconds": 5,
+        }
         return KubernetesExecutor(str(self.kubeconfig), **{**defaults, **options})
 
     def deploy(self, function: str, **fields: Any) -> Deployment:
@@ -77,8 +80,12 @@ class Harness:
             work_pool=POOL,
             **fields,
         )
-        plan = Plan(project="test", changes=(Change(deployment.key, Action.CREATE, None, attributes(deployment)),))
-        self.store.apply(plan, ApplyRecord(project="test", actor="tester", summary={"add": 1, "change": 0, "destroy": 0}))
+        plan = Plan(
+            project="test", changes=(Change(deployment.key, Action.CREATE, None, attributes(deployment)),)
+        )
+        self.store.apply(
+            plan, ApplyRecord(project="test", actor="tester", summary={"add": 1, "change": 0, "destroy": 0})
+        )
         return deployment
 
     def run(self, deployment: Deployment, **fields: Any) -> FlowRun:
@@ -100,14 +107,16 @@ class Harness:
     def start_worker(self, name: str = "kw1", **options: Any) -> Worker:
         executor = options.pop("executor", None) or self.executor()
         opts = {"pool": POOL, "name": name, "poll_interval": 0.1, "cancel_check_interval": 0.2, **options}
-        worker = Worker(self.store, WorkerOptions(**opts), executor=executor, out=self.out, env={"WP_API_KEY": "s3cret"})
+        worker = Worker(
+            self.store, WorkerOptions(**opts), executor=executor, out=self.out, env={"WP_API_KEY": "s3cret"}
+        )
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         self._threads.append((worker, thread))
         return worker
 
     def stop_workers(self) -> None:
-        for worker, thread in self._threads:
+        for worker, _ in self._threads:
             worker.request_stop()
             worker.request_stop()
         for _, thread in self._threads:
@@ -157,7 +166,9 @@ def kubernetes_pool(template: dict[str, Any] | None = None) -> WorkPool:
 
 
 @contextmanager
-def harness(tmp_path: Path, pool: WorkPool | None = None, namespaces: tuple[str, ...] = ("default",)) -> Iterator[Harness]:
+def harness(
+    tmp_path: Path, pool: WorkPool | None = None, namespaces: tuple[str, ...] = ("default",)
+) -> Iterator[Harness]:
     image = tmp_path / "image"
     (image / "flows").mkdir(parents=True)
     (image / "flows" / "demo.py").write_text(FLOWS)

@@ -84,7 +84,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _status(self, code: int, reason: str, message: str) -> None:
         self._send_json(
             code,
-            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code},
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": message,
+                "reason": reason,
+                "code": code,
+            },
         )
 
     def _start_chunked(self, content_type: str) -> None:
@@ -127,7 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
                 handler(self, query, *m.groups())
                 return
         self._body()
-        self._status(404, "NotFound", f"the server could not find the requested resource ({method} {url.path})")
+        self._status(
+            404, "NotFound", f"the server could not find the requested resource ({method} {url.path})"
+        )
 
     def do_GET(self) -> None:
         self._route("GET")
@@ -147,13 +157,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(404, "NotFound", f'namespaces "{ns}" not found')
             return
         errors = check_job(body) if isinstance(body, dict) else ["body: expected a JSON object"]
-        name = (body or {}).get("metadata", {}).get("name") or (body or {}).get("metadata", {}).get("generateName", "")
+        name = (body or {}).get("metadata", {}).get("name") or (body or {}).get("metadata", {}).get(
+            "generateName", ""
+        )
         if errors:
             self.server.rejected.append(errors)
             self._status(422, "Invalid", f'Job.batch "{name}" is invalid: [{", ".join(errors)}]')
             return
         if body["metadata"].get("namespace", ns) != ns:
-            self._status(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+            self._status(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
             return
         try:
             job = cluster.create_job(ns, body)
@@ -217,7 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
                 waiting = pod["status"]["containerStatuses"][0]["state"].get("waiting", {})
                 container = pod["spec"]["containers"][0]["name"]
                 self._status(
-                    400, "BadRequest",
+                    400,
+                    "BadRequest",
                     f'container "{container}" in pod "{name}" is waiting to start: {waiting.get("reason", "ContainerCreating")}',
                 )
                 return
@@ -258,9 +275,16 @@ class _Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         match = _selector(query.get("fieldSelector"))
         with cluster.cond:
-            items = [copy.deepcopy(e) for e in cluster.events if e["metadata"]["namespace"] == ns and match(_fields(e))]
+            items = [
+                copy.deepcopy(e)
+                for e in cluster.events
+                if e["metadata"]["namespace"] == ns and match(_fields(e))
+            ]
             rv = str(cluster.rv)
-        self._send_json(200, {"apiVersion": "v1", "kind": "EventList", "metadata": {"resourceVersion": rv}, "items": items})
+        self._send_json(
+            200,
+            {"apiVersion": "v1", "kind": "EventList", "metadata": {"resourceVersion": rv}, "items": items},
+        )
 
     # ---------------------------------------------------------------------------------------- list / watch
 
@@ -279,13 +303,25 @@ class _Handler(BaseHTTPRequestHandler):
 
         def wanted(obj: dict[str, Any]) -> bool:
             meta = obj["metadata"]
-            return (ns is None or meta["namespace"] == ns) and labels(meta.get("labels") or {}) and fields(_fields(obj))
+            return (
+                (ns is None or meta["namespace"] == ns)
+                and labels(meta.get("labels") or {})
+                and fields(_fields(obj))
+            )
 
         if query.get("watch") not in ("true", "1"):
             with cluster.cond:
                 items = [copy.deepcopy(o) for o in objects(cluster) if wanted(o)]
                 rv = str(cluster.rv)
-            self._send_json(200, {"apiVersion": api_version, "kind": list_kind, "metadata": {"resourceVersion": rv}, "items": items})
+            self._send_json(
+                200,
+                {
+                    "apiVersion": api_version,
+                    "kind": list_kind,
+                    "metadata": {"resourceVersion": rv},
+                    "items": items,
+                },
+            )
             return
         deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
         rv_text = query.get("resourceVersion")
@@ -299,18 +335,32 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 since = int(rv_text)
                 if since < self.server.compacted_rv:
-                    gone = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": f"too old resource version: {since}", "reason": "Expired", "code": 410}
+                    gone = {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Failure",
+                        "message": f"too old resource version: {since}",
+                        "reason": "Expired",
+                        "code": 410,
+                    }
                     pending = [("ERROR", gone)]
                     pos = len(cluster.history)
                 else:
-                    pos = next((i for i, e in enumerate(cluster.history) if e.rv > since), len(cluster.history))
+                    pos = next(
+                        (i for i, e in enumerate(cluster.history) if e.rv > since), len(cluster.history)
+                    )
         while True:
             for type_, obj in pending:
                 self._chunk(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
             if pending and pending[-1][0] == "ERROR":
                 break
             with cluster.cond:
-                while pos == len(cluster.history) and cluster.watch_generation == generation and not cluster.closed:
+                while (
+                    pos == len(cluster.history)
+                    and cluster.watch_generation == generation
+                    and not cluster.closed
+                ):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -320,7 +370,11 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if time.monotonic() >= deadline or cluster.closed:
                     break
-                pending = [(e.type, copy.deepcopy(e.obj)) for e in cluster.history[pos:] if e.kind == kind and wanted(e.obj)]
+                pending = [
+                    (e.type, copy.deepcopy(e.obj))
+                    for e in cluster.history[pos:]
+                    if e.kind == kind and wanted(e.obj)
+                ]
                 pos = len(cluster.history)
         self._end_chunked()
 
@@ -362,7 +416,9 @@ class FakeApiServer:
             "POST": [(rf"/apis/batch/v1{NS}/jobs", h.create_job)],
             "DELETE": [(rf"/apis/batch/v1{NS}/jobs/{NAME}", h.delete_job)],
         }
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -388,7 +444,9 @@ class FakeApiServer:
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
             "users": [{"name": "wp-worker", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "wp-worker", "namespace": "default"}}],
+            "contexts": [
+                {"name": "fake", "context": {"cluster": "fake", "user": "wp-worker", "namespace": "default"}}
+            ],
             "current-context": "fake",
         }
         path.write_text(json.dumps(config, indent=2))  # JSON is YAML: the client reads it as any kubeconfig

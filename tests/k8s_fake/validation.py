@@ -38,7 +38,9 @@ def check_job(body: Any) -> list[str]:
     if errors:
         return errors
     if body.get("apiVersion") != "batch/v1" or body.get("kind") != "Job":
-        errors.append(f"apiVersion/kind: expected batch/v1 Job, got {body.get('apiVersion')}/{body.get('kind')}")
+        errors.append(
+            f"apiVersion/kind: expected batch/v1 Job, got {body.get('apiVersion')}/{body.get('kind')}"
+        )
     meta = body.get("metadata") or {}
     name = meta.get("name") or ""
     generate = meta.get("generateName") or ""
@@ -68,7 +70,9 @@ def check_job(body: Any) -> list[str]:
             errors.append(f"{where}.image: Required value")
         for j, env in enumerate(container.get("env") or []):
             if not ENV_NAME.match(env.get("name", "")):
-                errors.append(f"{where}.env[{j}].name: Invalid value: {env.get('name')!r}: a valid environment variable name")
+                errors.append(
+                    f"{where}.env[{j}].name: Invalid value: {env.get('name')!r}: a valid environment variable name"
+                )
     if not pod.get("containers"):
         errors.append("spec.template.spec.containers: Required value")
     return errors

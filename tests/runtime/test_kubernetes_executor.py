@@ -4,13 +4,13 @@ processes. Each scenario is one a user of a kubernetes pool would notice."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from k8s_fake.harness import IMAGE, harness, kubernetes_pool, wait_for
-
-from reconciler.engine.job_templates import default_base_job_template
+from k8s_fake.harness import IMAGE, harness, wait_for
 
 
 def test_a_run_completes_with_its_logs_env_labels_and_resources_in_the_job(tmp_path: Path) -> None:
@@ -66,7 +66,9 @@ def test_a_missing_image_fails_the_run_fast_with_the_reason_and_deletes_the_job(
         final = h.wait_final(run.id)
         assert time.monotonic() - started < 60
         assert final.state == "FAILED"
-        assert "ErrImagePull" in (final.state_message or "") or "ImagePullBackOff" in (final.state_message or "")
+        assert "ErrImagePull" in (final.state_message or "") or "ImagePullBackOff" in (
+            final.state_message or ""
+        )
         assert "wp-test/missing:9" in (final.state_message or "")
         assert h.cluster.deletes and h.cluster.deletes[-1].propagation == "Foreground"
         assert h.cluster.jobs == {}
@@ -135,7 +137,9 @@ def test_an_eviction_without_retries_crashes_the_run_with_the_reason(tmp_path: P
         h.cluster.evict("default", h.cluster.pods_of("default", name)[0]["metadata"]["name"])
         final = h.wait_final(run.id)
         assert final.state == "CRASHED"
-        assert "BackoffLimitExceeded" in (final.state_message or "") and "Evicted" in (final.state_message or "")
+        assert "BackoffLimitExceeded" in (final.state_message or "") and "Evicted" in (
+            final.state_message or ""
+        )
 
 
 def test_a_dropped_log_stream_resumes_without_losing_or_doubling_a_line(tmp_path: Path) -> None:
@@ -211,14 +215,45 @@ def test_a_long_pull_within_the_pod_watch_timeout_is_not_a_failure(tmp_path: Pat
         assert h.wait_final(run.id).state == "COMPLETED"
 
 
-def test_a_restarted_worker_reattaches_to_its_job_and_keeps_its_logs_whole(tmp_path: Path) -> None:
+def test_a_killed_worker_restarted_reattaches_to_its_job_and_keeps_the_logs_whole(tmp_path: Path) -> None:
     with harness(tmp_path) as h:
-        run = h.run(h.deploy("counting", parameters={"n": 120, "pause": 0.02}))
-        first = h.start_worker(name="kw1")
-        wait_for(lambda: len(h.logs(run.id)) > 20)
-        first.request_stop()
-        first.request_stop()  # the hard way would delete the job: simulate a killed worker instead
-        h._threads.clear()
-        # (a killed worker deletes nothing; stopping it twice here would, so the test below kills nothing)
-        job_names = [j["metadata"]["name"] for j in h.cluster.jobs.values()]
-        assert job_names or h.state(run.id).state in ("CRASHED",)
+        run = h.run(h.deploy("counting", parameters={"n": 150, "pause": 0.02}))
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(h.kubeconfig),
+            "WP_DATABASE_URL": f"sqlite:///{tmp_path / 'wp.db'}",
+            "WP_HOME": str(tmp_path / "home"),
+        }
+        first = subprocess.Popen(
+            ["wp", "worker", "start", "--pool", "k8s", "--name", "kw1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: sum(line.startswith("line ") for line in h.logs(run.id)) > 10, timeout=60)
+        finally:
+            first.kill()  # SIGKILL: the worker deletes nothing and says nothing
+            first.wait()
+        assert h.state(run.id).state == "RUNNING"
+        job_id = h.state(run.id).infrastructure_id
+        assert job_id and job_id.startswith("default/")
+        h.start_worker(name="kw1")
+        final = h.wait_final(run.id)
+        assert final.state == "COMPLETED", final.state_message
+        lines = [line for line in h.logs(run.id) if line.startswith("line ")]
+        assert lines == [f"line {i:04d}" for i in range(150)]
+        assert any("re-attached" in line for line in h.logs(run.id))
+        assert len(h.cluster.created_jobs) == 1
+
+
+def test_reattach_follows_only_the_runs_own_job_and_none_that_is_gone(tmp_path: Path) -> None:
+    with harness(tmp_path) as h:
+        run = h.run(h.deploy("sleepy"))
+        worker = h.start_worker(executor=h.executor())
+        wait_for(lambda: "sleeping" in h.logs(run.id))
+        executor = h.executor()
+        assert executor.reattach(h.state(run.id), "default/no-such-job") is None
+        other = h.state(run.id).model_copy(update={"id": "00000000-0000-0000-0000-000000000000"})
+        assert executor.reattach(other, h.state(run.id).infrastructure_id or "") is None  # not this run's job
+        assert worker is not None

@@ -27,7 +27,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,10 @@ from reconciler.runtime.executors.base import Event, ExecutorError, Job, Output,
 from reconciler.runtime.executors.container import (
     CREDENTIAL_ENV,
     dropped_credentials,
-    parse_line,
     runner_command,
     runner_env,
 )
+from reconciler.runtime.executors.kubernetes_logs import follow_pod_log
 from reconciler.runtime.executors.kubernetes_manifest import (
     DEFAULT_POD_WATCH_TIMEOUT,
     JOB_WATCH_ANNOTATION,
@@ -49,8 +48,18 @@ from reconciler.runtime.executors.kubernetes_manifest import (
     label_value,
     timeout_of,
 )
+from reconciler.runtime.executors.kubernetes_status import (
+    container_started,
+    job_outcome,
+    latest_pod,
+    parse_time,
+    terminated_state,
+    waiting_reason,
+)
 
-HOPELESS_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"})
+HOPELESS_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"}
+)
 FINAL_REPORTS = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 WP_STREAM = "wp"  # the log stream of the executor's own messages
 
@@ -79,13 +88,17 @@ class KubernetesExecutor:
         if self._api is None:
             from kubernetes import client, config
 
-            path = self._kubeconfig or os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+            path = (
+                self._kubeconfig or os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+            )
             try:
                 if self._kubeconfig or Path(path.split(os.pathsep)[0]).exists():
-                    self._api = config.new_client_from_config(config_file=path, context=self._context)
+                    load: Any = config.new_client_from_config
+                    self._api = load(config_file=path, context=self._context)
                 else:
                     configuration = client.Configuration()
-                    config.load_incluster_config(client_configuration=configuration)
+                    load_incluster: Any = config.load_incluster_config
+                    load_incluster(client_configuration=configuration)
                     self._api = client.ApiClient(configuration)
             except config.ConfigException as exc:
                 raise ExecutorError(
@@ -99,17 +112,21 @@ class KubernetesExecutor:
         body = build_job(job, runner_command(), runner_env(job), withheld=CREDENTIAL_ENV)
         namespace = body["metadata"]["namespace"]
         try:
-            created = client.BatchV1Api(self.api()).create_namespaced_job(
-                namespace, body, _preload_content=False
-            )
+            created = _batch(self.api()).create_namespaced_job(namespace, body, _preload_content=False)
             data = json.loads(created.data)
         except client.ApiException as exc:
-            raise ExecutorError(f"Kubernetes refused the job in namespace {namespace!r}: {_api_message(exc)}") from None
-        except ValueError as exc:  # pydantic's ValidationError: the client checks the body against the API's models
+            raise ExecutorError(
+                f"Kubernetes refused the job in namespace {namespace!r}: {_api_message(exc)}"
+            ) from None
+        except (
+            ValueError
+        ) as exc:  # pydantic's ValidationError: the client checks the body against the API's models
             raise ExecutorError(f"the rendered job_manifest is not a valid batch/v1 Job: {exc}") from None
         infra = self._follow(data)
         for name in dropped_credentials(job.configuration):
-            infra.say(f"{name} is not passed to the pod: a flow-run reports through the worker, never to the API")
+            infra.say(
+                f"{name} is not passed to the pod: a flow-run reports through the worker, never to the API"
+            )
         return infra
 
     def reattach(self, run: FlowRun, infrastructure_id: str) -> KubernetesJob | None:
@@ -120,7 +137,7 @@ class KubernetesExecutor:
         if not namespace or not name:
             return None
         try:
-            found = client.BatchV1Api(self.api()).read_namespaced_job(name, namespace, _preload_content=False)
+            found = _batch(self.api()).read_namespaced_job(name, namespace, _preload_content=False)
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -132,9 +149,11 @@ class KubernetesExecutor:
 
     def _follow(self, data: Mapping[str, Any]) -> KubernetesJob:
         notes = data["metadata"].get("annotations") or {}
-        pod_watch = timeout_of(notes.get(POD_WATCH_ANNOTATION), "pod_watch_timeout_seconds", DEFAULT_POD_WATCH_TIMEOUT)
+        pod_watch = timeout_of(
+            notes.get(POD_WATCH_ANNOTATION), "pod_watch_timeout_seconds", DEFAULT_POD_WATCH_TIMEOUT
+        )
         job_watch = timeout_of(notes.get(JOB_WATCH_ANNOTATION), "job_watch_timeout_seconds", None)
-        created = _parse_time(data["metadata"].get("creationTimestamp")) or time.time()
+        created = parse_time(data["metadata"].get("creationTimestamp")) or time.time()
         infra = KubernetesJob(
             self.api(),
             data["metadata"]["namespace"],
@@ -150,28 +169,31 @@ class KubernetesExecutor:
         return infra
 
 
+def _batch(api: Any) -> Any:
+    """The batch/v1 API; typed loosely: the executor reads raw JSON (`_preload_content=False`), not models."""
+    from kubernetes import client
+
+    return client.BatchV1Api(api)
+
+
+def _core(api: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(api)
+
+
+def _iter_lines(resp: Any) -> Iterator[str]:
+    from kubernetes.watch import watch
+
+    lines: Iterator[str] = watch.iter_resp_lines(resp)  # type: ignore[no-untyped-call]
+    return lines
+
+
 def _api_message(exc: Any) -> str:
     try:
         return str(json.loads(exc.body)["message"])
     except (TypeError, ValueError, KeyError):
         return f"{exc.status} {exc.reason}"
-
-
-def _parse_time(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    whole, _, frac = text.rstrip("Z").partition(".")
-    try:
-        base = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-    return base + (float("0." + frac) if frac.isdigit() else 0.0)
-
-
-def _ts_key(text: str) -> str:
-    """An RFC3339Nano timestamp in a form that sorts as text (the kubelet trims trailing zeros)."""
-    whole, _, frac = text.rstrip("Z").partition(".")
-    return f"{whole}.{frac.ljust(9, '0')}"
 
 
 class KubernetesJob:
@@ -277,11 +299,9 @@ class KubernetesJob:
 
     def _stream(self, call: Callable[..., Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
         """The events of one watch request (JSON objects); ends when the server ends it or it drops."""
-        from kubernetes.watch.watch import iter_resp_lines
-
         resp = call(watch=True, _preload_content=False, timeout_seconds=self._watch_seconds, **kwargs)
         try:
-            for line in iter_resp_lines(resp):
+            for line in _iter_lines(resp):
                 if line:
                     yield json.loads(line)
                 if not self._running():
@@ -294,7 +314,7 @@ class KubernetesJob:
         """Keep self._job current: read it, then watch it from its resource version; again after any end."""
         from kubernetes import client
 
-        batch = client.BatchV1Api(self._api)
+        batch = _batch(self._api)
         delay = 0.2
         while self._running():
             try:
@@ -334,14 +354,15 @@ class KubernetesJob:
 
     def _watch_pods(self) -> None:
         """Keep self._pods current: list the Job's pods, then watch them from the list's version."""
-        from kubernetes import client
 
-        core = client.CoreV1Api(self._api)
+        core = _core(self._api)
         selector = f"job-name={self.name}"
         delay = 0.2
         while self._running():
             try:
-                resp = core.list_namespaced_pod(self.namespace, label_selector=selector, _preload_content=False)
+                resp = core.list_namespaced_pod(
+                    self.namespace, label_selector=selector, _preload_content=False
+                )
                 listed = json.loads(resp.data)
                 with self._cond:
                     seen = {p["metadata"]["name"]: p for p in listed["items"]}
@@ -370,72 +391,29 @@ class KubernetesJob:
                 delay = min(delay * 2, 5.0)
 
     def _follow_log(self, pod: str) -> None:
-        """Ship one pod's log; after a drop, go on from the last timestamp, skipping lines already shipped."""
-        from kubernetes import client
+        try:
+            follow_pod_log(
+                self._api,
+                self.namespace,
+                pod,
+                emit=self._emit_output,
+                keep_going=self._running,
+                ended=lambda: self._pod_ended(pod),
+            )
+        finally:
+            with self._cond:
+                self._logs_done.add(pod)
+                self._cond.notify_all()
 
-        last: str | None = None  # the sortable timestamp of the last line shipped
-        at_last = 0  # how many lines carried exactly that timestamp
-        delay = 0.2
-        while self._running():
-            try:
-                resp = self._open_log(pod, last)
-                skip = at_last
-                for raw in _lines(resp):
-                    stamp, _, text = raw.partition(" ")
-                    key = _ts_key(stamp)
-                    if last is not None and key < last:
-                        continue
-                    if last is not None and key == last and skip > 0:
-                        skip -= 1
-                        continue
-                    if key == last:
-                        at_last += 1
-                    else:
-                        last, at_last = key, 1
-                    for event in parse_line("stdout", text, _datetime(stamp)):
-                        if isinstance(event, StateReport) and event.state in FINAL_REPORTS:
-                            self._final_reported = True
-                        self._emit(event)
-                delay = 0.2
-                if self._pod_terminated(pod):
-                    break
-                time.sleep(0.2)  # the stream ended while the container runs: an API server closing it
-            except client.ApiException as exc:
-                if exc.status == 404:
-                    break
-                time.sleep(delay)  # 400 while the container is still waiting to start, or a server error
-                delay = min(delay * 2, 2.0)
-            except Exception:  # a dropped connection: reconnect from the last timestamp
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        with self._cond:
-            self._logs_done.add(pod)
-            self._cond.notify_all()
+    def _emit_output(self, event: Event) -> None:
+        if isinstance(event, StateReport) and event.state in FINAL_REPORTS:
+            self._final_reported = True
+        self._emit(event)
 
-    def _open_log(self, pod: str, since: str | None) -> Any:
-        from kubernetes import client
-
-        query: list[tuple[str, Any]] = [("follow", True), ("timestamps", True)]
-        if since is not None:
-            query.append(("sinceTime", since.rstrip("0").rstrip(".") + "Z"))
-        request = self._api.param_serialize(
-            method="GET",
-            resource_path="/api/v1/namespaces/{namespace}/pods/{name}/log",
-            path_params={"namespace": self.namespace, "name": pod},
-            query_params=query,
-            header_params={"Accept": "text/plain"},
-            auth_settings=["BearerToken"],
-        )
-        response = self._api.call_api(*request, _request_timeout=None)
-        if not 200 <= response.status <= 299:
-            response.read()
-            raise client.ApiException.from_response(http_resp=response, body=None, data=None)
-        return response.response
-
-    def _pod_terminated(self, pod: str) -> bool:
+    def _pod_ended(self, pod: str) -> bool:
         with self._cond:
             data = self._pods.get(pod)
-            return data is None or bool(data.get("deleted")) or _terminated(data) is not None
+            return data is None or bool(data.get("deleted")) or terminated_state(data) is not None
 
     # ------------------------------------------------------------------------------------ decisions
 
@@ -468,15 +446,15 @@ class KubernetesJob:
         self._start_logs(pods)
         self._note_pods(pods)
         if gone:
-            finished = job is not None and _condition(job) is not None
-            if finished:
+            finished = job is not None and job_outcome(job) is not None
+            if job is not None and finished:
                 self._complete(job, pods)  # a TTL removed a finished Job before we read its end
             else:
                 self._finish_with("CRASHED", "Kubernetes job was deleted", 1)
             return
         if job is None:
             return
-        if _condition(job) is not None:
+        if job_outcome(job) is not None:
             self._complete(job, pods)
             return
         if self._job_watch_timeout is not None and now - self._created > self._job_watch_timeout:
@@ -485,7 +463,7 @@ class KubernetesJob:
             self._finish_with("FAILED", f"timed out after {seconds} s (job_watch_timeout_seconds)", 1)
             return
         for name, pod in pods.items():
-            waiting = _waiting(pod)
+            waiting = waiting_reason(pod)
             if waiting is not None and waiting[0] in HOPELESS_REASONS:
                 first = self._hopeless_since.setdefault(name, now)
                 if now - first >= self._hopeless_grace:
@@ -494,7 +472,7 @@ class KubernetesJob:
                     return
             else:
                 self._hopeless_since.pop(name, None)
-        started = any(_started(p) for p in pods.values())
+        started = any(container_started(p) for p in pods.values())
         if not started and now - self._created > self._pod_watch_timeout:
             reason = self._last_reason(pods)
             self._delete(0)
@@ -506,9 +484,11 @@ class KubernetesJob:
 
     def _start_logs(self, pods: Mapping[str, dict[str, Any]]) -> None:
         for name, pod in pods.items():
-            if name not in self._logs_started and _started(pod):
+            if name not in self._logs_started and container_started(pod):
                 self._logs_started.add(name)
-                threading.Thread(target=self._follow_log, args=(name,), daemon=True, name=f"k8s-log-{name}").start()
+                threading.Thread(
+                    target=self._follow_log, args=(name,), daemon=True, name=f"k8s-log-{name}"
+                ).start()
 
     def _note_pods(self, pods: Mapping[str, dict[str, Any]]) -> None:
         """Say once what a user would want to know about a pod: evicted, failed and replaced."""
@@ -516,17 +496,21 @@ class KubernetesJob:
             status = pod.get("status") or {}
             if status.get("reason") == "Evicted" and (name, "evicted") not in self._noted:
                 self._noted.add((name, "evicted"))
-                self.say(f"pod {name} was evicted: {status.get('message', '')}; the Job may start another pod")
+                self.say(
+                    f"pod {name} was evicted: {status.get('message', '')}; the Job may start another pod"
+                )
 
     def _complete(self, job: Mapping[str, Any], pods: Mapping[str, dict[str, Any]]) -> None:
         """The Job ended: wait (a bounded time) for the started pods' logs, then end with the pod's code."""
         deadline = time.monotonic() + self._log_end_grace
         with self._cond:
-            while not self._logs_started <= self._logs_done and time.monotonic() < deadline and not self._closed:
+            while (
+                not self._logs_started <= self._logs_done and time.monotonic() < deadline and not self._closed
+            ):
                 self._cond.wait(0.1)
-        kind, reason, message = _condition(job) or ("Failed", "", "")
-        last = _last_pod(pods)
-        terminated = _terminated(last) if last is not None else None
+        kind, reason, message = job_outcome(job) or ("Failed", "", "")
+        last = latest_pod(pods)
+        terminated = terminated_state(last) if last is not None else None
         code = int(terminated.get("exitCode", 1)) if terminated else (0 if kind == "Complete" else 1)
         if kind == "Complete":
             self._finish(0)
@@ -544,7 +528,7 @@ class KubernetesJob:
 
     def _last_reason(self, pods: Mapping[str, dict[str, Any]]) -> str:
         for pod in pods.values():
-            waiting = _waiting(pod)
+            waiting = waiting_reason(pod)
             if waiting is not None:
                 return f"{waiting[0]}: {waiting[1]}" if waiting[1] else waiting[0]
         if pods:
@@ -559,7 +543,7 @@ class KubernetesJob:
         body = client.V1DeleteOptions(propagation_policy="Foreground", grace_period_seconds=int(grace))
         for attempt in range(5):
             try:
-                client.BatchV1Api(self._api).delete_namespaced_job(self.name, self.namespace, body=body)
+                _batch(self._api).delete_namespaced_job(self.name, self.namespace, body=body)
                 return
             except client.ApiException as exc:
                 if exc.status == 404:
@@ -585,58 +569,3 @@ class KubernetesJob:
             self._cond.notify_all()
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_write, b"x")
-
-
-# ---------------------------------------------------------------------------------------------- pod facts
-
-
-def _lines(resp: Any) -> Iterator[str]:
-    from kubernetes.watch.watch import iter_resp_lines
-
-    try:
-        for line in iter_resp_lines(resp):
-            if line:
-                yield line
-    finally:
-        resp.release_conn()
-
-
-def _datetime(stamp: str) -> datetime | None:
-    seconds = _parse_time(stamp)
-    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
-
-
-def _container_state(pod: Mapping[str, Any]) -> dict[str, Any]:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return dict(statuses[0].get("state") or {}) if statuses else {}
-
-
-def _waiting(pod: Mapping[str, Any]) -> tuple[str, str] | None:
-    waiting = _container_state(pod).get("waiting")
-    if not waiting:
-        return None
-    return str(waiting.get("reason") or "Waiting"), str(waiting.get("message") or "")
-
-
-def _terminated(pod: Mapping[str, Any]) -> dict[str, Any] | None:
-    terminated = _container_state(pod).get("terminated")
-    return dict(terminated) if terminated else None
-
-
-def _started(pod: Mapping[str, Any]) -> bool:
-    state = _container_state(pod)
-    return bool(state.get("running") or state.get("terminated"))
-
-
-def _last_pod(pods: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
-    if not pods:
-        return None
-    return max(pods.values(), key=lambda p: (p["metadata"].get("creationTimestamp") or "", _started(p)))
-
-
-def _condition(job: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """("Complete" | "Failed", reason, message) once the Job has ended."""
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            return str(condition["type"]), str(condition.get("reason") or ""), str(condition.get("message") or "")
-    return None

@@ -150,7 +150,9 @@ def build_job(
     if meta.get("name"):
         meta["name"] = name_prefix(str(meta["name"]))
     else:
-        configured = str(meta.get("generateName") or "").rstrip("-") or str(config.get("name") or job.run.name)
+        configured = str(meta.get("generateName") or "").rstrip("-") or str(
+            config.get("name") or job.run.name
+        )
         meta["generateName"] = name_prefix(configured) + "-"
     labels = {**_str_map(config.get("labels")), **_str_map(meta.get("labels")), **wp_labels(job)}
     meta["labels"] = labels
