@@ -149,7 +149,16 @@ def _kubernetes_variables() -> dict[str, dict[str, Any]]:
         ),
         "job_watch_timeout_seconds": opt_int(
             "Job Watch Timeout Seconds",
-            "Seconds the worker waits for the job to finish; unset waits forever.",
+            "Wall-clock limit on the whole run in seconds: past it the job is deleted and the run FAILED; "
+            "unset: none.",
+        ),
+        "pod_watch_timeout_seconds": _var(
+            "Pod Watch Timeout Seconds",
+            "Seconds the run's pod may take to start: past it the job is deleted and the run CRASHED with the "
+            "pod's last reason.",
+            type="integer",
+            minimum=1,
+            default=300,
         ),
     }
 
@@ -173,10 +182,10 @@ def _kubernetes_manifest() -> dict[str, Any]:
         "spec": {
             "backoffLimit": "{{ backoff_limit }}",
             "ttlSecondsAfterFinished": "{{ finished_job_ttl }}",
+            "parallelism": 1,
+            "completions": 1,
             "template": {
                 "spec": {
-                    "parallelism": 1,
-                    "completions": 1,
                     "restartPolicy": "Never",
                     "serviceAccountName": "{{ service_account_name }}",
                     "containers": [container],
@@ -209,7 +218,15 @@ def default_base_job_template(type: str) -> BaseJobTemplate:
         props = _kubernetes_variables()
         config = {
             **_placeholders_for(
-                ["name", "env", "labels", "command", "namespace", "job_watch_timeout_seconds"]
+                [
+                    "name",
+                    "env",
+                    "labels",
+                    "command",
+                    "namespace",
+                    "job_watch_timeout_seconds",
+                    "pod_watch_timeout_seconds",
+                ]
             ),
             "stream_output": True,
             "job_manifest": _kubernetes_manifest(),

@@ -17,6 +17,7 @@ DOCKER = PROCESS | {
 KUBERNETES = COMMON | {
     "image", "namespace", "service_account_name", "image_pull_policy", "backoff_limit", "cpu_request",
     "cpu_limit", "memory_request", "memory_limit", "finished_job_ttl", "job_watch_timeout_seconds",
+    "pod_watch_timeout_seconds",
 }  # fmt: skip
 
 
