@@ -408,7 +408,9 @@ def route(records: RunRecords, method: str, path: str, body: Any, api_version: s
         return (200, flow) if flow else (404, {"detail": "flow not found"})
     match = _RUN_PATH.match(path)
     if match is None:
-        return 404, {"detail": "Not Found"}
+        return 404, {
+            "detail": f"wp runs Prefect flows without a Prefect server, and {method} {path} needs one"
+        }
     kind, run_id, action = match.group(1), match.group(2), match.group(3)
     runs = records.flow_runs if kind == "flow_runs" else records.task_runs
     if run_id not in runs:
