@@ -59,7 +59,9 @@ def _print_result(result: PassResult) -> None:
     style = PHASE_STYLE.get(phase, "red")
     stamp = now().strftime("%H:%M:%S")
     revision = (status.fetched_revision or "")[:10] if status is not None else ""
-    console.print(f"{stamp} [{style}]{phase:<11}[/{style}] {revision:<10} {escape(result.message)}")
+    console.print(
+        f"{stamp} [{style}]{phase:<11}[/{style}] {revision:<10} {escape(result.message)}", soft_wrap=True
+    )
 
 
 def _exit_code(result: PassResult) -> int:
@@ -118,9 +120,10 @@ def start(
     last: list[tuple[str, str]] = []
 
     def report(result: PassResult) -> None:
-        # one line when something changed: an idle loop stays quiet
+        # one line when the status changed (or git or the store fails anew): an idle loop stays quiet
         seen = (result.outcome, result.message)
-        if result.changed or not last or last[-1] != seen:
+        troubled = result.outcome in ("unreachable", "store-error")
+        if result.changed or not last or (troubled and last[-1] != seen):
             _print_result(result)
         last[:] = [seen]
 

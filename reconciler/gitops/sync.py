@@ -331,8 +331,9 @@ class SyncLoop:
         differing = sorted({c.address for c in plan.actionable} | set(plan.protection_changes))
         if rev.sha == p.status.applied_revision and not self.settings.self_heal:
             shown = ", ".join(differing[:10]) + (" ..." if len(differing) > 10 else "")
+            what = "1 object differs" if len(differing) == 1 else f"{len(differing)} objects differ"
             message = (
-                f"{len(differing)} objects differ from git at {rev.short}: {shown}; left as they are "
+                f"{what} from git at {rev.short}: {shown}; left as they are "
                 "(run the sync with --self-heal to revert them)"
             )
             new = replace(

@@ -13,8 +13,6 @@ from git_remote import FLOW, Remote, make_remote, project_yaml
 from reconciler.gitops.sync import SyncLoop, SyncSettings
 from reconciler.store.sql import SqlStore
 
-__all__ = ["FLOW", "MakeLoop", "Remote", "project_yaml"]
-
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Iterator[Remote]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import FLOW, MakeLoop, Remote, project_yaml
+from git_remote import FLOW, Remote, project_yaml
 from sqlalchemy import func, select
 
 from reconciler.gitops.sync import SyncLoop, backoff_seconds
 from reconciler.store import tables
 from reconciler.store.base import SyncPhase
 from reconciler.store.sql import SqlStore
+
+MakeLoop = Callable[..., SyncLoop]  # the `make_loop` fixture (conftest.py)
 
 
 def _history(store: SqlStore) -> int:
