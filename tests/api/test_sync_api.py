@@ -223,3 +223,20 @@ def test_metrics_parse_and_match_the_store(sql_store: SqlStore) -> None:
     assert m[("wp_sync_phase", (*sync_labels[:2], ("phase", "Synced"), sync_labels[2]))] == 1
     assert m[("wp_sync_phase", (*sync_labels[:2], ("phase", "Failed"), sync_labels[2]))] == 0
     assert m[("wp_sync_last_success_timestamp_seconds", sync_labels)] == pytest.approx(now.timestamp())
+
+
+def test_a_loop_over_http_applies_and_keeps_its_status_on_the_server(
+    http_store: Any, sql_store: SqlStore, tmp_path: Path
+) -> None:
+    from git_remote import FLOW, make_remote, project_yaml
+
+    remote = make_remote(tmp_path)
+    sha = remote.commit({"wp.yaml": project_yaml({"p": 4}), "flows/hello.py": FLOW}, "over http")
+    loop = SyncLoop(http_store, SyncSettings(repo=remote.url, cache_dir=tmp_path / "cache"), env={})
+    assert loop.run_pass().outcome == "applied"
+    assert sql_store.get_work_pool("p").concurrency_limit == 4
+    status = sql_store.get_sync_status(loop.settings.key)
+    assert status is not None and status.applied_revision == sha
+    assert [r.git_message for r in sql_store.list_history()] == ["over http"]
+    assert loop.run_pass().outcome == "synced"
+    remote.clone.close()
