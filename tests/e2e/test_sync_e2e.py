@@ -24,6 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from reconciler.store.base import SyncKey
 from reconciler.store.sql import SqlStore
 
+pytestmark = pytest.mark.slow
+
 WP = str(Path(sys.executable).parent / "wp")
 KEY = "e2e-key"
 SECRET = "e2e-webhook-secret"
@@ -86,7 +88,7 @@ def test_sync_process_applies_each_push_within_an_interval(remote: Remote, tmp_p
         elapsed = time.monotonic() - started
         assert store.get_work_pool("p").concurrency_limit == 9
         print(f"push to applied, interval 0.3 s: {elapsed:.2f} s")
-        assert elapsed < 5
+        assert elapsed < 10  # a pass on a loaded machine, far from the interval
     finally:
         out, err = _stop(proc)
     assert proc.returncode == 0, err
@@ -150,7 +152,7 @@ def test_server_runs_the_sync_loop_and_a_webhook_applies_at_once(remote: Remote,
         _until(lambda: (s := sync_status()) and s["applied_revision"] == pushed, 15, "the webhook's pass")
         elapsed = time.monotonic() - started
         print(f"webhook to applied: {elapsed:.2f} s")
-        assert elapsed < 5
+        assert elapsed < 10  # a pass on a loaded machine, far from the interval
 
         metrics = httpx.get(f"{url}/metrics", headers=auth, timeout=5)
         assert metrics.status_code == 200
