@@ -10,6 +10,7 @@
     ├── StalePlanError           live objects changed since the plan was made (exit 3)
     ├── LockHeldError            another apply holds the lease lock (exit 3)
     ├── StoreError               the store failed (database, connection)
+    ├── GitFetchError            git could not fetch a sync's repository (unreachable, no such branch)
     ├── ApiError                 a wp server answered with an error (HTTP status kept)
     └── AuthError                a wp server refused the token (HTTP 401)
 
@@ -77,6 +78,10 @@ class LockHeldError(WpError):
 
 class StoreError(WpError):
     http_status = 500
+
+
+class GitFetchError(WpError):
+    http_status = 502
 
 
 class ApiError(WpError):

@@ -12,15 +12,20 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from reconciler.api import deployments, pools, reconcile, runs, scheduling, wake
+from reconciler.api import deployments, metrics, pools, reconcile, runs, scheduling, sync, wake
 from reconciler.api.auth import OPEN_PATHS, BearerAuth
 from reconciler.api.errors import install_error_handlers
+from reconciler.api.metrics import ServerMetrics
 from reconciler.api.shapes import ErrorBody
 from reconciler.store.base import Store
+
+if TYPE_CHECKING:
+    from reconciler.gitops.sync import SyncLoop
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _start_scheduler(store: Store, stop: threading.Event) -> threading.Thread | None:
+def _start_scheduler(store: Store, stop: threading.Event, metrics: ServerMetrics) -> threading.Thread | None:
     """Run `reconciler.runtime.scheduler.Scheduler(store).run_forever(stop, interval)` in a daemon thread,
     if the runtime is installed; an API-only server is still useful without it."""
     try:
@@ -49,24 +54,38 @@ def _start_scheduler(store: Store, stop: threading.Event) -> threading.Thread | 
         log.warning("reconciler.runtime.scheduler is not available; serving the API without a scheduler")
         return None
     scheduler = module.Scheduler(store)
+    metrics.scheduler_interval = SCHEDULER_INTERVAL
+
+    def clock() -> datetime:
+        metrics.scheduler_ticked()  # the scheduler reads the clock once, as each tick starts
+        return datetime.now(UTC)
+
     thread = threading.Thread(
-        target=scheduler.run_forever, args=(stop, SCHEDULER_INTERVAL), name="wp-scheduler", daemon=True
+        target=scheduler.run_forever, args=(stop, SCHEDULER_INTERVAL, clock), name="wp-scheduler", daemon=True
     )
     thread.start()
     return thread
 
 
-def _lifespan(store: Store, background: bool) -> Any:
+def _lifespan(store: Store, background: bool, sync_loop: SyncLoop | None) -> Any:
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        thread = _start_scheduler(store, stop) if background else None
+        thread = _start_scheduler(store, stop, app.state.metrics) if background else None
+        syncing = None
+        if sync_loop is not None:
+            syncing = threading.Thread(target=sync_loop.run_forever, name="wp-sync", daemon=True)
+            syncing.start()
         try:
             yield
         finally:
             stop.set()
+            if sync_loop is not None:
+                sync_loop.stop()
             if thread is not None:
                 thread.join(timeout=SCHEDULER_INTERVAL * 2)
+            if syncing is not None:
+                syncing.join(timeout=SCHEDULER_INTERVAL * 2)
 
     return lifespan
 
@@ -92,21 +111,30 @@ def _secure_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
 
 
-def create_app(store: Store, *, api_key: str | None, background: bool = False) -> FastAPI:
-    """The HTTP face of `store`. With `api_key`, every route but /health needs
-    `Authorization: Bearer <api_key>`. With `background`, the scheduler runs in a thread for the app's
-    lifetime."""
+def create_app(
+    store: Store,
+    *,
+    api_key: str | None,
+    background: bool = False,
+    sync_loop: SyncLoop | None = None,
+    webhook_secret: str | None = None,
+) -> FastAPI:
+    """The HTTP face of `store`. With `api_key`, every route but /health (and the webhook, which checks its
+    own signature) needs `Authorization: Bearer <api_key>`. With `background`, the scheduler runs in a thread
+    for the app's lifetime; with `sync_loop`, so does that continuous sync."""
     app = FastAPI(
         title="wp",
         summary="work pools as code: the HTTP face of a wp store",
         version="1",
-        lifespan=_lifespan(store, background),
+        lifespan=_lifespan(store, background, sync_loop),
         responses=_ERRORS,
     )
     app.state.store = store
     app.state.work_signal = wake.WorkSignal()
     for module in (reconcile, pools, deployments, runs, scheduling, wake):
         app.include_router(module.router)
+    sync.install(app, loop=sync_loop, webhook_secret=webhook_secret)
+    metrics.install(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

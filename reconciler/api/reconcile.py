@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from reconciler.api.dependencies import StoreDep
+from reconciler.api.metrics import server_metrics
 from reconciler.api.shapes import (
     ApplyRecordShape,
     ApplyRequest,
@@ -25,7 +26,7 @@ from reconciler.api.shapes import (
     record_to_shape,
     snapshot_to_shape,
 )
-from reconciler.errors import ValidationError
+from reconciler.errors import LockHeldError, StalePlanError, ValidationError
 from reconciler.model import Key
 
 router = APIRouter(tags=["reconcile"])
@@ -49,8 +50,20 @@ def get_snapshot(
 
 
 @router.post("/apply", response_model=ApplyRecordShape)
-def post_apply(body: ApplyRequest, store: StoreDep) -> ApplyRecordShape:
-    record = store.apply(plan_from_shape(body.plan), record_from_shape(body.record), lock_id=body.lock_id)
+def post_apply(body: ApplyRequest, store: StoreDep, request: Request) -> ApplyRecordShape:
+    applies = server_metrics(request).applies
+    try:
+        record = store.apply(plan_from_shape(body.plan), record_from_shape(body.record), lock_id=body.lock_id)
+    except StalePlanError:
+        applies.labels("stale").inc()
+        raise
+    except LockHeldError:
+        applies.labels("locked").inc()
+        raise
+    except Exception:
+        applies.labels("failed").inc()
+        raise
+    applies.labels("success").inc()
     return record_to_shape(record)
 
 

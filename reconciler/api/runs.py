@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
+from reconciler.api.metrics import server_metrics
 from reconciler.api.shapes import (
     ClaimRequest,
     HeartbeatRequest,
@@ -114,15 +115,18 @@ def read_logs(
 
 
 @router.post("/work_pools/{pool}/claim", response_model=list[FlowRun])
-def claim_runs(pool: str, body: ClaimRequest, store: StoreDep) -> list[FlowRun]:
-    return store.claim_runs(
+def claim_runs(pool: str, body: ClaimRequest, store: StoreDep, request: Request) -> list[FlowRun]:
+    now = now_or_clock(body.now)
+    claimed = store.claim_runs(
         pool,
         body.worker,
         limit=body.limit,
         scheduled_before=body.scheduled_before,
-        now=now_or_clock(body.now),
+        now=now,
         work_queues=body.work_queues,
     )
+    server_metrics(request).observe_claims(claimed, now)
+    return claimed
 
 
 @router.post("/workers/heartbeat", response_model=Worker)

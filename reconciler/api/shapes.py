@@ -285,6 +285,8 @@ class ApplyRecordShape(Shape):
     time: UtcDatetime | None = None
     id: int | None = None
     addresses: list[str] = Field(default_factory=list)
+    git_author: str | None = None
+    git_message: str | None = None
 
 
 def record_to_shape(r: ApplyRecord) -> ApplyRecordShape:
@@ -299,6 +301,8 @@ def record_to_shape(r: ApplyRecord) -> ApplyRecordShape:
         time=r.time,
         id=r.id,
         addresses=list(r.addresses),
+        git_author=r.git_author,
+        git_message=r.git_message,
     )
 
 
@@ -314,6 +318,8 @@ def record_from_shape(s: ApplyRecordShape) -> ApplyRecord:
         time=s.time,
         id=s.id,
         addresses=tuple(s.addresses),
+        git_author=s.git_author,
+        git_message=s.git_message,
     )
 
 

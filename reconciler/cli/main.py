@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from reconciler.cli import ci, context, deployments, inventory, pools, queues, reconcile, scheduler
+from reconciler.cli import ci, context, deployments, inventory, pools, queues, reconcile, scheduler, sync
 from reconciler.cli.context import err_console
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ ci.register(app)
 app.add_typer(pools.app, name="work-pool")
 app.add_typer(queues.app, name="work-queue")
 app.add_typer(deployments.app, name="deployment")
+sync.register(app)
 
 
 def _mount_runtime() -> None:

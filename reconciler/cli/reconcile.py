@@ -330,6 +330,8 @@ def history(
                     "git_branch": r.git_branch,
                     "git_dirty": r.git_dirty,
                     "plan_hash": r.plan_hash,
+                    "git_author": r.git_author,
+                    "git_message": r.git_message,
                     "summary": dict(r.summary),
                 }
                 for r in records

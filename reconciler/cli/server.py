@@ -1,4 +1,5 @@
-"""`wp server start`: serve the HTTP API of the store chosen by environment, the scheduler running beside it.
+"""`wp server start`: serve the HTTP API of the store chosen by environment, the scheduler running beside it,
+and the continuous sync when WP_SYNC_REPO is set.
 
 Owns the server process: opening the store (WP_DATABASE_URL or the embedded SQLite; never WP_API_URL, a
 server does not proxy another server), reading WP_API_KEY, and running uvicorn, whose SIGTERM/SIGINT handling
@@ -13,12 +14,17 @@ import errno
 import os
 import signal
 import socket
+from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from reconciler.cli.context import err_console, fail
+
+if TYPE_CHECKING:
+    from reconciler.gitops.sync import SyncLoop
+    from reconciler.store.base import Store
 
 app = typer.Typer(help="Run the wp server (HTTP API, scheduler, late-run and crash detection).")
 
@@ -73,7 +79,18 @@ def start(
         err_console.print("WP_API_URL is ignored by `wp server start`: the server serves its own database.")
     api_key = env.get("WP_API_KEY") or None
     store = open_store(env)
-    application = create_app(store, api_key=api_key, background=scheduler)
+    loop = sync_loop_from_env(store, env)
+    application = create_app(
+        store,
+        api_key=api_key,
+        background=scheduler,
+        sync_loop=loop,
+        webhook_secret=env.get("WP_SYNC_WEBHOOK_SECRET") or None,
+    )
+    if loop is not None:
+        passes = application.state.metrics.sync_passes
+        loop.report = lambda result: passes.labels(result.outcome).inc()
+        err_console.print(f"wp sync: following {loop.settings.key} every {loop.settings.interval:g}s")
     where = "bearer token required" if api_key else "no authentication (set WP_API_KEY to require a token)"
     err_console.print(f"wp server on http://{host}:{port} ({where})")
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -106,6 +123,41 @@ def _listen(host: str, port: int) -> socket.socket:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     sock.set_inheritable(True)
     return sock
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def sync_loop_from_env(store: Store, env: Mapping[str, str]) -> SyncLoop | None:
+    """The sync loop that WP_SYNC_REPO (with WP_SYNC_BRANCH, WP_SYNC_PATH, WP_SYNC_INTERVAL, WP_SYNC_PRUNE,
+    WP_SYNC_SELF_HEAL, WP_SYNC_MAX_BACKOFF) asks the server to run, or None."""
+    repo = env.get("WP_SYNC_REPO")
+    if not repo:
+        return None
+    from reconciler.cli.context import actor
+    from reconciler.gitops.source import default_cache_root
+    from reconciler.gitops.sync import SyncLoop, SyncSettings
+
+    try:
+        interval = float(env.get("WP_SYNC_INTERVAL") or 60)
+        max_backoff = float(env.get("WP_SYNC_MAX_BACKOFF") or 600)
+    except ValueError as exc:
+        fail(f"WP_SYNC_INTERVAL and WP_SYNC_MAX_BACKOFF must be numbers of seconds: {exc}")
+    if interval <= 0:
+        fail(f"WP_SYNC_INTERVAL must be positive, got {interval:g}")
+    settings = SyncSettings(
+        repo=repo,
+        branch=env.get("WP_SYNC_BRANCH") or "main",
+        path=env.get("WP_SYNC_PATH") or ".",
+        interval=interval,
+        prune=_flag(env, "WP_SYNC_PRUNE"),
+        self_heal=_flag(env, "WP_SYNC_SELF_HEAL"),
+        max_backoff=max_backoff,
+        actor=f"wp-sync ({actor()})",
+        cache_dir=default_cache_root(env),
+    )
+    return SyncLoop(store, settings, env=env)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,12 @@ def apply_plan(
     actor: str,
     repo: RepoFacts | None = None,
     lock_timeout: float = 0.0,
+    lock_id: str | None = None,
 ) -> ApplyRecord:
-    """Write `plan` under the lease lock; the store checks staleness and writes in one transaction."""
+    """Write `plan` under the lease lock; the store checks staleness and writes in one transaction.
+
+    With `lock_id`, the caller already holds the lease (the sync loop takes it before planning again) and
+    keeps it; else the lease is taken for this write and released after it."""
     record = ApplyRecord(
         project=plan.project,
         actor=actor,
@@ -34,9 +38,13 @@ def apply_plan(
         git_commit=repo.commit if repo else None,
         git_branch=repo.branch if repo else None,
         git_dirty=repo.dirty if repo else None,
+        git_author=repo.author if repo else None,
+        git_message=repo.message if repo else None,
         plan_hash=plan_to_json(plan)["plan_hash"],
         addresses=tuple(c.address for c in plan.actionable),
     )
+    if lock_id is not None:
+        return store.apply(plan, record, lock_id=lock_id)
     lock = store.acquire_lock(actor, f"apply {plan.project}", timeout=lock_timeout)
     try:
         return store.apply(plan, record, lock_id=lock.id)

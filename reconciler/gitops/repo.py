@@ -16,6 +16,8 @@ class RepoFacts:
     commit: str | None  # None in a repository without commits
     branch: str | None  # None on a detached HEAD
     dirty: bool  # uncommitted changes to tracked files, or untracked files
+    author: str | None = None  # "Name <email>" of the commit
+    message: str | None = None  # the first line of its message
 
 
 def repo_facts(path: str | Path) -> RepoFacts | None:
@@ -26,8 +28,20 @@ def repo_facts(path: str | Path) -> RepoFacts | None:
         return None
     with repo:
         try:
-            commit: str | None = repo.head.commit.hexsha
+            head = repo.head.commit
         except ValueError:  # an unborn branch: `git init` without a commit
-            commit = None
+            head = None
         branch = None if repo.head.is_detached else repo.active_branch.name
-        return RepoFacts(commit, branch, repo.is_dirty(untracked_files=True))
+        dirty = repo.is_dirty(untracked_files=True)
+        if head is None:
+            return RepoFacts(None, branch, dirty)
+        return RepoFacts(head.hexsha, branch, dirty, commit_author(head), first_line(head.message))
+
+
+def commit_author(commit: git.Commit) -> str:
+    return f"{commit.author.name} <{commit.author.email}>"
+
+
+def first_line(message: str | bytes) -> str:
+    text = message.decode(errors="replace") if isinstance(message, bytes) else message
+    return text.strip().splitlines()[0] if text.strip() else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from reconciler.engine.plan import Plan
@@ -89,6 +90,65 @@ class ApplyRecord:
     time: datetime | None = None  # set by the store when written
     id: int | None = None
     addresses: Sequence[str] = field(default_factory=tuple)
+    git_author: str | None = None  # "Name <email>" of the commit applied
+    git_message: str | None = None  # its message's first line
+
+
+class SyncPhase(StrEnum):
+    """Where a continuous sync stands (SPEC §8): git and the store agree, differ, the last attempt failed, or
+    applying is suspended. `Unknown` until the first pass has planned."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    FAILED = "Failed"
+    SUSPENDED = "Suspended"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class SyncKey:
+    """One watched source: a repository (URL or path as given), a branch and a project directory in it."""
+
+    repo: str
+    branch: str
+    path: str
+
+    def __str__(self) -> str:
+        where = f"/{self.path}" if self.path not in ("", ".") else ""
+        return f"{self.repo}@{self.branch}{where}"
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """The status record of one sync (`wp sync status`, `GET /sync`).
+
+    The loop writes every field but `suspended` and `requested_at`, which `wp sync suspend|resume|now` write;
+    a request is pending while `requested_at` is later than `handled_request_at`."""
+
+    key: SyncKey
+    phase: SyncPhase = SyncPhase.UNKNOWN
+    reason: str = ""
+    message: str = ""
+    fetched_revision: str | None = None
+    attempted_revision: str | None = None
+    applied_revision: str | None = None
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_plan: Mapping[str, Any] | None = None  # {"add", "change", "destroy"} of the last plan with changes
+    drift: Sequence[str] = ()  # addresses changed outside wp, while OutOfSync
+    attempts: Sequence[Mapping[str, Any]] = ()  # the last 10 attempts, newest first
+    failures: int = 0  # consecutive failed attempts (the backoff exponent)
+    live_digest: str | None = None  # the live state the last failed attempt saw
+    suspended: bool = False
+    requested_at: datetime | None = None
+    handled_request_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def request_pending(self) -> bool:
+        return self.requested_at is not None and (
+            self.handled_request_at is None or self.requested_at > self.handled_request_at
+        )
 
 
 @runtime_checkable
@@ -265,3 +325,20 @@ class Store(Protocol):
         ...
 
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]: ...
+
+    # ------------------------------------------------------------------ continuous sync (SPEC §8)
+    def list_sync_status(self) -> list[SyncStatus]: ...
+
+    def get_sync_status(self, key: SyncKey) -> SyncStatus | None: ...
+
+    def save_sync_status(self, status: SyncStatus) -> SyncStatus:
+        """Insert or update the record of `status.key`; the control fields (`suspended`, `requested_at`) are
+        kept as they are in the store (a new record starts unsuspended)."""
+        ...
+
+    def control_sync(
+        self, key: SyncKey | None, *, suspend: bool | None = None, request: bool = False, now: datetime
+    ) -> list[SyncStatus]:
+        """Suspend or resume (`suspend`), and/or ask for an immediate pass (`request`), of the sync `key`, or of
+        every sync when `key` is None. NotFoundError when no such record exists. Returns the records changed."""
+        ...

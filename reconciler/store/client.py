@@ -33,6 +33,13 @@ from reconciler.api.shapes import (
     record_to_shape,
     snapshot_from_shape,
 )
+from reconciler.api.sync_shapes import (
+    SyncControlRequest,
+    SyncKeyShape,
+    SyncStatusShape,
+    sync_status_from_shape,
+    sync_status_to_shape,
+)
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.engine.plan import Plan
 from reconciler.errors import (
@@ -50,7 +57,7 @@ from reconciler.errors import (
     WpError,
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, Worker, WorkPool, WorkQueue
-from reconciler.store.base import ApplyRecord, LockInfo, Snapshot
+from reconciler.store.base import ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -421,3 +428,29 @@ class HttpStore:
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]:
         path = f"/work_pools/{_segment(work_pool)}/run_counts"
         return _COUNTS.validate_python(self._get(path, work_queue=work_queue))
+
+    # ------------------------------------------------------------------------------------------- sync
+
+    def list_sync_status(self) -> list[SyncStatus]:
+        return [sync_status_from_shape(SyncStatusShape.model_validate(s)) for s in self._get("/sync")]
+
+    def get_sync_status(self, key: SyncKey) -> SyncStatus | None:
+        params = {"repo": key.repo, "branch": key.branch, "path": key.path}
+        data = self._request("GET", "/sync/status", params=params)
+        return sync_status_from_shape(SyncStatusShape.model_validate(data)) if data is not None else None
+
+    def save_sync_status(self, status: SyncStatus) -> SyncStatus:
+        data = self._request("PUT", "/sync/status", json=self._body(sync_status_to_shape(status)))
+        return sync_status_from_shape(SyncStatusShape.model_validate(data))
+
+    def control_sync(
+        self, key: SyncKey | None, *, suspend: bool | None = None, request: bool = False, now: datetime
+    ) -> list[SyncStatus]:
+        body = SyncControlRequest(
+            key=SyncKeyShape(repo=key.repo, branch=key.branch, path=key.path) if key is not None else None,
+            suspend=suspend,
+            request=request,
+            now=now,
+        )
+        data = self._request("POST", "/sync/control", json=self._body(body))
+        return [sync_status_from_shape(SyncStatusShape.model_validate(s)) for s in data]

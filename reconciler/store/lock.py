@@ -63,6 +63,8 @@ def insert_history(conn: Connection, record: ApplyRecord, now: datetime) -> Appl
         "git_dirty": record.git_dirty,
         "plan_hash": record.plan_hash,
         "addresses": list(record.addresses),
+        "git_author": record.git_author,
+        "git_message": record.git_message,
     }
     new_id = conn.execute(
         insert(tables.apply_history).returning(tables.apply_history.c.id), values
@@ -82,6 +84,8 @@ def _record_from_row(row: Mapping[Any, Any]) -> ApplyRecord:
         time=row["time"],
         id=row["id"],
         addresses=tuple(row["addresses"]),
+        git_author=row["git_author"],
+        git_message=row["git_message"],
     )
 
 

@@ -1,6 +1,6 @@
 """SqlStore: the Store protocol on SQLite or PostgreSQL.
 
-Owns the assembly of the SQL mixins (engine and transactions, declared-object CRUD, lease lock and history)
+Owns the assembly of the SQL mixins (engine and transactions, declared-object CRUD, lease lock and history, sync status)
 and the two reconcile calls, `snapshot()` and `apply()`. The runtime half (claims, runs, workers, logs) comes
 from the `SqlRuns` mixin in `runs.py`, built on the same `SqlEngine`. Must never hold row layouts (rows.py) or
 decide what a plan contains (engine/).
@@ -15,17 +15,19 @@ from reconciler.engine.plan import Plan
 from reconciler.model import Key
 from reconciler.store import integrity
 from reconciler.store.base import ApplyRecord, Snapshot
+from reconciler.store.counts import SqlCounts
 from reconciler.store.crud import SqlObjects
 from reconciler.store.live import read_live
 from reconciler.store.lock import SqlLocks, check_lock, insert_history
 from reconciler.store.objects import PlanWriter, check_fresh
 from reconciler.store.runs import SqlRuns
 from reconciler.store.settings import read_default_pool, read_deleted
+from reconciler.store.sync_status import SqlSync
 
 KEYED_CHECK_MAX = 200  # beyond this many objects, one read of everything is cheaper than a long WHERE
 
 
-class SqlStore(SqlObjects, SqlLocks, SqlRuns):
+class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlSync, SqlCounts):
     """`SqlStore("sqlite:///path/wp.db")` or `SqlStore("postgresql://…")`; migrates the schema on open."""
 
     def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:

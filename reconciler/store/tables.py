@@ -1,7 +1,7 @@
 """The SQL schema: every table wp persists, as SQLAlchemy Core tables on one MetaData.
 
 Owns the table and column definitions (declared objects, settings, the lease lock, apply history, and the
-runtime tables flow_runs / workers / flow_run_logs) and the column types that make SQLite and PostgreSQL
+runtime tables flow_runs / workers / flow_run_logs, the continuous sync's status) and the column types that make SQLite and PostgreSQL
 behave alike (`UtcDateTime`, `JsonValue`). Declared objects are keyed by their natural identity (pool name,
 pool/queue, flow/name, flow/name/slug) so a whole plan can be written with executemany, without reading
 generated ids back.
@@ -178,6 +178,35 @@ apply_history = Table(
     Column("git_dirty", Boolean, nullable=True),
     Column("plan_hash", String(64), nullable=True),
     Column("addresses", JsonValue(), nullable=False),
+    Column("git_author", String(300), nullable=True),  # since 0002_sync
+    Column("git_message", Text, nullable=True),
+)
+
+sync_status = Table(
+    "sync_status",
+    metadata,
+    # sha256 of (repo, branch, path): URLs and paths may be longer than an index allows
+    Column("id", String(64), primary_key=True),
+    Column("repo", Text, nullable=False),
+    Column("branch", String(300), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("reason", String(100), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("fetched_revision", String(64), nullable=True),
+    Column("attempted_revision", String(64), nullable=True),
+    Column("applied_revision", String(64), nullable=True),
+    Column("last_attempt_at", UtcDateTime(), nullable=True),
+    Column("last_success_at", UtcDateTime(), nullable=True),
+    Column("last_plan", JsonValue(nullable_as_sql_null=True), nullable=True),
+    Column("drift", JsonValue(), nullable=False),
+    Column("attempts", JsonValue(), nullable=False),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("live_digest", String(64), nullable=True),
+    Column("suspended", Boolean, nullable=False, default=False),
+    Column("requested_at", UtcDateTime(), nullable=True),
+    Column("handled_request_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 # -------------------------------------------------------------------------------------- runtime tables

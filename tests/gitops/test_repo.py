@@ -8,6 +8,8 @@ import git
 
 from reconciler.gitops.repo import RepoFacts, repo_facts
 
+AUTHOR = "t <t@example.com>"
+
 
 def _repo(path: Path) -> git.Repo:
     repo = git.Repo.init(path, initial_branch="main")
@@ -28,7 +30,7 @@ def test_clean_repository_from_a_subdirectory(tmp_path: Path) -> None:
     (tmp_path / "project" / "wp.yaml").write_text("project: x\n")
     repo.index.add(["project/wp.yaml"])
     commit = repo.index.commit("first")
-    assert repo_facts(tmp_path / "project") == RepoFacts(commit.hexsha, "main", False)
+    assert repo_facts(tmp_path / "project") == RepoFacts(commit.hexsha, "main", False, AUTHOR, "first")
 
 
 def test_dirty_untracked_and_detached(tmp_path: Path) -> None:
@@ -37,13 +39,22 @@ def test_dirty_untracked_and_detached(tmp_path: Path) -> None:
     repo.index.add(["wp.yaml"])
     commit = repo.index.commit("first")
     (tmp_path / "new.yaml").write_text("x: 1\n")
-    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, "main", True)
+    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, "main", True, AUTHOR, "first")
     (tmp_path / "new.yaml").unlink()
     (tmp_path / "wp.yaml").write_text("project: y\n")
-    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, "main", True)
+    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, "main", True, AUTHOR, "first")
     repo.git.checkout("--", "wp.yaml")
     repo.git.checkout(commit.hexsha)
-    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, None, False)
+    assert repo_facts(tmp_path) == RepoFacts(commit.hexsha, None, False, AUTHOR, "first")
+
+
+def test_the_author_and_the_first_line_of_the_message(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    (tmp_path / "wp.yaml").write_text("project: x\n")
+    repo.index.add(["wp.yaml"])
+    repo.index.commit("Raise the limit\n\nBecause the nightly jobs queue up.\n")
+    facts = repo_facts(tmp_path)
+    assert facts is not None and facts.author == AUTHOR and facts.message == "Raise the limit"
 
 
 def test_repository_without_commits(tmp_path: Path) -> None:
