@@ -17,10 +17,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from reconciler.api import deployments, pools, reconcile, runs, scheduling
-from reconciler.api.auth import OPEN_PATHS, BearerAuth
+from reconciler.api.auth import OPEN_PATHS, UI_PREFIX, BearerAuth
 from reconciler.api.errors import install_error_handlers
 from reconciler.api.shapes import ErrorBody
 from reconciler.store.base import Store
+from reconciler.ui.app import create_ui_app
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def create_app(store: Store, *, api_key: str | None, background: bool = False) -
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.mount(UI_PREFIX, create_ui_app(store, api_key=api_key or None), name="ui")
     install_error_handlers(app)
     _secure_openapi(app)
     app.add_middleware(BearerAuth, api_key=api_key or None)

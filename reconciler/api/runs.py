@@ -42,6 +42,7 @@ def list_flow_runs(
     deployment: str | None = None,
     before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    newest_first: bool = False,
 ) -> list[FlowRun]:
     return store.list_flow_runs(
         states=[s.value for s in state],
@@ -50,6 +51,7 @@ def list_flow_runs(
         deployment=deployment,
         before=as_utc(before) if before is not None else None,
         limit=limit,
+        newest_first=newest_first,
     )
 
 

@@ -187,7 +187,11 @@ class Store(Protocol):
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
-    ) -> list[FlowRun]: ...
+        newest_first: bool = False,
+    ) -> list[FlowRun]:
+        """Runs by expected start time then id, oldest first (newest first with `newest_first`, so a page
+        of the latest runs needs no full read); `before` keeps those expected at or before it."""
+        ...
 
     def set_run_state(
         self,

@@ -312,6 +312,7 @@ class HttpStore:
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
+        newest_first: bool = False,
     ) -> list[FlowRun]:
         params = {
             "state": list(states) or None,
@@ -320,6 +321,7 @@ class HttpStore:
             "deployment": deployment,
             "before": before,
             "limit": limit,
+            "newest_first": newest_first or None,
         }
         return _RUNS.validate_python(self._request("GET", "/flow_runs", params=params))
 

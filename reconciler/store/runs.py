@@ -207,6 +207,7 @@ class SqlRuns(SqlEngine):
         deployment: str | None = None,
         before: datetime | None = None,
         limit: int = 200,
+        newest_first: bool = False,
     ) -> list[FlowRun]:
         query = select(flow_runs)
         if states:
@@ -219,7 +220,8 @@ class SqlRuns(SqlEngine):
             query = query.where(flow_runs.c.deployment == deployment)
         if before is not None:
             query = query.where(flow_runs.c.expected_start_time <= before)
-        query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(max(0, limit))
+        order = (flow_runs.c.expected_start_time, flow_runs.c.id)
+        query = query.order_by(*(c.desc() for c in order) if newest_first else order).limit(max(0, limit))
         with self.reading() as conn:
             return [run_from_row(r) for r in conn.execute(query).mappings()]
 
