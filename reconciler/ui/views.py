@@ -176,7 +176,7 @@ def pool_detail(store: Store, name: str, now: datetime) -> dict[str, Any]:
     return {
         "pool": pool,
         "owner": owner,
-        "status": status,
+        "pool_status": status,
         "slots_used": _slots(counts),
         "late": counts.get("LATE", 0),
         "counts": counts,
