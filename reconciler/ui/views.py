@@ -83,14 +83,27 @@ def run_row(run: FlowRun, now: datetime) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- pools
 
 
+def _busy_counts(store: Store, limit: int = 10_000) -> dict[str, dict[str, int]] | None:
+    """Runs taking a slot or late, counted by pool and state, in one read (there are few: limits bound them).
+    None when there are more than `limit` (then each pool is counted on its own)."""
+    runs = store.list_flow_runs(states=[*ACTIVE, "LATE"], limit=limit + 1)
+    if len(runs) > limit:
+        return None
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for run in runs:
+        counts[run.work_pool][run.state] += 1
+    return counts
+
+
 def pools_overview(store: Store, now: datetime) -> list[dict[str, Any]]:
     pools = store.list_work_pools()
     facts = _owners(store, [pool_key(p.name) for p in pools])
     default = store.get_default_work_pool()
+    busy = _busy_counts(store)
     rows = []
     for pool in pools:
         owner, status = facts.get(pool_key(pool.name), (None, None))
-        counts = store.count_runs_by_state(pool.name)
+        counts = busy.get(pool.name, {}) if busy is not None else store.count_runs_by_state(pool.name)
         rows.append(
             {
                 "name": pool.name,

@@ -30,6 +30,9 @@ from wp_cli import run_wp
 from reconciler.model import FlowRun, WorkPool
 from reconciler.store.client import HttpStore
 
+# one server, worker and browser for the module: keep its tests on one xdist worker (`--dist loadgroup`)
+pytestmark = [pytest.mark.xdist_group("ui-browser"), pytest.mark.slow]
+
 KEY = "ui-browser-key"
 REPO = Path(__file__).resolve().parents[2]
 WP = str(Path(sys.executable).parent / "wp")
@@ -63,6 +66,9 @@ deployments:
     entrypoint: flows/work.py:chatty
     work_pool: {name: p}
     parameters: {lines: 3, api_token: not-for-your-eyes}
+    description: Prints a few lines, slowly.
+    schedules:
+      - {slug: nightly, cron: "0 3 * * *", timezone: Europe/Berlin}
   - name: low
     entrypoint: flows/work.py:work
     work_pool: {name: p, work_queue_name: low}
@@ -393,7 +399,13 @@ def test_a_managed_pool_offers_no_edit_and_a_handmade_one_does(ui: Env) -> None:
 def test_pages_work_on_a_phone_label_every_control_and_load_nothing_from_outside(ui: Env) -> None:
     driver = ui.driver
     ui.page("/ui/deployments/chatty/talk")
+    wait_until(driver, lambda d: "03:00" in css(d, "#schedules").text or "02:00" in css(d, "#schedules").text,
+               "the schedule's next runs show")  # fmt: skip
     ui.shot("deployment")
+    ui.page("/ui/history")
+    ui.shot("history")
+    ui.page("/ui/runs")
+    ui.shot("runs")
     pages = ["/ui/pools", "/ui/pools/p", "/ui/runs", "/ui/deployments", "/ui/deployments/chatty/talk"]
     pages += ["/ui/history", "/ui/sync"]
     unlabelled_script = """

@@ -3,7 +3,7 @@
 // regions marked data-live, appends new log lines, and posts actions with the session's CSRF token.
 (function () {
   "use strict";
-  var REFRESH_MS = 2000;
+  var REFRESH_MS = 2000;  // at least; a page that takes long to build is polled less often (see schedule)
   var LOG_MS = 1000;
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var indicator = document.getElementById("live-indicator");
@@ -31,10 +31,13 @@
     return active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
   }
 
+  var lastCost = 0;
+
   function refresh() {
     var regions = document.querySelectorAll("[data-live][id]");
     if (!regions.length || busy || document.hidden) return Promise.resolve();
     busy = true;
+    var started = Date.now();
     return fetch(location.href, { headers: { "X-WP-Live": "1" }, credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (response.status === 401) { location.reload(); return null; }
@@ -51,7 +54,12 @@
         live(true);
       })
       .catch(function () { live(false); })
-      .finally(function () { busy = false; });
+      .finally(function () { busy = false; lastCost = Date.now() - started; });
+  }
+
+  function schedule() {
+    // a big page (a thousand pools) costs the server real time to build: never spend more than ~1/4 of it
+    setTimeout(function () { refresh().then(schedule, schedule); }, Math.max(REFRESH_MS, lastCost * 4));
   }
 
   document.addEventListener("submit", function (event) {
@@ -113,6 +121,6 @@
   if (log) tailLogs(log);
   if (document.querySelector("[data-live]")) {
     live(true);
-    setInterval(refresh, REFRESH_MS);
+    schedule();
   }
 })();
