@@ -25,12 +25,12 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
-from ui_browser import start_browser  # noqa: E402
+from ui_browser import start_browser
 
-from reconciler.engine.plan import Action, Change, Plan  # noqa: E402
-from reconciler.model import FlowRun, WorkPool, attributes, key_of  # noqa: E402
-from reconciler.store.base import ApplyRecord  # noqa: E402
-from reconciler.store.sql import SqlStore  # noqa: E402
+from reconciler.engine.plan import Action, Change, Plan
+from reconciler.model import FlowRun, WorkPool, attributes, key_of
+from reconciler.store.base import ApplyRecord
+from reconciler.store.sql import SqlStore
 
 POOLS = 1_000
 WORKERS = 100
