@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from reconciler.api import deployments, metrics, pools, reconcile, runs, scheduling, sync, wake
-from reconciler.api.auth import OPEN_PATHS, BearerAuth
+from reconciler.api.auth import OPEN_PATHS, UI_PREFIX, BearerAuth
 from reconciler.api.errors import install_error_handlers
 from reconciler.api.metrics import ServerMetrics
 from reconciler.api.shapes import ErrorBody
 from reconciler.store.base import Store
+from reconciler.ui.app import create_ui_app
 
 if TYPE_CHECKING:
     from reconciler.gitops.sync import SyncLoop
@@ -140,6 +141,7 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.mount(UI_PREFIX, create_ui_app(store, api_key=api_key or None), name="ui")
     install_error_handlers(app)
     _secure_openapi(app)
     app.add_middleware(BearerAuth, api_key=api_key or None)

@@ -1,7 +1,7 @@
 """Bearer-token authentication of the wp HTTP API.
 
 Owns the rule "with an API key configured, every request but `/health` needs `Authorization: Bearer
-<key>`". It is ASGI middleware rather than a route dependency so that it runs before anything else looks at
+<key>`"; the web UI under `/ui` is let through to its own gate (a login and a session cookie, same key). It is ASGI middleware rather than a route dependency so that it runs before anything else looks at
 the request: an unauthenticated caller learns nothing, not even whether its body would have parsed or its
 route exists. Must never log or echo the key.
 """
@@ -17,6 +17,8 @@ from reconciler.api.errors import error_response
 
 # The sync webhook authenticates by its HMAC signature instead (GitHub cannot send a bearer token).
 OPEN_PATHS = frozenset({"/health", "/sync/webhook"})
+# The web UI checks its own session cookie (reconciler.ui.app), which a browser can carry and a header cannot.
+UI_PREFIX = "/ui"
 
 
 def token_matches(authorization: str | None, api_key: str) -> bool:
@@ -27,6 +29,10 @@ def token_matches(authorization: str | None, api_key: str) -> bool:
     return hmac.compare_digest(token.strip().encode(), api_key.encode())
 
 
+def _is_ui(path: str) -> bool:
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+
+
 class BearerAuth:
     """Refuses with 401 every HTTP request without the right bearer token, except those to OPEN_PATHS."""
 
@@ -35,7 +41,8 @@ class BearerAuth:
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.api_key is None or scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if self.api_key is None or scope["type"] != "http" or path in OPEN_PATHS or _is_ui(path):
             await self.app(scope, receive, send)
             return
         if token_matches(Headers(scope=scope).get("authorization"), self.api_key):

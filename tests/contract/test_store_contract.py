@@ -475,3 +475,35 @@ def _priorities(store: SqlStore) -> dict[str, int | None]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_runs_list_newest_first_pages_back_from_a_time(store: SqlStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from reconciler.model import FlowRun
+
+    store.create_work_pool(WorkPool(name="paged"))
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for i in range(5):
+        store.create_flow_run(
+            FlowRun(
+                id=f"00000000-0000-0000-0000-00000000000{i}",
+                name=f"run-{i}",
+                flow="f",
+                deployment="f/d",
+                work_pool="paged",
+                work_queue="default",
+                state="SCHEDULED",
+                expected_start_time=start + timedelta(minutes=i),
+            )
+        )
+    newest = store.list_flow_runs(work_pool="paged", limit=2, newest_first=True)
+    assert [r.name for r in newest] == ["run-4", "run-3"]
+    older = store.list_flow_runs(
+        work_pool="paged",
+        limit=2,
+        newest_first=True,
+        before=newest[-1].expected_start_time - timedelta(seconds=1),
+    )
+    assert [r.name for r in older] == ["run-2", "run-1"]
+    assert [r.name for r in store.list_flow_runs(work_pool="paged", limit=2)] == ["run-0", "run-1"]
