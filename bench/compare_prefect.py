@@ -1,9 +1,9 @@
 """wp and Prefect side by side, one run on this machine, each figure interleaved and taken as a user would take it.
 
-    python bench/compare_prefect.py [--runs 5] [--prefect-venv DIR]
+    python bench/compare_prefect.py [--runs 5]
 
-Installs Prefect 3.9.1 into a throwaway virtualenv (`~/.cache/wp-bench/prefect-3.9.1` unless given; made once),
-then, for each row, alternates wp and Prefect `--runs` times and prints min-max of each and the ratio of the
+Installs Prefect 3.9.1 into a throwaway virtualenv with `tests/prefect_env.sh` (made once, cached; its comments
+say how Prefect's pin on certifi is worked around), then, for each row, alternates wp and Prefect `--runs` times and prints min-max of each and the ratio of the
 medians. Every command is a whole process with its default flags; servers run on a free loopback port with a
 fresh home directory (SQLite for both). Rows:
 
@@ -13,8 +13,7 @@ fresh home directory (SQLite for both). Rows:
 - server start → healthy on an existing database; server RSS when idle (the whole process tree); server exit
   on SIGTERM.
 
-Prefect's pin on `certifi>=2026.10.19` does not resolve from this machine's index, so its dependencies are
-installed from its wheel's metadata with `certifi==2026.10.18`, then Prefect with `--no-deps`. Asserts nothing.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,40 +36,15 @@ from pathlib import Path
 import procfs
 
 PREFECT = "3.9.1"
-CERTIFI = "certifi==2026.10.18"
 WP_BIN = Path(sys.executable).parent
 
 
-def install_prefect(venv: Path) -> Path:
-    """The virtualenv's bin directory, Prefect installed in it (once)."""
-    bin_dir = venv / "bin"
-    if (bin_dir / "prefect").exists():
-        return bin_dir
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [*pip[:4], "download", "-q", "--no-deps", "-d", tmp, f"prefect=={PREFECT}"], check=True
-        )
-        wheel = next(Path(tmp).glob("prefect-*.whl"))
-        requirements = [r for r in wheel_requirements(wheel) if not r.lower().startswith("certifi")]
-    subprocess.run([*pip, *requirements, CERTIFI], check=True)
-    subprocess.run([*pip, "--no-deps", f"prefect=={PREFECT}"], check=True)
-    return bin_dir
-
-
-def wheel_requirements(wheel: Path) -> list[str]:
-    """The unconditional `Requires-Dist` lines of a wheel (extras left out)."""
-    with zipfile.ZipFile(wheel) as archive:
-        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
-        metadata = archive.read(name).decode()
-    out = []
-    for line in metadata.splitlines():
-        if line.startswith("Requires-Dist:"):
-            requirement = line.split(":", 1)[1].strip()
-            if "extra ==" not in requirement:
-                out.append(requirement)
-    return out
+def install_prefect() -> Path:
+    """The bin directory of a virtualenv with Prefect in it (made once by tests/prefect_env.sh)."""
+    script = Path(__file__).resolve().parents[1] / "tests" / "prefect_env.sh"
+    env = os.environ | {"WP_PREFECT_VERSION": PREFECT}
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True)
+    return Path(done.stdout.strip().splitlines()[-1]).parent
 
 
 def free_port() -> int:
@@ -222,10 +195,9 @@ def report(samples: Samples) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="wp and Prefect side by side.")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--prefect-venv", type=Path, default=Path.home() / ".cache/wp-bench/prefect-3.9.1")
     args = parser.parse_args()
-    print(f"installing Prefect {PREFECT} into {args.prefect_venv} (once)", flush=True)
-    systems = [wp_system(), prefect_system(install_prefect(args.prefect_venv))]
+    print(f"installing Prefect {PREFECT} (once, tests/prefect_env.sh)", flush=True)
+    systems = [wp_system(), prefect_system(install_prefect())]
     samples: Samples = {}
     with tempfile.TemporaryDirectory(prefix="wp-vs-prefect-") as tmp:
         homes = {s.name: Path(tmp) / s.name for s in systems}

@@ -7,26 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_projects import DEMO, FLOW
 from wp_cli import ProjectWriter, Wp, WpResult, run_wp, run_wp_process
 
 from reconciler.store.sql import SqlStore
-
-FLOW = "def say_hello(name: str = 'world', **settings: object) -> str:\n    return name\n"
-
-DEMO = """\
-project: demo
-work_pools:
-  - name: p
-    type: process
-    concurrency_limit: 4
-    ignore_changes: [paused]
-    queues:
-      - {name: urgent, priority: 1}
-deployments:
-  - name: d
-    entrypoint: flows/hello.py:say_hello
-    work_pool: {name: p, work_queue_name: urgent}
-"""
 
 
 def write_project(directory: Path, wp_yaml: str) -> Path:

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import DEMO
+from cli_projects import DEMO
 from wp_cli import WP_SCRIPT, ProjectWriter, Wp
 
 from reconciler.store.sql import SqlStore
