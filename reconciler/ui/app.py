@@ -47,9 +47,14 @@ def _set_cookie(response: Response, value: str, request: Request) -> None:
     )
 
 
-def create_ui_app(store: Store, *, api_key: str | None) -> FastAPI:
+def create_ui_app(
+    store: Store, *, api_key: str | None, on_work: Callable[[str], None] = lambda pool: None
+) -> FastAPI:
+    """The UI over `store`; `on_work(pool)` is told when an action may have made runs of `pool` claimable
+    (the API wakes the pool's idle workers with it)."""
     app = FastAPI(title="wp web UI", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
+    app.state.on_work = on_work
     app.state.sessions = sessions = Sessions(api_key)
     app.state.pages = renderer = Pages()
     app.mount("/static", StaticFiles(packages=[("reconciler.ui", "static")]), name="static")

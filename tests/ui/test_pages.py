@@ -249,3 +249,19 @@ def test_runs_page_pages_newest_first_without_skipping_runs_at_the_same_time(
     assert len(seen) == 120 and set(seen) == {f"paged-{i:03d}" for i in range(120)}
     times = [int(name[-3:]) // 7 for name in seen]
     assert times == sorted(times, reverse=True)
+
+
+def test_a_run_triggered_or_a_pool_resumed_from_the_ui_wakes_the_pools_idle_workers(
+    client: TestClient,
+) -> None:
+    token = login(client)
+    signal = client.app.state.work_signal  # type: ignore[attr-defined]  # the app create_app built
+    before = signal.generation("managed")
+    created = client.post(
+        "/ui/actions/deployments/etl/nightly/run", data={"csrf": token}, headers={"X-WP-Fetch": "1"}
+    ).json()
+    assert created["ok"], created
+    assert signal.generation("managed") == before + 1  # a worker long-polling the pool is answered now
+    resumed = signal.generation("handmade")
+    client.post("/ui/actions/pools/handmade/resume", data={"csrf": token}, headers={"X-WP-Fetch": "1"})
+    assert signal.generation("handmade") == resumed + 1
