@@ -265,3 +265,25 @@ def test_a_run_triggered_or_a_pool_resumed_from_the_ui_wakes_the_pools_idle_work
     resumed = signal.generation("handmade")
     client.post("/ui/actions/pools/handmade/resume", data={"csrf": token}, headers={"X-WP-Fetch": "1"})
     assert signal.generation("handmade") == resumed + 1
+
+
+def test_the_sync_page_shows_what_wp_sync_recorded(client: TestClient, store: SqlStore) -> None:
+    from reconciler.store.base import SyncKey, SyncPhase, SyncStatus
+
+    key = SyncKey(repo="file:///srv/platform.git", branch="main", path="pools")
+    store.save_sync_status(
+        SyncStatus(
+            key=key,
+            phase=SyncPhase.FAILED,
+            reason="InvalidConfig",
+            message="wp.yaml:7:5: work_pools[0].type: 'dokcer' is not one of process, docker, kubernetes",
+            fetched_revision="0123456789abcdef0123",
+            attempts=({"time": "2030-01-01T00:00:00+00:00", "revision": "0123456789ab", "result": "Failed"},),
+        )
+    )
+    login(client)
+    page = html.unescape(client.get("/ui/sync").text)
+    assert "Sync is not configured" not in page
+    assert "file:///srv/platform.git" in page and "Failed" in page and "InvalidConfig" in page
+    assert "wp.yaml:7:5" in page  # the diagnostic a user must fix, with its position
+    assert "0123456789abcdef0123" in page
