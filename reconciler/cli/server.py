@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from reconciler.cli.context import err_console, fail
+from reconciler.cli.context import err_console, fail, keep_until_exit
 
 if TYPE_CHECKING:
     from reconciler.gitops.sync import SyncLoop
@@ -104,6 +104,9 @@ def start(
         close = getattr(store, "close", None)
         if callable(close):
             close()
+        # The app, the store and every imported module are freed by the exit itself: tearing the interpreter
+        # down took most of a SIGTERM's half second. The lifespan has stopped the scheduler and sync threads.
+        keep_until_exit(application)
 
 
 def _listen(host: str, port: int) -> socket.socket:
