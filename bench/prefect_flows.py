@@ -218,7 +218,8 @@ def main() -> None:
             )
             total = time.perf_counter() - started
             lines = [line for line in result.stdout.splitlines() if "temporary server" in line]
-            failed = "" if result.returncode == 0 else f" — FAILED: {result.stderr.strip().splitlines()[-1]}"
+            errors = [line for line in result.stderr.splitlines() if "Error" in line] or ["(no error line)"]
+            failed = "" if result.returncode == 0 else f" — FAILED: {errors[-1].strip()}"
             print(
                 f"  {lines[0] if lines else 'Prefect temporary server'}; process total {total:.2f} s{failed}"
             )

@@ -186,7 +186,7 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
         while True:
             try:
                 conn, _ = listener.accept()
-            except TimeoutError:
+            except OSError:  # the idle timeout (socket.timeout before Python 3.10), or the socket went away
                 return
             _take(conn)
     finally:
