@@ -160,3 +160,37 @@ def test_the_parser_finds_a_mark_mid_line_only_on_stdout_and_flags_garbage() -> 
     [garbage] = parser.feed("stdout", f"{STATE_MARKER}not json\n".encode())
     assert isinstance(garbage, Output) and "unreadable report" in garbage.text
     assert parser.feed("stdout", "é\r\n".encode()) == [Output("stdout", "é")]
+
+
+def test_the_runner_carries_every_wp_module_its_modules_import() -> None:
+    """A container has no wp installed: a module the runner's code imports at load time but does not carry
+    would fail every run in every container with an ImportError."""
+    import ast
+    import importlib.util
+
+    from reconciler.runtime.executors.container import RUNNER_MODULES
+
+    for name in RUNNER_MODULES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        imported: set[str] = set()
+        for node in tree.body:  # load time only: imports inside functions serve other paths (direct reports)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reconciler"):
+                imported |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name.startswith("reconciler")}
+        modules = {m for m in imported if importlib.util.find_spec(m.rpartition(".")[0] or m) is not None}
+        wp_modules = {m for m in modules if m.count(".") >= 2 and _is_module(m)}
+        missing = sorted(wp_modules - set(RUNNER_MODULES))
+        assert not missing, f"{name} imports {missing}, which the runner does not carry"
+
+
+def _is_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        return False
+    return spec is not None and spec.origin not in (None, "namespace") and not name.endswith("__init__")

@@ -44,7 +44,9 @@ from reconciler.runtime.executors.base import (
 # left out; each must import only the standard library and the modules listed before it.
 RUNNER_MODULES: tuple[str, ...] = (
     "reconciler.runtime.pull_steps",
+    "reconciler.runtime.prefect_api",
     "reconciler.runtime.prefect_flows",
+    "reconciler.runtime.prefect_warm",
     "reconciler.runtime.entry",
 )
 RUNNER_MAIN = "reconciler.runtime.entry"
