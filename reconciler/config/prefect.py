@@ -10,6 +10,7 @@ Must never do I/O or reject what Prefect accepts only because wp ignores it.
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 from typing import Any
 
 from reconciler.config.placeholders import PLACEHOLDER, step_ids, unresolvable
@@ -22,12 +23,14 @@ _NO_IMAGES = {"build", "push"}
 
 
 class _Notes:
-    """Collects diagnostics, each ignored key name once per file."""
+    """Collects diagnostics, each ignored key name once per file; carries what every deployment needs."""
 
-    def __init__(self, positions: Positions) -> None:
+    def __init__(self, positions: Positions, project_dir: str | None = None) -> None:
         self.positions = positions
         self.items: list[Diagnostic] = []
         self._seen: set[str] = set()
+        self.project_dir = project_dir
+        self.builds_image = False  # the file's build steps build a Docker image
 
     def ignored(self, what: str, path: Path, why: str) -> None:
         if what in self._seen:
@@ -98,6 +101,43 @@ def _work_pool(raw: Any, path: Path, notes: _Notes) -> Any:
     return out
 
 
+_DOCKER_BUILD = "prefect_docker.deployments.steps.build_docker_image"
+_SET_DIRECTORY = "prefect.deployments.steps.set_working_directory"
+
+
+def _builds_image(deployment: dict[str, Any], in_file: bool) -> bool:
+    steps = deployment.get("build")
+    if isinstance(steps, list):  # the deployment's own build steps replace the file's
+        return any(isinstance(step, dict) and _DOCKER_BUILD in step for step in steps)
+    return in_file
+
+
+def _recorded_pull(
+    out: dict[str, Any], path: Path, notes: _Notes, *, docker_build: bool
+) -> list[dict[str, Any]]:
+    """The pull step `prefect deploy` records for a deployment that gives none (`_generate_default_pull_action`,
+    non-interactive): the code is in the image it builds (/opt/prefect/<project directory name>), in the image it
+    names (/opt/prefect, with a warning), or else in the directory it was run from: the project directory."""
+    assert notes.project_dir is not None
+    ref = out.get("work_pool")
+    variables = ref.get("job_variables") if isinstance(ref, dict) else None
+    if docker_build:
+        directory = f"/opt/prefect/{PurePath(notes.project_dir).name}"
+    elif isinstance(variables, dict) and variables.get("image"):
+        directory = "/opt/prefect"
+        notes.items.append(
+            notes.positions.warning(
+                f"deployment '{out.get('name')}' runs in its image from /opt/prefect",
+                "it gives no pull steps, so (as `prefect deploy` does) its code is expected in the image at "
+                "/opt/prefect; if it is elsewhere, add a set_working_directory pull step with its directory",
+                path,
+            )
+        )
+    else:
+        directory = notes.project_dir
+    return [{_SET_DIRECTORY: {"directory": directory}}]
+
+
 def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], notes: _Notes) -> Any:
     if not isinstance(raw, dict):
         return raw
@@ -146,6 +186,8 @@ def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], 
     if "pull" not in out and default_pull is not None:
         out["pull"] = default_pull
         positions.move(("pull",), (*path, "pull"), copy=True)
+    if "pull" not in out and notes.project_dir is not None:
+        out["pull"] = _recorded_pull(out, path, notes, docker_build=_builds_image(out, notes.builds_image))
     for key in list(out):
         if key in _NO_IMAGES:
             notes.ignored(key, (*path, key), "wp builds and pushes no images; build them in CI")
@@ -156,9 +198,14 @@ def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], 
     return out
 
 
-def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, list[Diagnostic]]:
-    """A prefect.yaml document -> `{"deployments": [...]}` in wp's format; `positions` is updated in place."""
-    notes = _Notes(positions)
+def convert_prefect_document(
+    document: Any, positions: Positions, project_dir: str | None = None
+) -> tuple[Any, list[Diagnostic]]:
+    """A prefect.yaml document -> `{"deployments": [...]}` in wp's format; `positions` is updated in place.
+
+    `project_dir` (absolute) is where the file was read, recorded as the code's directory of deployments that
+    give no pull steps, as `prefect deploy` records the directory it runs in."""
+    notes = _Notes(positions, project_dir)
     if not isinstance(document, dict):
         return document, notes.items
     for key in document:
@@ -167,6 +214,7 @@ def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, 
         elif key not in _BOOKKEEPING and key not in _NO_IMAGES:
             notes.ignored(key, (key,), "wp does not act on it; remove it to silence this")
     document = _step_lists(document, (), positions)
+    notes.builds_image = _builds_image(document, False)
     deployments = document.get("deployments")
     if not isinstance(deployments, list):
         return ({} if deployments is None else {"deployments": deployments}), notes.items
