@@ -83,7 +83,7 @@ deployments:
     work_pool:
       name: k8s
       job_variables:
-        image_pull_secrets: [{name: regcred}]
+        image_pull_secrets: [{name: regcred, token: tok-456}]
         secret_name: app-secrets
         api_token: tok-123
         env_from: [{secretRef: {name: app-env}}]
@@ -100,10 +100,10 @@ def test_secret_references_are_shown_and_secret_values_masked_in_the_plan(wp: Wp
     result = wp("plan", root, "--format", "json")
     assert result.code == 0, result.stderr
     text = result.stdout
-    assert "hunter2" not in text and "s3cret" not in text and "tok-123" not in text
+    assert "hunter2" not in text and "s3cret" not in text and "tok-123" not in text and "tok-456" not in text
     [dep] = [c for c in result.json()["resource_changes"] if c["kind"] == "deployment"]
     variables = dep["after"]["job_variables"]
-    assert variables["image_pull_secrets"] == [{"name": "regcred"}]
+    assert variables["image_pull_secrets"] == [{"name": "regcred", "token": "(sensitive)"}]
     assert variables["secret_name"] == "app-secrets"
     assert variables["env_from"] == [{"secretRef": {"name": "app-env"}}]
     assert variables["api_token"] == "(sensitive)"
