@@ -131,7 +131,7 @@ def test_an_unknown_placeholder_is_an_error_not_literal_text(write: Write) -> No
     """
     loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {})
     [problem] = errors(loaded)
-    assert problem.summary == "'{{ run-tests.stdout }}' refers to no step of this file"
+    assert problem.summary == "'{{ run-tests.stdout }}' refers to no step this deployment runs"
     assert problem.location == "prefect.yaml:5:26"
 
 
@@ -432,3 +432,21 @@ def test_a_docker_build_step_means_the_code_is_in_the_image_under_the_project_na
     assert loaded.desired.deployments[0].pull_steps == (
         {"prefect.deployments.steps.set_working_directory": {"directory": f"/opt/prefect/{root.name}"}},
     )
+
+
+def test_a_deployment_s_own_build_steps_replace_the_file_s(write: Write) -> None:
+    prefect = """
+    build:
+      - prefect_docker.deployments.steps.build_docker_image: {id: build-image, image_name: x}
+    deployments:
+      - name: own-build
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+        build:
+          - prefect.deployments.steps.run_shell_script: {id: sha, script: git rev-parse HEAD}
+        version: "{{ build-image.tag }}"
+    """
+    root = write({"wp.yaml": WP_YAML, "prefect.yaml": prefect})
+    [problem] = errors(load_project(root, {}))
+    # Prefect runs only the deployment's own build steps: build-image is not one of them
+    assert problem.summary == "'{{ build-image.tag }}' refers to no step this deployment runs"
