@@ -294,12 +294,19 @@ def fingerprint(attrs: Mapping[str, Any], owner: str | None) -> str:
 
 
 # Keys that hold the *names* of Kubernetes Secrets (and the keys inside them), not secret values: a reviewer
-# needs to see them, so neither they nor what is under them is masked (compared without `_`, any case).
+# needs to see them (compared without `_`, any case). Under them only the reference fields are shown as written;
+# anything else that looks secret is still masked.
 SECRET_REFERENCE_KEYS = frozenset({"imagepullsecrets", "secretname", "secretkeyref", "secretref"})
+_REFERENCE_FIELDS = frozenset({"name", "key", "optional"})
 
 
 def is_secret_reference(key: str) -> bool:
     return key.replace("_", "").lower() in SECRET_REFERENCE_KEYS
+
+
+def _volume_secret(key: Any, names_a_secret: bool) -> bool:
+    """A volume's `secret: {secretName: ...}`: the Secret's name, not a secret."""
+    return key == "secret" and names_a_secret
 
 
 def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> bool:
@@ -310,36 +317,44 @@ def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -
 
 
 def is_secret_path(parts: Iterable[str], patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> bool:
-    """Whether the value at a field path (`job_variables.env.API_TOKEN`) is masked: some part looks secret and
-    no earlier part is a reference to a Kubernetes Secret."""
+    """Whether the value at a field path (`job_variables.env.API_TOKEN`) is masked: some part looks secret,
+    other than a reference field (`name`, `key`) under a reference to a Kubernetes Secret."""
     pats = tuple(patterns)
-    for part in parts:
-        if is_secret_reference(part):
-            return False
-        if is_secret_key(part, pats):
+    in_reference = False
+    listed = list(parts)
+    for i, part in enumerate(listed):
+        if is_secret_reference(part) or _volume_secret(part, listed[i + 1 : i + 2] == ["secretName"]):
+            in_reference = True
+        elif in_reference and (part in _REFERENCE_FIELDS or part.isdigit()):
+            continue
+        elif is_secret_key(part, pats):
             return True
     return False
 
 
-def mask_secrets(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> Any:
+def mask_secrets(
+    value: Any, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS, *, reference: bool = False
+) -> Any:
     """A copy of `value` with every entry whose key looks secret replaced by `(sensitive)`; also the `value` of
-    a Kubernetes-style `{name: DB_PASSWORD, value: ...}` entry. References to Secrets are kept."""
+    a Kubernetes-style `{name: DB_PASSWORD, value: ...}` entry. Under a reference to a Secret (`reference`),
+    its `name`/`key` fields are kept."""
     pats = tuple(patterns)
     if isinstance(value, Mapping):
         named = value.get("name")
         masked_value = isinstance(named, str) and is_secret_key(named, pats)
-        return {
-            k: (
-                v
-                if is_secret_reference(str(k))
-                else SENSITIVE_MASK
-                if v is not None and (is_secret_key(str(k), pats) or (masked_value and k == "value"))
-                else mask_secrets(v, pats)
-            )
-            for k, v in value.items()
-        }
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if is_secret_reference(str(k)) or _volume_secret(k, isinstance(v, Mapping) and "secretName" in v):
+                out[k] = mask_secrets(v, pats, reference=True)
+            elif reference and k in _REFERENCE_FIELDS:
+                out[k] = v
+            elif v is not None and (is_secret_key(str(k), pats) or (masked_value and k == "value")):
+                out[k] = SENSITIVE_MASK
+            else:
+                out[k] = mask_secrets(v, pats)
+        return out
     if isinstance(value, list | tuple):
-        return [mask_secrets(v, pats) for v in value]
+        return [mask_secrets(v, pats, reference=reference) for v in value]
     return value
 
 

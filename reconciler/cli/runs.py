@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from rich.table import Table
 from reconciler.cli.context import JsonOption, console, err_console, fail, now, open_store, print_json
 
 if TYPE_CHECKING:
-    from reconciler.model import FlowRun
+    from reconciler.model import Deployment, FlowRun
     from reconciler.store.base import Store
 
 worker_app = typer.Typer(help="Start workers and list them.", no_args_is_help=True)
@@ -301,6 +302,7 @@ def create_run(
              hint="set work_pool in the config or `wp work-pool create NAME --set-as-default`")  # fmt: skip
     if job_vars:
         _validate_run_job_variables(store, pool_name, deployment.job_variables, job_vars)
+    _check_run_parameters(deployment, {**deployment.parameters, **params}, bool(params))
     run_id = str(uuid.uuid4())
     delay = parse_duration(start_in) if start_in else timedelta(0)
     at = now()
@@ -318,6 +320,35 @@ def create_run(
         job_variables=job_vars,
     )
     return store.create_flow_run(run)
+
+
+def _code_directory(deployment: Deployment) -> Path:
+    """Where the deployment's code can be read on this machine: the absolute directory its first
+    set_working_directory step names (what a prefect.yaml deployment records), else the current directory."""
+    for step in deployment.pull_steps[:1]:
+        for name, args in step.items():
+            if name.rpartition(".")[2] == "set_working_directory" and isinstance(args, dict):
+                directory = Path(str(args.get("directory", "")))
+                if directory.is_absolute() and directory.is_dir():
+                    return directory
+    return Path.cwd()
+
+
+def _check_run_parameters(deployment: Deployment, values: dict[str, Any], given: bool) -> None:
+    """The run's parameters against the flow's signature, read statically where the code is; a run that
+    would fail with a TypeError is refused before it is created. Code that is not here is not checked."""
+    from reconciler.config.entrypoints import read_flow_function, run_parameter_problems
+
+    if not given:
+        return
+    function = read_flow_function(_code_directory(deployment), deployment.entrypoint)
+    if function is None:
+        return
+    problems = run_parameter_problems(function, values)
+    for problem in problems:
+        err_console.print(f"[bold red]Error:[/bold red] --param: {escape(problem)}")
+    if problems:
+        raise typer.Exit(1)
 
 
 def _validate_run_job_variables(

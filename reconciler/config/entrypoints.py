@@ -308,6 +308,43 @@ def check_entrypoints(
     return checked
 
 
+def read_flow_function(root: Path, entrypoint: str) -> FlowFunction | None:
+    """The function an entrypoint names under `root`, read statically; None when it cannot be found there."""
+    target = _target(root, entrypoint)
+    if target.path is None or not target.path.is_relative_to(root) or not target.path.is_file():
+        return None
+    return _read_source(target.path, target.shown).functions.get(target.function)
+
+
+def _wrong_type(param: Parameter, value: Any) -> bool:
+    allowed = _SIMPLE_TYPES.get(param.annotation or "")
+    if allowed is None or value is None or (isinstance(value, str) and "{{" in value):
+        return False  # not checked; a placeholder is reported on its own
+    return not isinstance(value, allowed) or (
+        param.annotation in ("int", "float") and isinstance(value, bool)
+    )
+
+
+def run_parameter_problems(function: FlowFunction, values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the parameters a run would call `function` with, one sentence each."""
+    known = {p.name: p for p in function.parameters}
+    signature = f"{function.name}({', '.join(known)})"
+    out: list[str] = []
+    for name, value in values.items():
+        param = known.get(name)
+        if param is None:
+            if not function.any_keyword:
+                out.append(f"{signature} has no parameter '{name}'")
+        elif _wrong_type(param, value):
+            out.append(
+                f"parameter '{name}' of {signature} is annotated {param.annotation}, got {value!r}"[:200]
+            )
+    missing = [p.name for p in function.parameters if p.required and p.name not in values]
+    if missing:
+        out.append(f"{signature} requires {', '.join(missing)}")
+    return out
+
+
 def parameter_problems(
     function: FlowFunction, dep: DeploymentDoc, index: int, positions: Positions
 ) -> list[Diagnostic]:
@@ -339,12 +376,7 @@ def parameter_problems(
                     )
                 )
                 continue
-            allowed = _SIMPLE_TYPES.get(param.annotation or "")
-            if allowed is None or value is None or (isinstance(value, str) and "{{" in value):
-                continue  # a placeholder is reported on its own
-            if not isinstance(value, allowed) or (
-                param.annotation in ("int", "float") and isinstance(value, bool)
-            ):
+            if _wrong_type(param, value):
                 out.append(
                     positions.error(
                         f"parameter '{name}' of '{function.name}' is annotated {param.annotation}, "

@@ -471,7 +471,7 @@ def _read_documents(reader: _Reader, env: Mapping[str, str]) -> tuple[dict[str, 
     if prefect.is_file():
         part = reader.read(prefect)
         if part is not None:
-            converted, notes = convert_prefect_document(part.value, part.positions)
+            converted, notes = convert_prefect_document(part.value, part.positions, str(reader.root))
             reader.diagnostics.extend(notes)
             _merge(doc, positions, _FileDoc(converted, part.positions), PREFECT_FILE, reader)
     _merge_tf(doc, positions, tf_docs, reader)  # *.tf hook

@@ -87,7 +87,7 @@ def _problem(name: str, steps: Mapping[str, str], pull_ids: set[str]) -> tuple[s
             "`prefect deploy` fills it when it runs the step; wp builds and pushes nothing (build in CI)",
         )
     return (
-        "refers to no step of this file",
+        "refers to no step this deployment runs",
         "`prefect deploy` fills such placeholders from build and push step outputs only (it drops unknown ones)",
     )
 

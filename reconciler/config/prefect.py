@@ -10,6 +10,7 @@ Must never do I/O or reject what Prefect accepts only because wp ignores it.
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 from typing import Any
 
 from reconciler.config.placeholders import PLACEHOLDER, step_ids, unresolvable
@@ -22,12 +23,13 @@ _NO_IMAGES = {"build", "push"}
 
 
 class _Notes:
-    """Collects diagnostics, each ignored key name once per file."""
+    """Collects diagnostics, each ignored key name once per file; carries what every deployment needs."""
 
-    def __init__(self, positions: Positions) -> None:
+    def __init__(self, positions: Positions, project_dir: str | None = None) -> None:
         self.positions = positions
         self.items: list[Diagnostic] = []
         self._seen: set[str] = set()
+        self.project_dir = project_dir
 
     def ignored(self, what: str, path: Path, why: str) -> None:
         if what in self._seen:
@@ -40,17 +42,22 @@ def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
+def _as_steps(steps: Any) -> Any:
+    """Steps written as one step mapping are a one-step list, and `{}` is none, as Prefect's
+    `_wrap_single_action_mappings` reads `build`/`push`/`pull`."""
+    if isinstance(steps, dict):
+        return [steps] if steps else None
+    return steps
+
+
 def _step_lists(value: dict[str, Any], path: Path, positions: Positions) -> dict[str, Any]:
-    """`build`/`push`/`pull` written as one step mapping are a one-step list, and `{}` is none, as Prefect's
-    `_wrap_single_action_mappings` reads them."""
     out = dict(value)
     for key in ("build", "push", "pull"):
-        steps = out.get(key)
-        if isinstance(steps, dict):
-            if steps:
-                out[key] = [steps]
+        if isinstance(out.get(key), dict):
+            if out[key]:
                 positions.move((*path, key), (*path, key, 0), copy=True)
-            else:
+            out[key] = _as_steps(out[key])
+            if out[key] is None:
                 del out[key]
     return out
 
@@ -98,13 +105,53 @@ def _work_pool(raw: Any, path: Path, notes: _Notes) -> Any:
     return out
 
 
-def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], notes: _Notes) -> Any:
+_DOCKER_BUILD = "prefect_docker.deployments.steps.build_docker_image"
+_SET_DIRECTORY = "prefect.deployments.steps.set_working_directory"
+
+
+def _builds_image(steps: Any) -> bool:
+    return isinstance(steps, list) and any(isinstance(step, dict) and _DOCKER_BUILD in step for step in steps)
+
+
+def _own_steps(raw: dict[str, Any], document: dict[str, Any], kind: str) -> Any:
+    """A deployment's `build`/`push` steps: its own when it has the key (even `null`: none), else the file's,
+    as `prefect deploy` takes them (`deploy_config.get("build", actions.get("build"))`)."""
+    return raw[kind] if kind in raw else document.get(kind)
+
+
+def _recorded_pull(
+    out: dict[str, Any], path: Path, notes: _Notes, *, docker_build: bool
+) -> list[dict[str, Any]]:
+    """The pull step `prefect deploy` records for a deployment that gives none (`_generate_default_pull_action`,
+    non-interactive): the code is in the image it builds (/opt/prefect/<project directory name>), in the image it
+    names (/opt/prefect, with a warning), or else in the directory it was run from: the project directory."""
+    assert notes.project_dir is not None
+    ref = out.get("work_pool")
+    variables = ref.get("job_variables") if isinstance(ref, dict) else None
+    if docker_build:
+        directory = f"/opt/prefect/{PurePath(notes.project_dir).name}"
+    elif isinstance(variables, dict) and variables.get("image"):
+        directory = "/opt/prefect"
+        notes.items.append(
+            notes.positions.warning(
+                f"deployment '{out.get('name')}' runs in its image from /opt/prefect",
+                "it gives no pull steps, so (as `prefect deploy` does) its code is expected in the image at "
+                "/opt/prefect; if it is elsewhere, add a set_working_directory pull step with its directory",
+                path,
+            )
+        )
+    else:
+        directory = notes.project_dir
+    return [{_SET_DIRECTORY: {"directory": directory}}]
+
+
+def _deployment(raw: Any, path: Path, document: dict[str, Any], notes: _Notes) -> Any:
     if not isinstance(raw, dict):
         return raw
-    out = _step_lists(_without_nulls(raw), path, notes.positions)
     positions = notes.positions
-    # a deployment's own build/push steps add to the file's (Prefect runs those instead)
-    steps = {**steps, **step_ids(out.get("build"), "build"), **step_ids(out.get("push"), "push")}
+    build, push = (_as_steps(_own_steps(raw, document, kind)) for kind in ("build", "push"))
+    out = _step_lists(_without_nulls(raw), path, positions)
+    steps = {**step_ids(build, "build"), **step_ids(push, "push")}
     for key, value in out.items():
         if (
             key in DeploymentDoc.model_fields
@@ -143,9 +190,12 @@ def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], 
             )
     if isinstance(out.get("tags"), str) and PLACEHOLDER.search(out["tags"]):
         del out["tags"]  # its placeholder is reported above, as inside a list; "not a list" would be noise
+    default_pull = document.get("pull")
     if "pull" not in out and default_pull is not None:
         out["pull"] = default_pull
         positions.move(("pull",), (*path, "pull"), copy=True)
+    if "pull" not in out and notes.project_dir is not None:
+        out["pull"] = _recorded_pull(out, path, notes, docker_build=_builds_image(build))
     for key in list(out):
         if key in _NO_IMAGES:
             notes.ignored(key, (*path, key), "wp builds and pushes no images; build them in CI")
@@ -156,9 +206,14 @@ def _deployment(raw: Any, path: Path, default_pull: Any, steps: dict[str, str], 
     return out
 
 
-def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, list[Diagnostic]]:
-    """A prefect.yaml document -> `{"deployments": [...]}` in wp's format; `positions` is updated in place."""
-    notes = _Notes(positions)
+def convert_prefect_document(
+    document: Any, positions: Positions, project_dir: str | None = None
+) -> tuple[Any, list[Diagnostic]]:
+    """A prefect.yaml document -> `{"deployments": [...]}` in wp's format; `positions` is updated in place.
+
+    `project_dir` (absolute) is where the file was read, recorded as the code's directory of deployments that
+    give no pull steps, as `prefect deploy` records the directory it runs in."""
+    notes = _Notes(positions, project_dir)
     if not isinstance(document, dict):
         return document, notes.items
     for key in document:
@@ -170,11 +225,8 @@ def convert_prefect_document(document: Any, positions: Positions) -> tuple[Any, 
     deployments = document.get("deployments")
     if not isinstance(deployments, list):
         return ({} if deployments is None else {"deployments": deployments}), notes.items
-    default_pull = document.get("pull")
-    steps = {**step_ids(document.get("build"), "build"), **step_ids(document.get("push"), "push")}
     if any(isinstance(d, dict) and d.get("pull") is None for d in deployments):  # the default is used
-        notes.items += unresolvable(default_pull, ("pull",), positions, steps, in_pull=True)
-    converted = [
-        _deployment(d, ("deployments", i), default_pull, steps, notes) for i, d in enumerate(deployments)
-    ]
+        steps = {**step_ids(document.get("build"), "build"), **step_ids(document.get("push"), "push")}
+        notes.items += unresolvable(document.get("pull"), ("pull",), positions, steps, in_pull=True)
+    converted = [_deployment(d, ("deployments", i), document, notes) for i, d in enumerate(deployments)]
     return {"deployments": converted}, notes.items

@@ -125,7 +125,11 @@ def _parse_step(step: Mapping[str, Any], index: int) -> tuple[str, dict[str, Any
 def set_working_directory(*, directory: str, process_env: Mapping[str, str], out: TextIO) -> dict[str, Any]:
     path = Path(directory).expanduser()
     if not path.is_dir():
-        raise PullStepError(f"directory {directory!r} does not exist (relative to {os.getcwd()})")
+        raise PullStepError(
+            f"directory {directory!r} does not exist (relative to {os.getcwd()}); the code must be there on the "
+            "machine that runs the flow (a deployment without pull steps records the directory `wp plan` ran "
+            "in), or give the deployment pull steps that fetch it, e.g. git_clone"
+        )
     os.chdir(path)
     return {"directory": str(directory)}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import write_project
 from tests.wp_cli import Wp
 
@@ -81,7 +83,7 @@ deployments:
     work_pool:
       name: k8s
       job_variables:
-        image_pull_secrets: [{name: regcred}]
+        image_pull_secrets: [{name: regcred, token: tok-456}]
         secret_name: app-secrets
         api_token: tok-123
         env_from: [{secretRef: {name: app-env}}]
@@ -98,10 +100,10 @@ def test_secret_references_are_shown_and_secret_values_masked_in_the_plan(wp: Wp
     result = wp("plan", root, "--format", "json")
     assert result.code == 0, result.stderr
     text = result.stdout
-    assert "hunter2" not in text and "s3cret" not in text and "tok-123" not in text
+    assert "hunter2" not in text and "s3cret" not in text and "tok-123" not in text and "tok-456" not in text
     [dep] = [c for c in result.json()["resource_changes"] if c["kind"] == "deployment"]
     variables = dep["after"]["job_variables"]
-    assert variables["image_pull_secrets"] == [{"name": "regcred"}]
+    assert variables["image_pull_secrets"] == [{"name": "regcred", "token": "(sensitive)"}]
     assert variables["secret_name"] == "app-secrets"
     assert variables["env_from"] == [{"secretRef": {"name": "app-env"}}]
     assert variables["api_token"] == "(sensitive)"
@@ -121,3 +123,38 @@ def test_the_process_working_dir_says_where_runs_start(wp: Wp) -> None:
     described = result.json()["variables"]["properties"]["working_dir"]["description"]
     assert "temporary directory" not in described
     assert "the directory the worker was started in" in described
+
+
+# --- 10. `wp deployment run --param` is checked against the flow's signature --------------------------------
+
+GREETER = """
+from prefect import flow
+
+
+@flow
+def hello(who: str = "world", times: int = 1) -> None:
+    print(who * times)
+"""
+GREETER_PREFECT = """
+deployments:
+  - name: greet
+    entrypoint: flows/greet.py:hello
+    work_pool: {name: local}
+"""
+
+
+def test_run_params_are_checked_against_the_signature_where_the_code_is(
+    wp: Wp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_project(tmp_path / "greet", "project: p\nwork_pools: [{name: local}]\n")
+    (root / "flows" / "greet.py").write_text(GREETER)
+    (root / "prefect.yaml").write_text(GREETER_PREFECT)
+    assert wp("apply", root, "--auto-approve").code == 0
+    monkeypatch.chdir(tmp_path)  # elsewhere: the code is found through the recorded working directory
+    wrong = wp("deployment", "run", "hello/greet", "--param", "whom=x", "--param", "times=lots")
+    assert wrong.code == 1
+    assert "hello(who, times) has no parameter 'whom'" in wrong.stderr
+    assert "parameter 'times' of hello(who, times) is annotated int, got 'lots'" in wrong.stderr
+    assert wp("flow-run", "ls", "--json").json() == []
+    right = wp("deployment", "run", "hello/greet", "--param", "who=you", "--param", "times=2")
+    assert right.code == 0, right.stderr

@@ -131,7 +131,7 @@ def test_an_unknown_placeholder_is_an_error_not_literal_text(write: Write) -> No
     """
     loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {})
     [problem] = errors(loaded)
-    assert problem.summary == "'{{ run-tests.stdout }}' refers to no step of this file"
+    assert problem.summary == "'{{ run-tests.stdout }}' refers to no step this deployment runs"
     assert problem.location == "prefect.yaml:5:26"
 
 
@@ -378,3 +378,75 @@ def test_templates_in_keys_wp_ignores_and_in_an_unused_default_pull_are_not_erro
     loaded = load_project(write({"wp.yaml": WP_YAML, "prefect.yaml": prefect}), {})
     assert errors(loaded) == []
     assert [d.summary for d in loaded.diagnostics] == ["prefect.yaml: 'triggers' is ignored"]
+
+
+# --- 12. where the code is: the pull steps `prefect deploy` records when none are given -------------------
+
+
+def test_a_deployment_without_pull_steps_gets_the_ones_prefect_deploy_records(write: Write) -> None:
+    prefect = """
+    deployments:
+      - name: local-code
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+      - name: in-an-image
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: docker-pool, job_variables: {image: "registry.example.org/etl:1.2"}}
+      - name: none
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+        pull: []
+    """
+    root = write({"wp.yaml": WP_YAML, "prefect.yaml": prefect})
+    loaded = load_project(root, {})
+    assert errors(loaded) == []
+    assert loaded.desired is not None
+    steps = {d.name: d.pull_steps for d in loaded.desired.deployments}
+    assert steps == {
+        "local-code": (
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(root.resolve())}},
+        ),
+        "in-an-image": ({"prefect.deployments.steps.set_working_directory": {"directory": "/opt/prefect"}},),
+        "none": (),
+    }
+    [warning] = loaded.diagnostics
+    assert (warning.location, warning.summary) == (
+        "prefect.yaml:5:5",
+        "deployment 'in-an-image' runs in its image from /opt/prefect",
+    )
+    assert "add a set_working_directory pull step" in warning.detail
+
+
+def test_a_docker_build_step_means_the_code_is_in_the_image_under_the_project_name(write: Write) -> None:
+    root = example(write, "docker_build_outputs.yaml")
+    text = (root / "prefect.yaml").read_text()
+    text = text.replace(
+        "pull:\n- prefect.deployments.steps.set_working_directory:\n    directory: /opt/prefect/etl\n", ""
+    )
+    text = text.replace("  version: '{{ build-image.tag }}'\n", "").replace(
+        "'{{ build-image.image }}'", "etl:1"
+    )
+    (root / "prefect.yaml").write_text(text)
+    loaded = load_project(root, {})
+    assert loaded.desired is not None, [d.format() for d in loaded.diagnostics]
+    assert loaded.desired.deployments[0].pull_steps == (
+        {"prefect.deployments.steps.set_working_directory": {"directory": f"/opt/prefect/{root.name}"}},
+    )
+
+
+def test_a_deployment_s_own_build_steps_replace_the_file_s(write: Write) -> None:
+    prefect = """
+    build:
+      - prefect_docker.deployments.steps.build_docker_image: {id: build-image, image_name: x}
+    deployments:
+      - name: own-build
+        entrypoint: flows/etl.py:etl
+        work_pool: {name: local}
+        build:
+          - prefect.deployments.steps.run_shell_script: {id: sha, script: git rev-parse HEAD}
+        version: "{{ build-image.tag }}"
+    """
+    root = write({"wp.yaml": WP_YAML, "prefect.yaml": prefect})
+    [problem] = errors(load_project(root, {}))
+    # Prefect runs only the deployment's own build steps: build-image is not one of them
+    assert problem.summary == "'{{ build-image.tag }}' refers to no step this deployment runs"

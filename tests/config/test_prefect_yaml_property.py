@@ -152,3 +152,56 @@ def test_any_prefect_yaml_loads_or_is_diagnosed_at_a_line(document: dict[str, An
                 (deployment.parameters, deployment.job_variables, deployment.tags, deployment.version)
             )
             assert "build-image" not in stored and "prefect.blocks" not in stored
+
+
+DEPLOY_TIME = st.sampled_from(
+    [
+        "{{ build-image.image }}",
+        "{{ build-image.tag }}",
+        "{{ prefect.blocks.secret.x }}",
+        "{{ prefect.variables.v }}",
+    ]
+)
+PLAIN = st.sampled_from(["etl:1", "x", "${TAG:-latest}", "{{ $HOME }}", "{{ ctx.flow_run.id }}"])
+FIELDS = st.sampled_from(["version", "description", "tags", "parameters", "env", "pull"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placed=st.lists(st.tuples(FIELDS, DEPLOY_TIME | PLAIN), max_size=4, unique_by=lambda p: p[0]))
+def test_each_deploy_time_value_is_one_error_at_its_line_and_the_rest_loads(
+    placed: list[tuple[str, str]],
+) -> None:
+    deployment: dict[str, Any] = {
+        "name": "d",
+        "entrypoint": "flows/etl.py:etl",
+        "work_pool": {"name": "box", "job_variables": {"image": "etl:1"}},
+    }
+    for field, value in placed:
+        if field == "tags":
+            deployment["tags"] = [value]
+        elif field == "parameters":
+            deployment["parameters"] = {"other": value}
+        elif field == "env":
+            deployment["work_pool"]["job_variables"]["env"] = {"X": value}
+        elif field == "pull":
+            deployment["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": value}}]
+        else:
+            deployment[field] = value
+    document = {
+        "build": [
+            {"prefect_docker.deployments.steps.build_docker_image": {"id": "build-image", "image_name": "x"}}
+        ],
+        "deployments": [deployment],
+    }
+    with tempfile.TemporaryDirectory(prefix="prefectyaml-") as tmp:
+        root = Path(tmp)
+        (root / "flows").mkdir()
+        (root / "flows" / "etl.py").write_text(FLOW)
+        (root / "wp.yaml").write_text(WP_YAML)
+        (root / "prefect.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+        loaded = load_project(root, {"HOME": "/home/u"})
+    expected = sorted(value for _, value in placed if "build-image" in value or "prefect." in value)
+    found = [d for d in loaded.diagnostics if d.severity is Severity.ERROR]
+    assert sorted(d.summary.split("'")[1] for d in found) == expected
+    assert all(d.file == "prefect.yaml" and d.line for d in found)
+    assert (loaded.desired is None) == bool(expected)

@@ -130,3 +130,15 @@ def test_step_names_and_references() -> None:
         "t": "v-x-h",
         "u": "{{ b.z }}",
     }
+
+
+def test_a_working_directory_missing_on_this_machine_says_how_to_bring_the_code(workdir: Path) -> None:
+    with pytest.raises(PullStepError) as caught:
+        run([{"prefect.deployments.steps.set_working_directory": {"directory": "/home/someone/project"}}])
+    message = str(caught.value)
+    assert (
+        "pull step 1 (set_working_directory) failed: directory '/home/someone/project' does not exist"
+        in message
+    )
+    assert "the code must be there on the machine that runs the flow" in message
+    assert "git_clone" in message
