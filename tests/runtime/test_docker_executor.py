@@ -396,3 +396,33 @@ def test_worker_type_must_equal_the_pools(pool_name: str, store: SqlStore, tmp_p
     result = wp(tmp_path, "worker", "start", "--pool", pool_name, "--type", "process")
     assert result.returncode == 1
     assert f"work pool {pool_name!r} is of type 'docker', not 'process'" in " ".join(result.stderr.split())
+
+
+def test_reattach_finds_the_container_by_its_run_label_and_refuses_another_runs(
+    store: SqlStore, pool_name: str, project: Path, image: str, docker_client: Any
+) -> None:
+    from reconciler.runtime.executors.base import Output
+    from reconciler.runtime.executors.docker import DockerExecutor
+
+    run = add_run(store, add_deployment(store, pool_name, project, image, "hello"))
+    other = add_run(store, add_deployment(store, pool_name, project, image, "hello"))
+    container = docker_client.containers.run(
+        image,
+        ["python3", "-c", "print('from before the restart')"],
+        labels={"io.wp.flow-run-id": run.id, "io.wp.work-pool": pool_name},
+        network_mode="none",
+        detach=True,
+    )
+    executor = DockerExecutor()
+    assert executor.reattach(other, container.id) is None  # its id, but another run's container
+    # the id stored was the name wanted before a taken name got a suffix: the label finds it
+    infra = executor.reattach(run, f"wp-test-stale-{uuid.uuid4().hex[:6]}")
+    assert infra is not None and infra.id == container.id
+    events: list[Any] = []
+    wait_for(lambda: bool(events.extend(infra.read_events())) or infra.exit_code() is not None)
+    events.extend(infra.read_events())
+    assert infra.exit_code() == 0
+    assert Output("stdout", "from before the restart") in [
+        Output(e.stream, e.text) for e in events if isinstance(e, Output)
+    ]
+    infra.close()

@@ -79,15 +79,22 @@ class DockerExecutor:
         return container
 
     def reattach(self, run: FlowRun, infrastructure_id: str) -> DockerContainer | None:
+        """The container by its stored id, else by the run's label (the id stored may be the name wanted
+        before a taken name got a suffix)."""
         from docker.errors import NotFound
 
+        api = self._client.api
         try:
-            info = self._client.api.inspect_container(infrastructure_id)
+            info = api.inspect_container(infrastructure_id)
         except NotFound:
-            return None
-        labels = (info.get("Config") or {}).get("Labels") or {}
-        if labels.get(RUN_ID_LABEL) != run.id:
-            return None  # a name reused by another container: not this run's
+            info = None
+        labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+        if labels.get(RUN_ID_LABEL) != run.id:  # gone, or a name reused by another container
+            found = api.containers(all=True, filters={"label": f"{RUN_ID_LABEL}={run.id}"})
+            if not found:
+                return None
+            info = api.inspect_container(found[0]["Id"])
+            labels = (info.get("Config") or {}).get("Labels") or {}
         container = DockerContainer(
             self._client.api, str(info["Id"]), auto_remove=labels.get(AUTO_REMOVE_LABEL) == "true"
         )
