@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wp_cli import WpResult, run_wp
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
@@ -210,11 +211,9 @@ def logs(store: SqlStore, run_id: str) -> list[str]:
     return [line.message for line in store.read_logs(run_id)]
 
 
-def wp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WP_HOME": str(tmp_path), "COLUMNS": "200"}
-    env.pop("WP_API_URL", None)
-    env.pop("WP_DATABASE_URL", None)
-    return subprocess.run(["wp", *args], capture_output=True, text=True, env=env, timeout=60)
+def wp(tmp_path: Path, *args: str) -> WpResult:
+    """The `wp` command as a user runs it, in this process (no interpreter start to wait for)."""
+    return run_wp(*args, env={"WP_HOME": str(tmp_path), "COLUMNS": "200"})
 
 
 # ---------------------------------------------------------------------------------------------- the tests
@@ -394,7 +393,7 @@ def test_a_worker_killed_and_restarted_reattaches_without_repeating_logs(
 
 def test_worker_type_must_equal_the_pools(pool_name: str, store: SqlStore, tmp_path: Path) -> None:
     result = wp(tmp_path, "worker", "start", "--pool", pool_name, "--type", "process")
-    assert result.returncode == 1
+    assert result.code == 1
     assert f"work pool {pool_name!r} is of type 'docker', not 'process'" in " ".join(result.stderr.split())
 
 
