@@ -425,3 +425,26 @@ def test_reattach_finds_the_container_by_its_run_label_and_refuses_another_runs(
         Output(e.stream, e.text) for e in events if isinstance(e, Output)
     ]
     infra.close()
+
+
+def test_a_claimed_run_whose_id_was_never_recorded_is_found_by_label_not_started_twice(
+    store: SqlStore, pool_name: str, project: Path, image: str, docker_client: Any
+) -> None:
+    run = add_run(store, add_deployment(store, pool_name, project, image, "hello"))
+    now = datetime.now(UTC)
+    store.heartbeat_worker(pool_name, "w1", interval=30, now=now)
+    [claimed] = store.claim_runs(pool_name, "w1", limit=1, scheduled_before=now, now=now)
+    assert claimed.infrastructure_id is None  # the earlier life died between starting and recording it
+    container = docker_client.containers.run(
+        image,
+        ["python3", "-c", "print('started by the earlier life')"],
+        labels={"io.wp.flow-run-id": run.id, "io.wp.work-pool": pool_name},
+        network_mode="none",
+        detach=True,
+    )
+    with Running(worker_for(store, pool_name)):
+        done = final(store, run.id)
+    assert done.state == "COMPLETED" and done.infrastructure_id == container.id
+    assert "started by the earlier life" in logs(store, run.id)
+    ran = docker_client.containers.list(all=True, filters={"label": f"io.wp.flow-run-id={run.id}"})
+    assert [c.id for c in ran] == [container.id]  # followed, never started a second time

@@ -15,6 +15,7 @@ Must never touch the store or decide run states beyond what a container's end me
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,11 +85,11 @@ class DockerExecutor:
         from docker.errors import NotFound
 
         api = self._client.api
-        try:
-            info = api.inspect_container(infrastructure_id)
-        except NotFound:
-            info = None
-        labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+        info: dict[str, Any] = {}
+        if infrastructure_id:
+            with contextlib.suppress(NotFound):
+                info = api.inspect_container(infrastructure_id)
+        labels = (info.get("Config") or {}).get("Labels") or {}
         if labels.get(RUN_ID_LABEL) != run.id:  # gone, or a name reused by another container
             found = api.containers(all=True, filters={"label": f"{RUN_ID_LABEL}={run.id}"})
             if not found:
