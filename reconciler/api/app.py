@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from reconciler.api import deployments, metrics, pools, reconcile, runs, scheduling, sync
+from reconciler.api import deployments, metrics, pools, reconcile, runs, scheduling, sync, wake
 from reconciler.api.auth import OPEN_PATHS, BearerAuth
 from reconciler.api.errors import install_error_handlers
 from reconciler.api.metrics import ServerMetrics
@@ -130,7 +130,8 @@ def create_app(
         responses=_ERRORS,
     )
     app.state.store = store
-    for module in (reconcile, pools, deployments, runs, scheduling):
+    app.state.work_signal = wake.WorkSignal()
+    for module in (reconcile, pools, deployments, runs, scheduling, wake):
         app.include_router(module.router)
     sync.install(app, loop=sync_loop, webhook_secret=webhook_secret)
     metrics.install(app)
