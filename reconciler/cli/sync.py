@@ -205,7 +205,7 @@ def _control(
 ) -> None:
     records = open_store().control_sync(_key(repo, branch, path), suspend=suspend, request=request, now=now())
     for s in records:
-        console.print(f"{what}: {s.key}")
+        console.print(f"{what}: {s.key}", soft_wrap=True)
 
 
 @app.command("suspend")
