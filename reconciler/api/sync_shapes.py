@@ -6,37 +6,42 @@ hold routes or rules.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from reconciler.api.shapes import Shape, UtcDatetime
+from reconciler.api.shapes import MAX_INT, Shape, UtcDatetime
 from reconciler.store.base import SyncKey, SyncPhase, SyncStatus
+
+# The column sizes of store/tables.py's sync_status, so a value too long is a 422 here, not a store error.
+Branch = Annotated[str, Field(min_length=1, max_length=300)]
+Revision = Annotated[str, Field(max_length=64)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 
 
 class SyncKeyShape(Shape):
     repo: str = Field(min_length=1)
-    branch: str = Field(min_length=1)
+    branch: Branch
     path: str = "."
 
 
 class SyncStatusShape(Shape):
-    repo: str
-    branch: str
+    repo: str = Field(min_length=1)
+    branch: Branch
     path: str
     phase: SyncPhase
-    reason: str = ""
+    reason: str = Field(default="", max_length=100)
     message: str = ""
-    fetched_revision: str | None = None
-    attempted_revision: str | None = None
-    applied_revision: str | None = None
+    fetched_revision: Revision | None = None
+    attempted_revision: Revision | None = None
+    applied_revision: Revision | None = None
     last_attempt_at: UtcDatetime | None = None
     last_success_at: UtcDatetime | None = None
-    last_plan: dict[str, int] | None = None
+    last_plan: dict[str, Count] | None = None
     drift: list[str] = Field(default_factory=list)
     attempts: list[dict[str, Any]] = Field(default_factory=list)
-    failures: int = 0
-    live_digest: str | None = None
+    failures: Count = 0
+    live_digest: Revision | None = None
     suspended: bool = False
     requested_at: UtcDatetime | None = None
     handled_request_at: UtcDatetime | None = None

@@ -65,7 +65,7 @@ def _print_result(result: PassResult) -> None:
 
 
 def _exit_code(result: PassResult) -> int:
-    if result.outcome in ("failed", "unreachable", "store-error", "waiting"):
+    if result.outcome in ("failed", "unreachable", "store-error", "error", "waiting"):
         if result.status is not None and result.status.reason == "LockHeld":
             return EXIT_STALE
         return EXIT_ERROR
@@ -122,7 +122,7 @@ def start(
     def report(result: PassResult) -> None:
         # one line when the status changed (or git or the store fails anew): an idle loop stays quiet
         seen = (result.outcome, result.message)
-        troubled = result.outcome in ("unreachable", "store-error")
+        troubled = result.outcome in ("unreachable", "store-error", "error")
         if result.changed or not last or (troubled and last[-1] != seen):
             _print_result(result)
         last[:] = [seen]
@@ -205,7 +205,7 @@ def _control(
 ) -> None:
     records = open_store().control_sync(_key(repo, branch, path), suspend=suspend, request=request, now=now())
     for s in records:
-        console.print(f"{what}: {s.key}")
+        console.print(f"{what}: {s.key}", soft_wrap=True)
 
 
 @app.command("suspend")

@@ -67,7 +67,8 @@ class SyncSettings:
 @dataclass(frozen=True)
 class PassResult:
     """What one pass did: `applied`, `synced`, `out-of-sync`, `failed`, `suspended`, `waiting` (backoff or
-    the same failure), `unreachable` (git) or `store-error`; `changed` when the status record was written."""
+    the same failure), `unreachable` (git), `store-error` or `error` (a bug); `changed` when the status record
+    was written."""
 
     outcome: str
     message: str
@@ -192,7 +193,11 @@ class SyncLoop:
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
-            result = self.run_pass()
+            try:
+                result = self.run_pass()
+            except Exception as exc:  # a bug must not end a loop that a server runs unattended
+                log.exception("sync %s: the pass failed", self.settings.key)
+                result = PassResult("error", f"the pass failed: {type(exc).__name__}: {exc}")
             if self.report is not None:
                 self.report(result)
             self._wait()
@@ -222,7 +227,7 @@ class SyncLoop:
     def run_pass(self, *, force: bool = False) -> PassResult:
         try:
             result = self._run_pass(force)
-        except StoreError as exc:
+        except WpError as exc:  # the store (or the server in front of it) failed: nothing to record it in
             result = PassResult("store-error", exc.message)
             log.warning("sync %s: the store failed: %s", self.settings.key, exc.message)
         self.last_result = result

@@ -388,3 +388,12 @@ def test_two_loops_on_one_store_never_interleave_applies(
         assert sync_store.get_work_pool("p").concurrency_limit == limit
     # one apply per revision, whichever loop made it; the other found nothing left to do
     assert _history(sync_store) == 3
+
+
+def test_a_store_that_cannot_be_reached_is_reported_not_fatal(make_loop: MakeLoop, first_commit: str) -> None:
+    from reconciler.store.client import HttpStore
+
+    with HttpStore("http://127.0.0.1:9") as gone:  # nothing listens on the discard port
+        loop = make_loop(store=gone)
+        result = loop.run_pass()
+    assert result.outcome == "store-error" and "cannot reach the wp server" in result.message

@@ -101,3 +101,33 @@ def test_a_large_plan_applies_in_one_go_and_reads_back_whole(sqlite_url: str) ->
     snap = store.snapshot()
     assert len(snap.objects) == 200 * 5 + 4_000
     assert all(o.owner == "scale" for o in snap.objects.values())
+
+
+def test_a_store_made_before_sync_is_upgraded_keeping_its_history(sqlite_url: str) -> None:
+    """0001 → 0002_sync: the history gains author and message columns, the sync_status table appears."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from reconciler.store.base import SyncKey, SyncStatus
+    from reconciler.store.connection import make_sql_engine
+
+    engine = make_sql_engine(sqlite_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001_initial")
+        conn.execute(
+            text(
+                "INSERT INTO apply_history (time, project, actor, summary, addresses, git_commit) "
+                "VALUES ('2026-01-01 00:00:00', 'old', 'me', :summary, '[]', 'abc')"
+            ),
+            {"summary": '{"add": 1, "change": 0, "destroy": 0}'},
+        )
+    engine.dispose()
+    store = SqlStore(sqlite_url)
+    [old] = store.list_history()
+    assert (old.project, old.git_commit, old.git_author, old.git_message) == ("old", "abc", None, None)
+    store.save_sync_status(SyncStatus(SyncKey("r", "main", ".")))
+    assert len(store.list_sync_status()) == 1
+    store.close()
