@@ -567,7 +567,7 @@ def _check_entrypoints(
             )
             continue
         path = resolved.get(file_part) or resolved.setdefault(file_part, (root / file_part).resolve())
-        if not path.is_relative_to(root):
+        if path not in cache and not path.is_relative_to(root):
             reader.diagnostics.append(
                 positions.error(
                     f"entrypoint file '{file_part}' is outside the project directory",
