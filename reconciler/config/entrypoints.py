@@ -238,7 +238,7 @@ def check_entrypoints(
             )
             continue
         assert target.path is not None
-        if not target.path.is_relative_to(root):
+        if target.path not in cache and not target.path.is_relative_to(root):
             checked.diagnostics.append(
                 positions.error(
                     f"entrypoint file '{target.shown}' is outside the project directory",

@@ -23,8 +23,15 @@ SCHEMA_ID = "https://wp-gitops.dev/schemas/wp.schema.json"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "wp.schema.json"
 
 
+# Bounds every store holds (PostgreSQL's integer and varchar(200)): checked at validate time, so a config
+# that validates applies alike on SQLite and PostgreSQL.
+MAX_INT = 2**31 - 1
+MAX_NAME = 200
+MAX_INTERVAL = 10 * 366 * 24 * 3600  # seconds: ten years
+
+
 def _name() -> Any:
-    return Field(min_length=1, description="Non-blank; none of / % & > <")
+    return Field(min_length=1, max_length=MAX_NAME, description="Non-blank; none of / % & > <")
 
 
 class Doc(BaseModel):
@@ -40,8 +47,10 @@ class LifecycleDoc(Doc):
 
 class QueueDoc(LifecycleDoc):
     name: str = _name()
-    priority: int | None = Field(None, gt=0, description="Unique within the pool; 1 = highest")
-    concurrency_limit: int | None = Field(None, ge=0)
+    priority: int | None = Field(
+        None, gt=0, le=MAX_INT, strict=True, description="Unique within the pool; 1 = highest"
+    )
+    concurrency_limit: int | None = Field(None, ge=0, le=MAX_INT, strict=True)
     paused: bool = False
     description: str | None = None
 
@@ -58,10 +67,10 @@ class BaseJobTemplateDoc(Doc):
 
 class WorkPoolDoc(LifecycleDoc):
     name: str = _name()
-    type: str = Field("process", description="process, docker, kubernetes, ...")
+    type: str = Field("process", max_length=100, description="process, docker, kubernetes, ...")
     description: str | None = None
     paused: bool = False
-    concurrency_limit: int | None = Field(None, ge=0)
+    concurrency_limit: int | None = Field(None, ge=0, le=MAX_INT, strict=True)
     base_job_template: BaseJobTemplateDoc | None = Field(
         None, description="Inline, or `!file PATH`; omitted = the type's default"
     )
@@ -74,6 +83,8 @@ class ScheduleDoc(Doc):
     interval: int | float | None = Field(  # as the model: whole seconds stay whole
         None,
         gt=0,
+        le=MAX_INTERVAL,
+        allow_inf_nan=False,
         description="Seconds, or a duration as prefect.yaml writes it: PT10M (ISO 8601) or 1:30:00",
         json_schema_extra=lambda schema: _also_text(schema),
     )
@@ -132,7 +143,7 @@ class DeploymentDoc(LifecycleDoc):
     name: str = _name()
     entrypoint: str = Field(description="path/to/file.py:function, relative to the project directory")
     flow: str | None = Field(
-        None, description="Default: the @flow(name=...) of the entrypoint, else its name"
+        None, max_length=MAX_NAME, description="Default: the @flow(name=...) of the entrypoint, else its name"
     )
     # prefect.yaml's `flow_name`: Prefect ignores it (it registers the flow's real name); kept only to warn when
     # it differs from that name. Not part of wp's documented format.
@@ -143,7 +154,7 @@ class DeploymentDoc(LifecycleDoc):
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
     paused: bool = False
-    concurrency_limit: int | None = Field(None, gt=0)
+    concurrency_limit: int | None = Field(None, gt=0, le=MAX_INT, strict=True)
     version: str | None = None
     pull: list[dict[str, Any]] | None = Field(None, description="Steps run before the entrypoint")
 

@@ -26,13 +26,16 @@ from typing import Any
 
 import jsonschema
 from jinja2 import ChainableUndefined, TemplateError, Undefined, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from referencing.exceptions import Unresolvable
 
 from reconciler.diagnostics import format_path
+from reconciler.engine import template_sizes
 from reconciler.engine.patterns import BoundedValidator
+from reconciler.engine.template_sizes import MAX_TEXT
 from reconciler.errors import ValidationError
 from reconciler.model import BaseJobTemplate, is_secret_key
 
@@ -40,8 +43,8 @@ Path = tuple[str | int, ...]
 
 # Names a worker passes in `context` (flow_run id/name, ...). They need no declaration in `variables`.
 CONTEXT_NAMES: frozenset[str] = frozenset({"flow_run", "deployment", "work_pool", "work_queue", "worker"})
-MAX_TEXT = 1_000_000  # characters one rendered string (or one `*` repetition) may reach
 _MAX_POWER_BITS = 4096
+_MAX_NESTING = 40  # levels of operators, calls and brackets in one template string
 _ENV_NAME = "__env__"
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _ENV_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -91,22 +94,33 @@ class _EnvView(dict[str, str]):
 # ---------------------------------------------------------------------------------------------- the sandbox
 
 
-def _check_repeat(left: Any, right: Any) -> None:
-    for seq, n in ((left, right), (right, left)):
-        if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_TEXT:
-            raise SecurityError(f"a repetition in the template would exceed {MAX_TEXT} items")
-
-
 def _check_power(left: Any, right: Any) -> None:
     big = isinstance(left, int) and isinstance(right, int) and abs(left) > 1
     if big and abs(right) * max(left.bit_length(), 1) > _MAX_POWER_BITS:
         raise SecurityError("a power in the template is too large")
 
 
-class _Sandbox(SandboxedEnvironment):
-    """jinja2's sandbox plus bounds on `*`, `**` and `%`, and key-first lookup of `a.b` on mappings."""
+class _Codegen(CodeGenerator):
+    """jinja2's code generator with `a ~ b` built by `template_sizes.concat`, which refuses before building
+    a string past MAX_TEXT (jinja2 itself joins whatever the parts are)."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # each part as a function, so a part is built only while the text so far is short enough
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.write("lambda: ")
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _Sandbox(SandboxedEnvironment):
+    """jinja2's sandbox plus bounds on `*`, `+`, `~`, `**` and `%` (sizes checked on the inputs, before the
+    value is built), and key-first lookup of `a.b` on mappings."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _Codegen
+    bounded_concat = staticmethod(template_sizes.concat)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "%" and isinstance(left, str):
@@ -114,7 +128,9 @@ class _Sandbox(SandboxedEnvironment):
         if operator == "**":
             _check_power(left, right)
         if operator == "*":
-            _check_repeat(left, right)
+            template_sizes.check_repeat(left, right)
+        if operator == "+":
+            template_sizes.check_add(left, right)
         return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -146,6 +162,9 @@ def _make_env() -> _Sandbox:
         comment_end_string="#}\x00",
     )
     env.filters = {name: env.filters[name] for name in _SAFE_FILTERS if name in env.filters}
+    env.filters["join"] = template_sizes.bounded_join(env.filters["join"])
+    env.filters["tojson"] = template_sizes.bounded_tojson(env.filters["tojson"])
+    env.filters["string"] = template_sizes.bounded_string
     env.globals = {}
     return env
 
@@ -165,7 +184,37 @@ def _rewrite_env_refs(text: str) -> str:
     return _EXPRESSION.sub(inner, text)
 
 
+def _depth(ast: nodes.Node) -> int:
+    """How deeply the expressions of a parsed template nest (iteratively: a deep one must not recurse)."""
+    deepest, stack = 0, [(ast, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > _MAX_NESTING:
+            break
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
 def _refuse_unsafe(ast: nodes.Node) -> None:
+    if _depth(ast) > _MAX_NESTING:
+        # jinja2 compiles each level again and again (constant folding) and Python refuses ~200 levels
+        raise _Refused(
+            f"a placeholder nests more than {_MAX_NESTING} levels of expressions; write it flatter"
+        )
+    # `{{ $VAR }}` becomes `__env__['VAR']`: one variable. `__env__` alone (or any other name starting
+    # with `__`) would print the worker's whole environment, its API key and database URL included.
+    reads_one = {
+        id(n.node)
+        for n in ast.find_all(nodes.Getitem)
+        if _is_env_node(n.node) and isinstance(n.arg, nodes.Const) and isinstance(n.arg.value, str)
+    }
+    for name in ast.find_all(nodes.Name):
+        if name.name.startswith("__") and id(name) not in reads_one:
+            raise _Refused(
+                f"the name {name.name!r} is not allowed in a job template (names starting with __); "
+                "read one environment variable with {{ $VAR }}"
+            )
     for node in ast.find_all(nodes.Node):
         if not isinstance(node, _ALLOWED_NODES):
             what = "function calls" if isinstance(node, nodes.Call) else f"{type(node).__name__} expressions"
@@ -208,7 +257,8 @@ def _compile(text: str) -> _Compiled:
             expression = _ENV.compile_expression(inner, undefined_to_none=False)
     except TemplateError as exc:
         raise _Refused(f"invalid placeholder syntax in {text!r}: {exc.message}") from None
-    except RecursionError:  # jinja2 parses and compiles recursively: `((((...))))` 3,000 deep ends here
+    except (RecursionError, SyntaxError, MemoryError):
+        # jinja2 parses and compiles recursively, and Python refuses deeply nested generated code
         raise _Refused(f"a placeholder nests too deeply in {_excerpt(text)}: write it flatter") from None
     return _Compiled(names, template, expression)
 
@@ -630,7 +680,9 @@ def _render_string(text: str, namespace: Mapping[str, Any]) -> Any:
             return copy.deepcopy(list(value) if isinstance(value, tuple) else value)
         rendered = compiled.template.render(namespace)
     except (TemplateError, SecurityError, TypeError, ValueError, ArithmeticError) as exc:
-        raise _Refused(f"cannot render {text!r}: {exc}") from None
+        raise _Refused(f"cannot render {_excerpt(text)}: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise _Refused(f"cannot render {_excerpt(text)}: it nests or grows too much") from None
     if len(rendered) > MAX_TEXT:
         raise _Refused(f"rendering {text[:40]!r} gives more than {MAX_TEXT} characters")
     return rendered

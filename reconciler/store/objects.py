@@ -49,6 +49,9 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 # -------------------------------------------------------------------------------------------- checking
 
 
+_STALE_NAMED = 5
+
+
 def check_fresh(plan: Plan, live: Mapping[Key, LiveObject]) -> None:
     """StalePlanError naming each object the plan would change whose live state moved since planning."""
     stale: list[str] = []
@@ -65,8 +68,11 @@ def check_fresh(plan: Plan, live: Mapping[Key, LiveObject]) -> None:
         else:
             stale.append(f"{change.address} (changed since the plan was made)")
     if stale:
+        # thousands of moved objects made one unreadable 300 KB line: name a few, count the rest
+        named = ", ".join(stale[:_STALE_NAMED])
+        more = f" and {len(stale) - _STALE_NAMED} more" if len(stale) > _STALE_NAMED else ""
         raise StalePlanError(
-            f"the plan is stale: {', '.join(stale)}; nothing was applied. Run `wp plan` again and review it.",
+            f"the plan is stale: {named}{more}; nothing was applied. Run `wp plan` again and review it.",
             addresses=[s.split(" ", 1)[0] for s in stale],
         )
 

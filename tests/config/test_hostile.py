@@ -236,3 +236,42 @@ def test_a_catastrophically_backtracking_pattern_does_not_hang_validation(tmp_pa
     found = errors(load_project(project(tmp_path, {"wp.yaml": text}), {}))
     assert time.monotonic() - started < 10
     assert any("^(a|aa)+$" in e for e in found), found
+
+
+# --- 5. one set of bounds, checked at validate time, identical on every store -------------------------------
+
+POOL_LINE = "project: x\nwork_pools:\n  - name: p\n    type: process\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("    concurrency_limit: 2147483648\n", "concurrency_limit"),
+        ("    concurrency_limit: 9223372036854775808\n", "concurrency_limit"),
+        ("    queues: [{name: q, priority: 2147483648}]\n", "priority"),
+        ("    queues: [{name: q, priority: true}]\n", "priority"),
+        ("    queues: [{name: q, concurrency_limit: 99999999999999999999}]\n", "concurrency_limit"),
+    ],
+)
+def test_a_number_the_store_cannot_hold_is_refused_at_validate(
+    tmp_path: Path, extra: str, field: str
+) -> None:
+    found = errors(load_quickly(project(tmp_path, {"wp.yaml": POOL_LINE + extra})))
+    assert len(found) == 1 and found[0].startswith("wp.yaml:5:") and field in found[0], found
+
+
+def test_a_name_longer_than_the_store_holds_is_refused_at_validate(tmp_path: Path) -> None:
+    found = errors(
+        load_quickly(project(tmp_path, {"wp.yaml": f"project: x\nwork_pools:\n  - name: {'n' * 300}\n"}))
+    )
+    assert len(found) == 1 and found[0].startswith("wp.yaml:3:") and "200" in found[0], found
+
+
+@pytest.mark.parametrize("interval", ["1e308", ".inf", ".nan", "99999999999999"])
+def test_an_interval_that_is_not_a_finite_number_of_seconds_is_refused(tmp_path: Path, interval: str) -> None:
+    text = (
+        POOL_LINE + "deployments:\n  - name: d\n    entrypoint: flows/job.py:run\n    work_pool: {name: p}\n"
+        f"    schedules:\n      - interval: {interval}\n"
+    )
+    found = errors(load_quickly(project(tmp_path, {"wp.yaml": text})))
+    assert len(found) == 1 and found[0].startswith("wp.yaml:10:") and "interval" in found[0], found

@@ -215,6 +215,19 @@ def test_object_created_since_the_plan_makes_it_stale(store: SqlStore) -> None:
     assert dump(store) == before
 
 
+def test_a_stale_plan_of_many_objects_names_the_first_few_and_counts_the_rest(store: SqlStore) -> None:
+    names = [f"p{i:02d}" for i in range(40)]
+    plan = plan_for(store, *(change(pool_key(n), Action.CREATE, pool(n)) for n in names))
+    for n in names:
+        store.create_work_pool(WorkPool(name=n, base_job_template=TEMPLATE))
+    with pytest.raises(StalePlanError) as caught:
+        store.apply(plan, record())
+    message = str(caught.value)
+    assert "work_pool.p00 (created since the plan was made)" in message
+    assert "and 35 more" in message and "work_pool.p39" not in message
+    assert len(message) < 600, message
+
+
 def test_failure_mid_transaction_leaves_store_byte_for_byte(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
