@@ -273,11 +273,13 @@ class KubernetesJob:
 
     def close(self) -> None:
         with self._cond:
+            if self._closed:
+                return
             self._closed = True
             self._cond.notify_all()
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            for fd in (self._wake_read, self._wake_write):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # ------------------------------------------------------------------------------------ threads
 
@@ -287,8 +289,16 @@ class KubernetesJob:
 
     def _emit(self, event: Event) -> None:
         self._events.put(event)
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"x")
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the worker's select return. Under the lock and only while open: once `close` has run, the fd
+        number may already belong to another file."""
+        with self._cond:
+            if self._closed:
+                return
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._wake_write, b"x")
 
     def say(self, text: str) -> None:
         self._emit(Output(WP_STREAM, text))
@@ -567,5 +577,4 @@ class KubernetesJob:
             if self._code is None:
                 self._code = code
             self._cond.notify_all()
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"x")
+        self._wake()
