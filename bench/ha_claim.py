@@ -108,7 +108,9 @@ def start_servers(url: str) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
             port = s.getsockname()[1]
         wp = Path(sys.executable).parent / "wp"
         procs.append(
-            subprocess.Popen([str(wp), "server", "start", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
+            subprocess.Popen(
+                [str(wp), "server", "start", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+            )
         )
         urls.append(f"http://127.0.0.1:{port}")
     for u in urls:
