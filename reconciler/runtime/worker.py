@@ -33,7 +33,15 @@ from typing import Any, TextIO, TypeVar
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
 from reconciler.model import DEFAULT_QUEUE, BaseJobTemplate, Deployment, FlowRun, LogLine, WorkPool
-from reconciler.runtime.executors.base import Executor, Infrastructure, Job, Output, StateReport
+from reconciler.runtime.executors.base import (
+    Executor,
+    ExecutorError,
+    Infrastructure,
+    Job,
+    Output,
+    StateReport,
+)
+from reconciler.runtime.shipped import ShippedOutput
 from reconciler.states import FINAL_STATES, RunState
 from reconciler.store.base import Store
 
@@ -55,11 +63,6 @@ class WorkerSetupError(WpError):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Stores may hand times back without their offset; they are UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,8 @@ class _Active:
     aborted: bool = False
     seq: int = 0
     log_buffer: list[LogLine] = field(default_factory=list)
-    # after a re-attach: output up to this time was shipped by the worker's earlier life; `shipped_last` holds
-    # the lines shipped at exactly that time (timestamps are only as fine as microseconds)
-    shipped_until: datetime | None = None
-    shipped_last: list[str] = field(default_factory=list)
+    recorded_id: str | None = None  # the infrastructure id stored on the run
+    shipped: ShippedOutput | None = None  # after a re-attach: the output the worker's earlier life shipped
 
 
 def load_executor(pool_type: str) -> Executor:
@@ -112,7 +113,10 @@ def load_executor(pool_type: str) -> Executor:
             f"this version of wp cannot run {pool_type} pools yet: its worker executes process pools only; "
             "the pool can still be planned, applied and explained"
         ) from None
-    executor: Executor = getattr(module, class_name)()
+    try:
+        executor: Executor = getattr(module, class_name)()
+    except ExecutorError as exc:  # e.g. no Docker Engine to talk to
+        raise WorkerSetupError(f"the {pool_type} executor cannot start: {exc}") from None
     return executor
 
 
@@ -338,14 +342,26 @@ class Worker:
         self._log(
             active, "wp", f"worker {self.name} started {run.name} as {self._executor.type} {active.infra.id}"
         )
+        self._record_infrastructure(active)
+
+    def _record_infrastructure(self, active: _Active) -> None:
+        """Store the infrastructure id on the run, again whenever it changes (a container is known by its
+        wanted name until the engine has created it)."""
+        assert active.infra is not None
+        infra_id = active.infra.id
+        if infra_id == active.recorded_id:
+            return
+        if active.recorded_id is not None and self._executor is not None:
+            self._log(active, "wp", f"{active.recorded_id} is {self._executor.type} {infra_id}")
+        active.recorded_id = infra_id
+        run_id = active.run.id
         try:
-            infra_id = active.infra.id
             self._retrying(
-                f"recording the infrastructure of run {run.id}",
-                lambda: self.store.set_run_infrastructure(run.id, infra_id),
+                f"recording the infrastructure of run {run_id}",
+                lambda: self.store.set_run_infrastructure(run_id, infra_id),
             )
         except WpError as exc:  # the run goes on; only a re-attach after a restart would miss it
-            self._say(f"run {run.id}: could not record its infrastructure id: {exc}")
+            self._say(f"run {run_id}: could not record its infrastructure id: {exc}")
 
     def _watch(self, active: _Active) -> None:
         assert active.infra is not None
@@ -391,7 +407,12 @@ class Worker:
             )
             self._set_state(run.id, RunState.CRASHED, message)
             return
-        active = _Active(run, infra=infra, running_reported=run.state != RunState.PENDING)
+        active = _Active(
+            run,
+            infra=infra,
+            running_reported=run.state != RunState.PENDING,
+            recorded_id=run.infrastructure_id,
+        )
         self._resume_logs(active)
         self._active[run.id] = active
         self._watch(active)
@@ -399,40 +420,19 @@ class Worker:
         self._say(f"Re-attached to {run.name} ({self._executor.type} {infra.id}).")
 
     def _resume_logs(self, active: _Active) -> None:
-        """Continue the run's log numbering and learn up to when its output was shipped."""
-        last_seq = -1
-        until: datetime | None = None
-        at_until: list[str] = []
+        """Continue the run's log numbering and learn which of its output was shipped."""
+        lines: list[LogLine] = []
         while True:
             try:
-                batch = self.store.read_logs(active.run.id, after_seq=last_seq)
+                batch = self.store.read_logs(active.run.id, after_seq=lines[-1].seq if lines else -1)
             except WpError as exc:
                 self._say(f"run {active.run.id}: could not read its logs, lines may repeat: {exc}")
                 break
             if not batch:
                 break
-            for line in batch:
-                last_seq = max(last_seq, line.seq)
-                if line.stream == "wp":
-                    continue
-                stamp = as_utc(line.timestamp)
-                if until is None or stamp > until:
-                    until, at_until = stamp, [line.message]
-                elif stamp == until:
-                    at_until.append(line.message)
-        active.seq = last_seq + 1
-        active.shipped_until, active.shipped_last = until, at_until
-
-    def _already_shipped(self, active: _Active, event: Output) -> bool:
-        if active.shipped_until is None or event.timestamp is None:
-            return False
-        stamp = as_utc(event.timestamp)
-        if stamp < active.shipped_until:
-            return True
-        if stamp == active.shipped_until and event.text in active.shipped_last:
-            active.shipped_last.remove(event.text)
-            return True
-        return False
+            lines.extend(batch)
+        active.shipped = ShippedOutput.from_lines(lines)
+        active.seq = active.shipped.next_seq
 
     def _deployment_of(self, run: FlowRun) -> Deployment:
         flow, _, name = run.deployment.partition("/")
@@ -496,7 +496,7 @@ class Worker:
         assert active.infra is not None
         for event in active.infra.read_events():
             if isinstance(event, Output):
-                if self._already_shipped(active, event):
+                if active.shipped is not None and active.shipped.covers(event.text, event.timestamp):
                     continue
                 self._log(active, event.stream, event.text, event.timestamp)
                 if active.stream_output:
@@ -507,6 +507,7 @@ class Worker:
                     self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
             else:
                 active.reported = event
+        self._record_infrastructure(active)
         self._unregister_closed(active)
 
     def _unregister_closed(self, active: _Active) -> None:

@@ -22,6 +22,7 @@ import base64
 import functools
 import importlib.util
 import json
+import shlex
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -67,6 +68,14 @@ class RunnerModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         exec(compile(code[module.__name__][1], "<wp-runner " + module.__name__ + ">", "exec"), module.__dict__)
 sys.meta_path.insert(0, RunnerModules())
+if os.getpid() == 1:
+    import signal
+    def terminated(signum, frame):
+        # PID 1 ignores SIGTERM it does not handle: end as a process killed by it would, output flushed
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, terminated)
 from reconciler.runtime import entry
 sys.exit(entry.main())
 """
@@ -95,12 +104,15 @@ def runner_command(python: str = "python3") -> list[str]:
 
 
 def command_of(command: Any) -> list[str] | None:
-    """A configured command as argv (a string goes to `/bin/sh -c`, as an image's shell form would); None =
-    the runner."""
+    """A configured command as argv (a string is split as a shell would, without needing one in the image);
+    None = the runner."""
     if command is None or command == "" or command == []:
         return None
     if isinstance(command, str):
-        return ["/bin/sh", "-c", command]
+        try:
+            return shlex.split(command)
+        except ValueError as exc:
+            raise ExecutorError(f"command {command!r} cannot be split into arguments: {exc}") from None
     if isinstance(command, list) and all(isinstance(c, str) for c in command):
         return list(command)
     raise ExecutorError(f"command must be a string or a list of strings, not {command!r}")
