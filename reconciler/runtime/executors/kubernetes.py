@@ -4,16 +4,16 @@ Owns talking to the cluster for a run (SPEC §5 "kubernetes", §1 timeouts): the
 (`kubeconfig=`, `KUBECONFIG`, `~/.kube/config`) or the in-cluster service account; creating the Job that
 `kubernetes_manifest` builds; re-attaching to a run's Job by its `namespace/job` id and its
 `wp.io/flow-run-id` label; and `KubernetesJob`, the handle the worker polls. Behind that handle, background
-threads watch the Job and its pods (list, then watch from the list's resource version; a watch that ends or
-drops is made again and never changes a run's state) and follow each started pod's log with timestamps, resuming
-after a dropped stream from the last timestamp seen (`sinceTime`) and skipping the boundary lines already
-read, so no line is lost or doubled. One supervisor thread decides: the Job's `Complete`/`Failed` condition and
-the pod's termination state end the run; a pod stuck in a state waiting cannot fix (`ErrImagePull`,
-`ImagePullBackOff`, `InvalidImageName`, `CreateContainerConfigError`) fails it after `hopeless_grace_seconds`
-(< 60 s); no pod started within `pod_watch_timeout_seconds` crashes it with the pod's last reason;
-`job_watch_timeout_seconds` fails it ("timed out after N s"); an evicted pod is logged and the Job's next pod
-followed; a Job deleted by someone else crashes it ("Kubernetes job was deleted"). Every such end deletes the
-Job with foreground propagation, as a cancel does.
+threads watch the Job and its pods (read or list, then watch from that resource version; a watch that ends,
+drops or expires is made again and never changes a run's state) and follow each started pod's log
+(`kubernetes_logs`). One supervisor thread decides, from what `kubernetes_status` reads in the Job and pods:
+the Job's `Complete`/`Failed` condition and the pod's termination state end the run (after its logs are read);
+a pod stuck in a state waiting cannot fix (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`,
+`CreateContainerConfigError`) fails it after `hopeless_grace_seconds` (< 60 s); no pod started within
+`pod_watch_timeout_seconds` crashes it with the pod's last reason; `job_watch_timeout_seconds` fails it ("timed
+out after N s"); an evicted pod is logged and the Job's next pod followed; a Job deleted by someone else crashes
+it ("Kubernetes job was deleted"). Every end the executor decides deletes the Job with foreground propagation,
+as a cancel does.
 
 Must never touch the store: outcomes are events (output lines, state reports) and an exit code for the worker.
 """
@@ -511,13 +511,17 @@ class KubernetesJob:
                 )
 
     def _complete(self, job: Mapping[str, Any], pods: Mapping[str, dict[str, Any]]) -> None:
-        """The Job ended: wait (a bounded time) for the started pods' logs, then end with the pod's code."""
+        """The Job ended: wait (a bounded time) for the started pods' logs and for the pod watch to show how the
+        last pod ended (the Job's and the pods' watches are separate streams), then end with the pod's code."""
         deadline = time.monotonic() + self._log_end_grace
         with self._cond:
-            while (
-                not self._logs_started <= self._logs_done and time.monotonic() < deadline and not self._closed
-            ):
+            while time.monotonic() < deadline and not self._closed:
+                last = latest_pod(self._pods)
+                pod_known = last is None or bool(last.get("deleted")) or terminated_state(last) is not None
+                if pod_known and self._logs_started <= self._logs_done:
+                    break
                 self._cond.wait(0.1)
+            pods = {n: dict(p) for n, p in self._pods.items()}
         kind, reason, message = job_outcome(job) or ("Failed", "", "")
         last = latest_pod(pods)
         terminated = terminated_state(last) if last is not None else None
