@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from k8s_fake.harness import IMAGE, Harness, harness, wait_for
+from k8s_fake.harness import IMAGE, Harness, harness, kubernetes_pool, wait_for
 
 
 def test_a_run_completes_with_its_logs_env_labels_and_resources_in_the_job(tmp_path: Path) -> None:
@@ -266,3 +266,23 @@ def test_reattach_follows_only_the_runs_own_job_and_none_that_is_gone(tmp_path: 
         other = h.state(run.id).model_copy(update={"id": "00000000-0000-0000-0000-000000000000"})
         assert executor.reattach(other, h.state(run.id).infrastructure_id or "") is None  # not this run's job
         assert worker is not None
+
+
+def test_a_missing_secret_fails_the_run_with_create_container_config_error(tmp_path: Path) -> None:
+    template = kubernetes_pool().base_job_template
+    assert template is not None
+    manifest = template.job_configuration["job_manifest"]
+    manifest["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
+    ]
+    with harness(tmp_path, pool=kubernetes_pool(template.model_dump())) as h:
+        run = h.run(h.deploy("hello"))
+        h.start_worker()
+        final = h.wait_final(run.id)
+        assert final.state == "FAILED"
+        assert 'CreateContainerConfigError: secret "db" not found' in (final.state_message or "")
+        container = h.cluster.created_jobs[0]["spec"]["template"]["spec"]["containers"][0]
+        assert container["env"][0] == {
+            "name": "DB_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
+        }
