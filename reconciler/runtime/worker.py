@@ -388,18 +388,20 @@ class Worker:
 
     def _reattach(self, run: FlowRun) -> None:
         assert self._executor is not None
-        if not run.infrastructure_id:
+        try:
+            # no id recorded: the earlier life may have died between starting and recording it, so the
+            # executor still looks (by the run's labels); "" tells it there is no id to try first
+            infra = self._executor.reattach(run, run.infrastructure_id or "")
+        except Exception as exc:  # an engine error must not keep the worker from starting
+            self._say(f"run {run.id}: could not re-attach to {run.infrastructure_id}: {exc}")
+            infra = None
+        if infra is None and not run.infrastructure_id:
             if run.state == RunState.PENDING:  # claimed but never started: let any worker have it
                 message = f"handed back: worker {self.name} restarted before starting it"
                 self._set_state(run.id, RunState.SCHEDULED, message, expected=[RunState.PENDING])
             else:
                 self._set_state(run.id, RunState.CRASHED, f"worker {self.name} restarted and lost it")
             return
-        try:
-            infra = self._executor.reattach(run, run.infrastructure_id)
-        except Exception as exc:  # an engine error must not keep the worker from starting
-            self._say(f"run {run.id}: could not re-attach to {run.infrastructure_id}: {exc}")
-            infra = None
         if infra is None:
             message = (
                 f"worker {self.name} restarted and could not follow its {self._executor.type} "

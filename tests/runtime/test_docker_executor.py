@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wp_cli import WpResult, run_wp
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
@@ -210,11 +211,9 @@ def logs(store: SqlStore, run_id: str) -> list[str]:
     return [line.message for line in store.read_logs(run_id)]
 
 
-def wp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WP_HOME": str(tmp_path), "COLUMNS": "200"}
-    env.pop("WP_API_URL", None)
-    env.pop("WP_DATABASE_URL", None)
-    return subprocess.run(["wp", *args], capture_output=True, text=True, env=env, timeout=60)
+def wp(tmp_path: Path, *args: str) -> WpResult:
+    """The `wp` command as a user runs it, in this process (no interpreter start to wait for)."""
+    return run_wp(*args, env={"WP_HOME": str(tmp_path), "COLUMNS": "200"})
 
 
 # ---------------------------------------------------------------------------------------------- the tests
@@ -394,5 +393,58 @@ def test_a_worker_killed_and_restarted_reattaches_without_repeating_logs(
 
 def test_worker_type_must_equal_the_pools(pool_name: str, store: SqlStore, tmp_path: Path) -> None:
     result = wp(tmp_path, "worker", "start", "--pool", pool_name, "--type", "process")
-    assert result.returncode == 1
+    assert result.code == 1
     assert f"work pool {pool_name!r} is of type 'docker', not 'process'" in " ".join(result.stderr.split())
+
+
+def test_reattach_finds_the_container_by_its_run_label_and_refuses_another_runs(
+    store: SqlStore, pool_name: str, project: Path, image: str, docker_client: Any
+) -> None:
+    from reconciler.runtime.executors.base import Output
+    from reconciler.runtime.executors.docker import DockerExecutor
+
+    run = add_run(store, add_deployment(store, pool_name, project, image, "hello"))
+    other = add_run(store, add_deployment(store, pool_name, project, image, "hello"))
+    container = docker_client.containers.run(
+        image,
+        ["python3", "-c", "print('from before the restart')"],
+        labels={"io.wp.flow-run-id": run.id, "io.wp.work-pool": pool_name},
+        network_mode="none",
+        detach=True,
+    )
+    executor = DockerExecutor()
+    assert executor.reattach(other, container.id) is None  # its id, but another run's container
+    # the id stored was the name wanted before a taken name got a suffix: the label finds it
+    infra = executor.reattach(run, f"wp-test-stale-{uuid.uuid4().hex[:6]}")
+    assert infra is not None and infra.id == container.id
+    events: list[Any] = []
+    wait_for(lambda: bool(events.extend(infra.read_events())) or infra.exit_code() is not None)
+    events.extend(infra.read_events())
+    assert infra.exit_code() == 0
+    assert Output("stdout", "from before the restart") in [
+        Output(e.stream, e.text) for e in events if isinstance(e, Output)
+    ]
+    infra.close()
+
+
+def test_a_claimed_run_whose_id_was_never_recorded_is_found_by_label_not_started_twice(
+    store: SqlStore, pool_name: str, project: Path, image: str, docker_client: Any
+) -> None:
+    run = add_run(store, add_deployment(store, pool_name, project, image, "hello"))
+    now = datetime.now(UTC)
+    store.heartbeat_worker(pool_name, "w1", interval=30, now=now)
+    [claimed] = store.claim_runs(pool_name, "w1", limit=1, scheduled_before=now, now=now)
+    assert claimed.infrastructure_id is None  # the earlier life died between starting and recording it
+    container = docker_client.containers.run(
+        image,
+        ["python3", "-c", "print('started by the earlier life')"],
+        labels={"io.wp.flow-run-id": run.id, "io.wp.work-pool": pool_name},
+        network_mode="none",
+        detach=True,
+    )
+    with Running(worker_for(store, pool_name)):
+        done = final(store, run.id)
+    assert done.state == "COMPLETED" and done.infrastructure_id == container.id
+    assert "started by the earlier life" in logs(store, run.id)
+    ran = docker_client.containers.list(all=True, filters={"label": f"io.wp.flow-run-id={run.id}"})
+    assert [c.id for c in ran] == [container.id]  # followed, never started a second time

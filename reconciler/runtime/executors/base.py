@@ -93,8 +93,8 @@ class Executor(Protocol):
     def reattach(self, run: FlowRun, infrastructure_id: str) -> Infrastructure | None:
         """Follow a run's infrastructure started by an earlier life of this worker (same name): its events
         from the start of its output (the worker skips lines it already shipped), its exit code. None when the
-        infrastructure is gone or this kind cannot be followed again (the run is then left to the dead-worker
-        rule)."""
+        infrastructure is gone or this kind cannot be followed again (the worker then ends the run, or hands
+        back one never started). `infrastructure_id` is "" when none was recorded: look by the run's labels."""
         ...
 
 

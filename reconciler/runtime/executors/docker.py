@@ -15,6 +15,7 @@ Must never touch the store or decide run states beyond what a container's end me
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,15 +80,22 @@ class DockerExecutor:
         return container
 
     def reattach(self, run: FlowRun, infrastructure_id: str) -> DockerContainer | None:
+        """The container by its stored id, else by the run's label (the id stored may be the name wanted
+        before a taken name got a suffix)."""
         from docker.errors import NotFound
 
-        try:
-            info = self._client.api.inspect_container(infrastructure_id)
-        except NotFound:
-            return None
+        api = self._client.api
+        info: dict[str, Any] = {}
+        if infrastructure_id:
+            with contextlib.suppress(NotFound):
+                info = api.inspect_container(infrastructure_id)
         labels = (info.get("Config") or {}).get("Labels") or {}
-        if labels.get(RUN_ID_LABEL) != run.id:
-            return None  # a name reused by another container: not this run's
+        if labels.get(RUN_ID_LABEL) != run.id:  # gone, or a name reused by another container
+            found = api.containers(all=True, filters={"label": f"{RUN_ID_LABEL}={run.id}"})
+            if not found:
+                return None
+            info = api.inspect_container(found[0]["Id"])
+            labels = (info.get("Config") or {}).get("Labels") or {}
         container = DockerContainer(
             self._client.api, str(info["Id"]), auto_remove=labels.get(AUTO_REMOVE_LABEL) == "true"
         )

@@ -91,10 +91,11 @@ class DockerContainer:
         # not created yet: the launching thread sees the request and starts nothing
 
     def close(self) -> None:
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._wake_read = self._wake_write = -1
+        with self._lock:  # never while the thread writes: a closed fd's number may be reused at once
+            for fd in (self._wake_read, self._wake_write):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._wake_read = self._wake_write = -1
 
     # ---------------------------------------------------------------------------------- the thread's side
 
@@ -114,8 +115,11 @@ class DockerContainer:
         self._wake()
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"!")
+        with self._lock:
+            if self._wake_write < 0:
+                return
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._wake_write, b"!")
 
     def _end(self, code: int, report: StateReport | None = None, note: str | None = None) -> None:
         events: list[Event] = [*self._parser.close()]
