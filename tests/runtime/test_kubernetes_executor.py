@@ -265,6 +265,11 @@ def test_reattach_follows_only_the_runs_own_job_and_none_that_is_gone(tmp_path: 
         assert executor.reattach(h.state(run.id), "default/no-such-job") is None
         other = h.state(run.id).model_copy(update={"id": "00000000-0000-0000-0000-000000000000"})
         assert executor.reattach(other, h.state(run.id).infrastructure_id or "") is None  # not this run's job
+        # no id recorded (the worker died between creating the Job and storing its id): found by its label
+        found = executor.reattach(h.state(run.id), "")
+        assert found is not None and found.id == h.state(run.id).infrastructure_id
+        found.close()
+        assert executor.reattach(other, "") is None
         assert worker is not None
 
 

@@ -130,12 +130,14 @@ class KubernetesExecutor:
         return infra
 
     def reattach(self, run: FlowRun, infrastructure_id: str) -> KubernetesJob | None:
-        """Follow the Job of `run` again (same id, same `wp.io/flow-run-id` label); None when it is gone."""
+        """Follow the Job of `run` again (same id, same `wp.io/flow-run-id` label); None when it is gone. With
+        no id (the worker died between creating the Job and recording it), the Job is looked up by that label in
+        the worker's own namespace, so a run is never started twice."""
         from kubernetes import client
 
         namespace, _, name = infrastructure_id.partition("/")
         if not namespace or not name:
-            return None
+            return self._follow_by_label(run)
         try:
             found = _batch(self.api()).read_namespaced_job(name, namespace, _preload_content=False)
         except client.ApiException as exc:
@@ -146,6 +148,39 @@ class KubernetesExecutor:
         if (data["metadata"].get("labels") or {}).get(RUN_ID_LABEL) != label_value(run.id):
             return None
         return self._follow(data)
+
+    def _follow_by_label(self, run: FlowRun) -> KubernetesJob | None:
+        from kubernetes import client
+
+        namespace = self.own_namespace()
+        try:
+            listed = _batch(self.api()).list_namespaced_job(
+                namespace, label_selector=f"{RUN_ID_LABEL}={label_value(run.id)}", _preload_content=False
+            )
+        except client.ApiException as exc:
+            raise ExecutorError(
+                f"cannot look for the job of run {run.id} in namespace {namespace!r}: {_api_message(exc)}"
+            ) from None
+        items = [j for j in json.loads(listed.data)["items"] if not j["metadata"].get("deletionTimestamp")]
+        return self._follow(items[0]) if items else None
+
+    def own_namespace(self) -> str:
+        """The namespace the worker works in: its kubeconfig context's, else its pod's, else `default`."""
+        from kubernetes import config
+
+        path = self._kubeconfig or os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+        try:
+            contexts: Any = config.list_kube_config_contexts
+            _, active = contexts(config_file=path.split(os.pathsep)[0])
+            if self._context:
+                active = next((c for c in _ if c["name"] == self._context), active)
+            return str(active["context"].get("namespace") or "default")
+        except (config.ConfigException, OSError, KeyError, TypeError):
+            pass
+        pod_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        with contextlib.suppress(OSError):
+            return pod_namespace.read_text().strip() or "default"
+        return "default"
 
     def _follow(self, data: Mapping[str, Any]) -> KubernetesJob:
         notes = data["metadata"].get("annotations") or {}
