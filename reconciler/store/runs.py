@@ -444,11 +444,17 @@ class SqlRuns(SqlEngine):
             dead = [r for r in held if not worker_online(r.last_heartbeat, r.heartbeat_interval, now)]
             requeue = [r.id for r in dead if r.state == RunState.PENDING.value]
             crash = [r.id for r in dead if r.state != RunState.PENDING.value]
+            dead_names = sorted({r.name for r in dead})
             if requeue:
                 transition(RunState.PENDING, RunState.SCHEDULED)
                 conn.execute(
                     update(flow_runs)
-                    .where(flow_runs.c.id.in_(requeue), flow_runs.c.state == RunState.PENDING.value)
+                    # the worker too: a run another server requeued meanwhile and a live worker claimed is kept
+                    .where(
+                        flow_runs.c.id.in_(requeue),
+                        flow_runs.c.state == RunState.PENDING.value,
+                        flow_runs.c.worker.in_(dead_names),
+                    )
                     .values(
                         state=RunState.SCHEDULED.value,
                         worker=None,
@@ -460,7 +466,11 @@ class SqlRuns(SqlEngine):
                 transition(RunState.RUNNING, RunState.CRASHED)
                 conn.execute(
                     update(flow_runs)
-                    .where(flow_runs.c.id.in_(crash), flow_runs.c.state.in_(SLOT))
+                    .where(
+                        flow_runs.c.id.in_(crash),
+                        flow_runs.c.state.in_(SLOT),
+                        flow_runs.c.worker.in_(dead_names),
+                    )
                     .values(
                         state=RunState.CRASHED.value,
                         updated=now,

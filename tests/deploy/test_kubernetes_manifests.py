@@ -103,7 +103,11 @@ def test_the_worker_role_grants_exactly_what_the_executor_uses(tmp_path: Path) -
         h.start_worker()
         assert h.wait_final(done.id).state == "COMPLETED"
         wait_for(lambda: "sleeping" in h.logs(cancelled.id))
-        h.executor().reattach(h.state(cancelled.id), h.state(cancelled.id).infrastructure_id or "")
+        executor = h.executor()
+        for infrastructure_id in (h.state(cancelled.id).infrastructure_id or "", ""):  # by id, by label
+            followed = executor.reattach(h.state(cancelled.id), infrastructure_id)
+            assert followed is not None
+            followed.close()
         h.store.set_run_state(cancelled.id, "CANCELLING", now=datetime.now(UTC))
         assert h.wait_final(cancelled.id).state == "CANCELLED"
         with h.cluster.cond:

@@ -84,7 +84,8 @@ def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, list[s
 
 
 def _wait_healthy(url: str) -> None:
-    deadline = time.monotonic() + 30
+    # a server starts in seconds; a busy 2-core CI machine may take far longer
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:

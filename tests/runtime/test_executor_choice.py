@@ -12,10 +12,10 @@ def test_process_pools_get_the_process_executor() -> None:
     assert isinstance(load_executor("process"), ProcessExecutor)
 
 
-@pytest.mark.parametrize("pool_type", ["kubernetes"])
-def test_pool_types_without_an_executor_yet_are_refused_at_start(pool_type: str) -> None:
-    with pytest.raises(WorkerSetupError, match=f"cannot run {pool_type} pools yet"):
-        load_executor(pool_type)
+def test_kubernetes_pools_get_the_kubernetes_executor() -> None:
+    from reconciler.runtime.executors.kubernetes import KubernetesExecutor
+
+    assert isinstance(load_executor("kubernetes"), KubernetesExecutor)
 
 
 def test_an_unknown_pool_type_lists_what_workers_run() -> None:

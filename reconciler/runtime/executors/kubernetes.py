@@ -4,16 +4,16 @@ Owns talking to the cluster for a run (SPEC §5 "kubernetes", §1 timeouts): the
 (`kubeconfig=`, `KUBECONFIG`, `~/.kube/config`) or the in-cluster service account; creating the Job that
 `kubernetes_manifest` builds; re-attaching to a run's Job by its `namespace/job` id and its
 `wp.io/flow-run-id` label; and `KubernetesJob`, the handle the worker polls. Behind that handle, background
-threads watch the Job and its pods (list, then watch from the list's resource version; a watch that ends or
-drops is made again and never changes a run's state) and follow each started pod's log with timestamps, resuming
-after a dropped stream from the last timestamp seen (`sinceTime`) and skipping the boundary lines already
-read, so no line is lost or doubled. One supervisor thread decides: the Job's `Complete`/`Failed` condition and
-the pod's termination state end the run; a pod stuck in a state waiting cannot fix (`ErrImagePull`,
-`ImagePullBackOff`, `InvalidImageName`, `CreateContainerConfigError`) fails it after `hopeless_grace_seconds`
-(< 60 s); no pod started within `pod_watch_timeout_seconds` crashes it with the pod's last reason;
-`job_watch_timeout_seconds` fails it ("timed out after N s"); an evicted pod is logged and the Job's next pod
-followed; a Job deleted by someone else crashes it ("Kubernetes job was deleted"). Every such end deletes the
-Job with foreground propagation, as a cancel does.
+threads watch the Job and its pods (read or list, then watch from that resource version; a watch that ends,
+drops or expires is made again and never changes a run's state) and follow each started pod's log
+(`kubernetes_logs`). One supervisor thread decides, from what `kubernetes_status` reads in the Job and pods:
+the Job's `Complete`/`Failed` condition and the pod's termination state end the run (after its logs are read);
+a pod stuck in a state waiting cannot fix (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`,
+`CreateContainerConfigError`) fails it after `hopeless_grace_seconds` (< 60 s); no pod started within
+`pod_watch_timeout_seconds` crashes it with the pod's last reason; `job_watch_timeout_seconds` fails it ("timed
+out after N s"); an evicted pod is logged and the Job's next pod followed; a Job deleted by someone else crashes
+it ("Kubernetes job was deleted"). Every end the executor decides deletes the Job with foreground propagation,
+as a cancel does.
 
 Must never touch the store: outcomes are events (output lines, state reports) and an exit code for the worker.
 """
@@ -130,12 +130,14 @@ class KubernetesExecutor:
         return infra
 
     def reattach(self, run: FlowRun, infrastructure_id: str) -> KubernetesJob | None:
-        """Follow the Job of `run` again (same id, same `wp.io/flow-run-id` label); None when it is gone."""
+        """Follow the Job of `run` again (same id, same `wp.io/flow-run-id` label); None when it is gone. With
+        no id (the worker died between creating the Job and recording it), the Job is looked up by that label in
+        the worker's own namespace, so a run is never started twice."""
         from kubernetes import client
 
         namespace, _, name = infrastructure_id.partition("/")
         if not namespace or not name:
-            return None
+            return self._follow_by_label(run)
         try:
             found = _batch(self.api()).read_namespaced_job(name, namespace, _preload_content=False)
         except client.ApiException as exc:
@@ -146,6 +148,39 @@ class KubernetesExecutor:
         if (data["metadata"].get("labels") or {}).get(RUN_ID_LABEL) != label_value(run.id):
             return None
         return self._follow(data)
+
+    def _follow_by_label(self, run: FlowRun) -> KubernetesJob | None:
+        from kubernetes import client
+
+        namespace = self.own_namespace()
+        try:
+            listed = _batch(self.api()).list_namespaced_job(
+                namespace, label_selector=f"{RUN_ID_LABEL}={label_value(run.id)}", _preload_content=False
+            )
+        except client.ApiException as exc:
+            raise ExecutorError(
+                f"cannot look for the job of run {run.id} in namespace {namespace!r}: {_api_message(exc)}"
+            ) from None
+        items = [j for j in json.loads(listed.data)["items"] if not j["metadata"].get("deletionTimestamp")]
+        return self._follow(items[0]) if items else None
+
+    def own_namespace(self) -> str:
+        """The namespace the worker works in: its kubeconfig context's, else its pod's, else `default`."""
+        from kubernetes import config
+
+        path = self._kubeconfig or os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+        try:
+            contexts: Any = config.list_kube_config_contexts
+            _, active = contexts(config_file=path.split(os.pathsep)[0])
+            if self._context:
+                active = next((c for c in _ if c["name"] == self._context), active)
+            return str(active["context"].get("namespace") or "default")
+        except (config.ConfigException, OSError, KeyError, TypeError):
+            pass
+        pod_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        with contextlib.suppress(OSError):
+            return pod_namespace.read_text().strip() or "default"
+        return "default"
 
     def _follow(self, data: Mapping[str, Any]) -> KubernetesJob:
         notes = data["metadata"].get("annotations") or {}
@@ -273,11 +308,13 @@ class KubernetesJob:
 
     def close(self) -> None:
         with self._cond:
+            if self._closed:
+                return
             self._closed = True
             self._cond.notify_all()
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            for fd in (self._wake_read, self._wake_write):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # ------------------------------------------------------------------------------------ threads
 
@@ -287,8 +324,16 @@ class KubernetesJob:
 
     def _emit(self, event: Event) -> None:
         self._events.put(event)
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"x")
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the worker's select return. Under the lock and only while open: once `close` has run, the fd
+        number may already belong to another file."""
+        with self._cond:
+            if self._closed:
+                return
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._wake_write, b"x")
 
     def say(self, text: str) -> None:
         self._emit(Output(WP_STREAM, text))
@@ -501,13 +546,17 @@ class KubernetesJob:
                 )
 
     def _complete(self, job: Mapping[str, Any], pods: Mapping[str, dict[str, Any]]) -> None:
-        """The Job ended: wait (a bounded time) for the started pods' logs, then end with the pod's code."""
+        """The Job ended: wait (a bounded time) for the started pods' logs and for the pod watch to show how the
+        last pod ended (the Job's and the pods' watches are separate streams), then end with the pod's code."""
         deadline = time.monotonic() + self._log_end_grace
         with self._cond:
-            while (
-                not self._logs_started <= self._logs_done and time.monotonic() < deadline and not self._closed
-            ):
+            while time.monotonic() < deadline and not self._closed:
+                last = latest_pod(self._pods)
+                pod_known = last is None or bool(last.get("deleted")) or terminated_state(last) is not None
+                if pod_known and self._logs_started <= self._logs_done:
+                    break
                 self._cond.wait(0.1)
+            pods = {n: dict(p) for n, p in self._pods.items()}
         kind, reason, message = job_outcome(job) or ("Failed", "", "")
         last = latest_pod(pods)
         terminated = terminated_state(last) if last is not None else None
@@ -567,5 +616,4 @@ class KubernetesJob:
             if self._code is None:
                 self._code = code
             self._cond.notify_all()
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"x")
+        self._wake()
