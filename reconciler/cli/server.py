@@ -56,7 +56,7 @@ def start(
     store = open_store(env)
     application = create_app(store, api_key=api_key, background=scheduler)
     where = "bearer token required" if api_key else "no authentication (set WP_API_KEY to require a token)"
-    err_console.print(f"wp server on http://{host}:{port} ({where})")
+    err_console.print(f"wp server on http://{host}:{port} ({where}); web UI at http://{host}:{port}/ui/")
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(application, host=host, port=port, log_level=log_level)

@@ -249,3 +249,29 @@ def test_runs_page_pages_newest_first_without_skipping_runs_at_the_same_time(
     assert len(seen) == 120 and set(seen) == {f"paged-{i:03d}" for i in range(120)}
     times = [int(name[-3:]) // 7 for name in seen]
     assert times == sorted(times, reverse=True)
+
+
+class _StoreWithSync(SqlStore):
+    """A store as it will be once `wp sync` keeps its status there (the seam reconciler.ui.sync reads)."""
+
+    def list_sync_statuses(self) -> list[dict[str, object]]:
+        return [
+            {
+                "repo": "file:///srv/platform.git",
+                "branch": "main",
+                "phase": "OutOfSync",
+                "applied_revision": "0123abcd",
+                "message": "drift on work_pool.managed",
+            }
+        ]
+
+
+def test_sync_shows_the_status_once_the_store_keeps_one(tmp_path: Path) -> None:
+    store = _StoreWithSync(f"sqlite:///{tmp_path / 'sync.db'}")
+    try:
+        with TestClient(create_app(store, api_key=None), base_url="http://127.0.0.1") as c:
+            page = c.get("/ui/sync").text
+        assert "not configured" not in page
+        assert "OutOfSync" in page and "0123abcd" in page and "drift on work_pool.managed" in page
+    finally:
+        store.close()
