@@ -275,3 +275,18 @@ def test_sync_shows_the_status_once_the_store_keeps_one(tmp_path: Path) -> None:
         assert "OutOfSync" in page and "0123abcd" in page and "drift on work_pool.managed" in page
     finally:
         store.close()
+
+
+def test_a_kubernetes_pool_shows_its_variables_and_the_rendered_default_job(
+    client: TestClient, store: SqlStore
+) -> None:
+    from reconciler.engine.job_templates import default_base_job_template
+
+    store.create_work_pool(
+        WorkPool(name="k8s", type="kubernetes", base_job_template=default_base_job_template("kubernetes"))
+    )
+    login(client)
+    page = html.unescape(client.get("/ui/pools/k8s").text)
+    assert "Rendered default Job" in page and '"apiVersion": "batch/v1"' in page
+    namespace_row = re.search(r"<code>namespace</code>.*?</tr>", page, re.S)
+    assert namespace_row and "<code>default</code>" in namespace_row.group(0)
