@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 from types import FrameType
+from typing import Any
 
 import typer
 
@@ -27,6 +28,18 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     """SIGTERM outside uvicorn's own handling: before it starts listening, or re-raised by uvicorn after its
     graceful shutdown. Either way the server is done, and a requested stop is a success."""
     raise typer.Exit(0)
+
+
+def _server(uvicorn: Any, config: Any) -> Any:
+    """A uvicorn server that, on SIGTERM/SIGINT, first answers the workers' wake long-polls: uvicorn's graceful
+    shutdown waits for open requests, and a long-poll would hold it up for its whole timeout."""
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            config.app.state.work_signal.close()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 @app.callback()
@@ -58,8 +71,9 @@ def start(
     where = "bearer token required" if api_key else "no authentication (set WP_API_KEY to require a token)"
     err_console.print(f"wp server on http://{host}:{port} ({where}); web UI at http://{host}:{port}/ui/")
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    server = _server(uvicorn, uvicorn.Config(application, host=host, port=port, log_level=log_level))
     try:
-        uvicorn.run(application, host=host, port=port, log_level=log_level)
+        server.run()
     except OSError as exc:  # e.g. the port is taken; uvicorn usually exits itself, this is the fallback
         fail(f"cannot listen on {host}:{port}: {exc}")
     finally:
