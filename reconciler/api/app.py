@@ -113,7 +113,8 @@ def create_app(store: Store, *, api_key: str | None, background: bool = False) -
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.mount(UI_PREFIX, create_ui_app(store, api_key=api_key or None), name="ui")
+    ui = create_ui_app(store, api_key=api_key or None, notify=app.state.work_signal.notify)
+    app.mount(UI_PREFIX, ui, name="ui")
     install_error_handlers(app)
     _secure_openapi(app)
     app.add_middleware(BearerAuth, api_key=api_key or None)

@@ -47,9 +47,14 @@ def _set_cookie(response: Response, value: str, request: Request) -> None:
     )
 
 
-def create_ui_app(store: Store, *, api_key: str | None) -> FastAPI:
+def create_ui_app(
+    store: Store, *, api_key: str | None, notify: Callable[[str], None] | None = None
+) -> FastAPI:
+    """The UI of `store`. `notify(pool)` is called when an action may have made runs of a pool claimable
+    (the API passes its workers' wake signal, so a run triggered here starts within a round trip)."""
     app = FastAPI(title="wp web UI", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
+    app.state.notify = notify or (lambda _pool: None)
     app.state.sessions = sessions = Sessions(api_key)
     app.state.pages = renderer = Pages()
     app.mount("/static", StaticFiles(packages=[("reconciler.ui", "static")]), name="static")

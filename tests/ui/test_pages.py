@@ -290,3 +290,18 @@ def test_a_kubernetes_pool_shows_its_variables_and_the_rendered_default_job(
     assert "Rendered default Job" in page and '"apiVersion": "batch/v1"' in page
     namespace_row = re.search(r"<code>namespace</code>.*?</tr>", page, re.S)
     assert namespace_row and "<code>default</code>" in namespace_row.group(0)
+
+
+def test_a_run_triggered_or_a_pool_resumed_in_the_ui_wakes_the_pools_workers(client: TestClient) -> None:
+    token = login(client)
+    bearer = {"Authorization": f"Bearer {KEY}"}
+
+    def generation() -> int:
+        return int(client.get("/work_pools/managed/wake", headers=bearer).json()["generation"])
+
+    before = generation()
+    client.post("/ui/actions/deployments/etl/nightly/run", data={"csrf": token})
+    assert generation() > before
+    before = generation()
+    client.post("/ui/actions/pools/managed/resume", data={"csrf": token})
+    assert generation() > before
