@@ -427,7 +427,8 @@ def test_pages_work_on_a_phone_label_every_control_and_load_nothing_from_outside
                     "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
                 )
                 assert overflow <= 0, f"{path} scrolls sideways at {width} px"
-        ui.shot("pools-phone")
+        ui.page("/ui/pools/p")
+        ui.shot("pool-phone")
     finally:
         driver.set_window_size(1280, 900)
     assert "not configured" in css(ui.page("/ui/sync"), "main").text
