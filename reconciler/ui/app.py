@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Request
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
@@ -60,6 +61,8 @@ def create_ui_app(
     app.mount("/static", StaticFiles(packages=[("reconciler.ui", "static")]), name="static")
     app.include_router(pages.router)
     app.include_router(actions.router)
+    # a thousand pools make ~0.9 MB of HTML, polled every few seconds: compressed it is a few dozen kB
+    app.add_middleware(GZipMiddleware, minimum_size=4096)
 
     @app.middleware("http")
     async def gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
