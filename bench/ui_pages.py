@@ -35,7 +35,6 @@ from reconciler.store.sql import SqlStore
 POOLS = 1_000
 WORKERS = 100
 RUNS = 100_000
-STATES = ("COMPLETED", "COMPLETED", "COMPLETED", "FAILED", "SCHEDULED", "RUNNING")
 
 
 def seed(url: str) -> None:
@@ -59,7 +58,8 @@ def seed(url: str) -> None:
                 deployment=f"f/d{i % 50}",
                 work_pool=f"pool-{i % 20:04d}",
                 work_queue="default",
-                state=STATES[i % len(STATES)],
+                # as a live store holds them: a few running (limits bound them), the rest finished
+                state="RUNNING" if i % 1000 == 0 else ("FAILED" if i % 7 == 0 else "COMPLETED"),
                 expected_start_time=now - timedelta(seconds=30 * i),
                 idempotency_key=f"bench-{i}",
             )

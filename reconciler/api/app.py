@@ -141,7 +141,7 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    ui = create_ui_app(store, api_key=api_key or None, on_work=app.state.work_signal.notify)
+    ui = create_ui_app(store, api_key=api_key or None, notify=app.state.work_signal.notify)
     app.mount(UI_PREFIX, ui, name="ui")
     install_error_handlers(app)
     _secure_openapi(app)

@@ -92,7 +92,7 @@ def start(
         loop.report = lambda result: passes.labels(result.outcome).inc()
         err_console.print(f"wp sync: following {loop.settings.key} every {loop.settings.interval:g}s")
     where = "bearer token required" if api_key else "no authentication (set WP_API_KEY to require a token)"
-    err_console.print(f"wp server on http://{host}:{port} ({where})")
+    err_console.print(f"wp server on http://{host}:{port} ({where}); web UI at http://{host}:{port}/ui/")
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         server = _server(uvicorn, uvicorn.Config(application, host=host, port=port, log_level=log_level))

@@ -67,9 +67,9 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _work_for(request: Request, pool: str) -> None:
-    """Runs of `pool` may be claimable now: wake its idle workers."""
-    request.app.state.on_work(pool)
+def _wake(request: Request, pool: str) -> None:
+    """Runs of `pool` may be claimable now (resumed, a limit raised, a run created, a slot freeing)."""
+    request.app.state.notify(pool)
 
 
 def _owner(store: Store, key: Key) -> str | None:
@@ -85,7 +85,7 @@ async def pool_pause(request: Request, name: str, verb: str) -> Response:
     if verb not in ("pause", "resume"):
         return _refuse(request, f"unknown action {verb!r} on a work pool", 404)
     _store(request).update_work_pool(name, paused=verb == "pause")
-    _work_for(request, name)
+    _wake(request, name)
     return _done(request, form, f"{'Paused' if verb == 'pause' else 'Resumed'} work pool {name}.")
 
 
@@ -108,7 +108,7 @@ async def pool_edit(request: Request, name: str) -> Response:
     store.update_work_pool(
         name, concurrency_limit=int(raw_limit) if raw_limit else None, description=description
     )
-    _work_for(request, name)
+    _wake(request, name)
     return _done(request, form, f"Saved work pool {name}.")
 
 
@@ -120,7 +120,7 @@ async def queue_pause(request: Request, pool: str, name: str, verb: str) -> Resp
     if verb not in ("pause", "resume"):
         return _refuse(request, f"unknown action {verb!r} on a work queue", 404)
     _store(request).update_work_queue(pool, name, paused=verb == "pause")
-    _work_for(request, pool)
+    _wake(request, pool)
     return _done(request, form, f"{'Paused' if verb == 'pause' else 'Resumed'} work queue {pool}/{name}.")
 
 
@@ -148,6 +148,7 @@ async def run_cancel(request: Request, run_id: str) -> Response:
             )
         except ConflictError:
             return _refuse(request, f"flow run {run.name} changed state meanwhile; look again and retry")
+        _wake(request, run.work_pool)
     return _done(request, form, f"Cancelling flow run {run.name}.")
 
 
@@ -207,6 +208,6 @@ async def deployment_run(request: Request, flow: str, name: str) -> Response:
             job_variables=job_vars,
         )
     )
-    _work_for(request, pool_name)
+    _wake(request, run.work_pool)
     base = str(request.scope.get("root_path", "")).rstrip("/")
     return _done(request, form, f"Created flow run {run.name}.", location=f"{base}/runs/{run.id}")

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Request
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
@@ -48,18 +49,20 @@ def _set_cookie(response: Response, value: str, request: Request) -> None:
 
 
 def create_ui_app(
-    store: Store, *, api_key: str | None, on_work: Callable[[str], None] = lambda pool: None
+    store: Store, *, api_key: str | None, notify: Callable[[str], None] | None = None
 ) -> FastAPI:
-    """The UI over `store`; `on_work(pool)` is told when an action may have made runs of `pool` claimable
-    (the API wakes the pool's idle workers with it)."""
+    """The UI of `store`. `notify(pool)` is called when an action may have made runs of a pool claimable
+    (the API passes its workers' wake signal, so a run triggered here starts within a round trip)."""
     app = FastAPI(title="wp web UI", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
-    app.state.on_work = on_work
+    app.state.notify = notify or (lambda _pool: None)
     app.state.sessions = sessions = Sessions(api_key)
     app.state.pages = renderer = Pages()
     app.mount("/static", StaticFiles(packages=[("reconciler.ui", "static")]), name="static")
     app.include_router(pages.router)
     app.include_router(actions.router)
+    # a thousand pools make ~0.9 MB of HTML, polled every few seconds: compressed it is a few dozen kB
+    app.add_middleware(GZipMiddleware, minimum_size=4096)
 
     @app.middleware("http")
     async def gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -16,7 +16,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ui_browser import requested_urls, start_browser, wait_until
+from ui_browser import requested_urls, require_chromium, start_browser, wait_until
 from wp_cli import run_wp
 
 from reconciler.model import FlowRun, WorkPool
@@ -158,18 +158,20 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    browser = start_browser()
-    driver = next(browser)  # skips (or fails under CI) before anything is started
+    require_chromium()  # skips (or fails under CI) before anything is started
     root = tmp_path_factory.mktemp("ui")
     (root / "flows").mkdir()
     (root / "flows" / "work.py").write_text(FLOWS)
     (root / "wp.yaml").write_text(PROJECT)
-    env = Env(root, driver=driver)
+    env = Env(root)
+    browser: Generator[Any, None, None] | None = None
     try:
         server = env.start(
             "server", "start", "--host", "127.0.0.1", "--port", str(env.port), log="server",
             WP_HOME=str(root / "home"), WP_API_KEY=KEY,
         )  # fmt: skip
+        browser = start_browser()
+        env.driver = next(browser)  # the browser starts while the server boots
 
         def healthy() -> bool:
             assert server.poll() is None, (root / "server.log").read_text()
@@ -184,15 +186,16 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             time.sleep(0.1)
         applied = run_wp("apply", root, "--auto-approve", env={"WP_API_URL": env.url, "WP_API_KEY": KEY})
         assert applied.code == 0, applied.stderr
-        env.api.create_work_pool(WorkPool(name="idle", description="made by hand"))
         env.start_worker("p", "ui-worker")
+        env.api.create_work_pool(WorkPool(name="idle", description="made by hand"))
         yield env
     finally:
         for proc in env.procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
-        browser.close()
+        if browser is not None:
+            browser.close()
 
 
 def run_of(api: HttpStore, deployment: str, pool: str, queue: str, at: datetime, **params: Any) -> FlowRun:
@@ -424,7 +427,8 @@ def test_pages_work_on_a_phone_label_every_control_and_load_nothing_from_outside
                     "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
                 )
                 assert overflow <= 0, f"{path} scrolls sideways at {width} px"
-        ui.shot("pools-phone")
+        ui.page("/ui/pools/p")
+        ui.shot("pool-phone")
     finally:
         driver.set_window_size(1280, 900)
     assert "not configured" in css(ui.page("/ui/sync"), "main").text

@@ -251,22 +251,6 @@ def test_runs_page_pages_newest_first_without_skipping_runs_at_the_same_time(
     assert times == sorted(times, reverse=True)
 
 
-def test_a_run_triggered_or_a_pool_resumed_from_the_ui_wakes_the_pools_idle_workers(
-    client: TestClient,
-) -> None:
-    token = login(client)
-    signal = client.app.state.work_signal  # type: ignore[attr-defined]  # the app create_app built
-    before = signal.generation("managed")
-    created = client.post(
-        "/ui/actions/deployments/etl/nightly/run", data={"csrf": token}, headers={"X-WP-Fetch": "1"}
-    ).json()
-    assert created["ok"], created
-    assert signal.generation("managed") == before + 1  # a worker long-polling the pool is answered now
-    resumed = signal.generation("handmade")
-    client.post("/ui/actions/pools/handmade/resume", data={"csrf": token}, headers={"X-WP-Fetch": "1"})
-    assert signal.generation("handmade") == resumed + 1
-
-
 def test_the_sync_page_shows_what_wp_sync_recorded(client: TestClient, store: SqlStore) -> None:
     from reconciler.store.base import SyncKey, SyncPhase, SyncStatus
 
@@ -287,3 +271,33 @@ def test_the_sync_page_shows_what_wp_sync_recorded(client: TestClient, store: Sq
     assert "file:///srv/platform.git" in page and "Failed" in page and "InvalidConfig" in page
     assert "wp.yaml:7:5" in page  # the diagnostic a user must fix, with its position
     assert "0123456789abcdef0123" in page
+
+
+def test_a_kubernetes_pool_shows_its_variables_and_the_rendered_default_job(
+    client: TestClient, store: SqlStore
+) -> None:
+    from reconciler.engine.job_templates import default_base_job_template
+
+    store.create_work_pool(
+        WorkPool(name="k8s", type="kubernetes", base_job_template=default_base_job_template("kubernetes"))
+    )
+    login(client)
+    page = html.unescape(client.get("/ui/pools/k8s").text)
+    assert "Rendered default Job" in page and '"apiVersion": "batch/v1"' in page
+    namespace_row = re.search(r"<code>namespace</code>.*?</tr>", page, re.S)
+    assert namespace_row and "<code>default</code>" in namespace_row.group(0)
+
+
+def test_a_run_triggered_or_a_pool_resumed_in_the_ui_wakes_the_pools_workers(client: TestClient) -> None:
+    token = login(client)
+    bearer = {"Authorization": f"Bearer {KEY}"}
+
+    def generation() -> int:
+        return int(client.get("/work_pools/managed/wake", headers=bearer).json()["generation"])
+
+    before = generation()
+    client.post("/ui/actions/deployments/etl/nightly/run", data={"csrf": token})
+    assert generation() > before
+    before = generation()
+    client.post("/ui/actions/pools/managed/resume", data={"csrf": token})
+    assert generation() > before

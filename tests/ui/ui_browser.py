@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
-def start_browser() -> Iterator[Any]:
+def start_browser() -> Generator[Any, None, None]:
     require_chromium()
     # Selenium Manager must neither look for drivers online nor send usage statistics
     os.environ["SE_OFFLINE"] = "true"
