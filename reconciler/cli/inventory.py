@@ -169,6 +169,9 @@ def import_(
     ),
     all_: bool = typer.Option(False, "--all", help="Every live object no project manages."),
     out: Path | None = typer.Option(None, "--out", help="Write DIR/imported.yaml instead of printing."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the imported objects as JSON (the config document), not YAML."
+    ),
 ) -> None:
     """Write config for live objects made by hand, so the next apply adopts them into the project."""
     from reconciler.model import Key
@@ -187,12 +190,20 @@ def import_(
     document.pop("project")
     text = dump_yaml(document)
     if out is None:
-        typer.echo(text, nl=False)
+        if json_out:
+            print_json(document)
+        else:
+            typer.echo(text, nl=False)
         return
     out.mkdir(parents=True, exist_ok=True)
     target = out / "imported.yaml"
     target.write_text(text)
-    console.print(f"Wrote {target}. Add it to `include:` in wp.yaml; the next apply adopts these objects.")
+    if json_out:
+        print_json({"wrote": str(target), "document": document})
+    else:
+        console.print(
+            f"Wrote {target}. Add it to `include:` in wp.yaml; the next apply adopts these objects."
+        )
 
 
 def explain(

@@ -120,10 +120,15 @@ def _invoke() -> int:
             raise KeyboardInterrupt from None
         return context.EXIT_ERROR
     except click_exception as exc:
+        code = context.EXIT_ERROR if isinstance(exc, usage_error) else int(getattr(exc, "exit_code", 1))
+        if context.json_errors():
+            kind = "UsageError" if isinstance(exc, usage_error) else type(exc).__name__
+            context.print_json_error(kind, exc.format_message())  # type: ignore[attr-defined]
+            return code
         from typer import rich_utils
 
         rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
-        return context.EXIT_ERROR if isinstance(exc, usage_error) else int(getattr(exc, "exit_code", 1))
+        return code
     return code if isinstance(code, int) else 0
 
 
@@ -137,10 +142,18 @@ def run() -> None:
     except ConfigError as exc:
         from reconciler.cli.context import print_diagnostics
 
+        if context.json_errors():
+            diagnostics = [d.to_json() for d in exc.diagnostics]
+            context.print_json_error("ConfigError", exc.message, diagnostics=diagnostics)
+            sys.exit(exc.exit_code)
         print_diagnostics(exc.diagnostics)
         sys.exit(exc.exit_code)
     except WpError as exc:
         from rich.markup import escape
+
+        if context.json_errors():
+            context.print_json_error(type(exc).__name__, exc.message)
+            sys.exit(exc.exit_code)
 
         err_console.print(f"[bold red]Error:[/bold red] {escape(exc.message)}")
         sys.exit(exc.exit_code)
@@ -149,6 +162,9 @@ def run() -> None:
         sys.exit(130)
     except Exception as exc:  # a bug, not a user error: one line, the traceback only on request
         refusal = _refused_value(exc)
+        if refusal is not None and context.json_errors():
+            context.print_json_error("ValidationError", refusal)
+            sys.exit(1)
         if refusal is not None:
             from rich.markup import escape
 

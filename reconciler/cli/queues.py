@@ -71,21 +71,24 @@ def inspect(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None
         console.print_json(json.dumps(view))
 
 
-def _set(pool: str, name: str, message: str, **fields: Any) -> None:
+def _set(pool: str, name: str, message: str, json_out: bool, **fields: Any) -> None:
     open_store().update_work_queue(pool, name, **fields)
-    console.print(message)
+    if json_out:
+        print_json(_view(pool, name))
+    else:
+        console.print(message)
 
 
 @app.command()
-def pause(name: str, pool: str = PoolOpt) -> None:
+def pause(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
     """Stop delivering work from this queue."""
-    _set(pool, name, f"Paused work queue [bold]{pool}/{name}[/bold].", paused=True)
+    _set(pool, name, f"Paused work queue [bold]{pool}/{name}[/bold].", json_out, paused=True)
 
 
 @app.command()
-def resume(name: str, pool: str = PoolOpt) -> None:
+def resume(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
     """Deliver work from this queue again (NOT_READY until a worker polls it)."""
-    _set(pool, name, f"Resumed work queue [bold]{pool}/{name}[/bold].", paused=False)
+    _set(pool, name, f"Resumed work queue [bold]{pool}/{name}[/bold].", json_out, paused=False)
 
 
 @app.command()
@@ -106,17 +109,16 @@ def delete(
 
 
 @app.command("set-concurrency-limit")
-def set_concurrency_limit(name: str, limit: int = typer.Argument(..., min=0), pool: str = PoolOpt) -> None:
+def set_concurrency_limit(
+    name: str, limit: int = typer.Argument(..., min=0), pool: str = PoolOpt, json_out: bool = JsonOption
+) -> None:
     """Cap the queue's runs in PENDING, RUNNING or CANCELLING."""
-    _set(
-        pool,
-        name,
-        f"Set the concurrency limit of [bold]{pool}/{name}[/bold] to {limit}.",
-        concurrency_limit=limit,
-    )
+    message = f"Set the concurrency limit of [bold]{pool}/{name}[/bold] to {limit}."
+    _set(pool, name, message, json_out, concurrency_limit=limit)
 
 
 @app.command("clear-concurrency-limit")
-def clear_concurrency_limit(name: str, pool: str = PoolOpt) -> None:
+def clear_concurrency_limit(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
     """Remove the queue's concurrency limit."""
-    _set(pool, name, f"Cleared the concurrency limit of [bold]{pool}/{name}[/bold].", concurrency_limit=None)
+    message = f"Cleared the concurrency limit of [bold]{pool}/{name}[/bold]."
+    _set(pool, name, message, json_out, concurrency_limit=None)

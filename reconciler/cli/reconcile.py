@@ -261,8 +261,9 @@ def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool,
     if json_out:
         print_json({"applied": True, "summary": dict(record.summary), "history_id": record.id})
     else:
+        done = "Destroy complete!" if plan_obj.destroy else "Apply complete!"
         console.print(
-            f"[bold green]Apply complete![/bold green] Resources: {s.add} added, {s.change} changed, "
+            f"[bold green]{done}[/bold green] Resources: {s.add} added, {s.change} changed, "
             f"{s.destroy} destroyed."
         )
 
@@ -271,15 +272,17 @@ def destroy(
     directory: Path = DirArg,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Destroy without asking."),
     lock_timeout: float = LockTimeoutOpt,
+    json_out: bool = JsonOption,
 ) -> None:
     """Delete every object this project manages (objects made by hand or by other projects are kept)."""
     store = open_store()
     outcome = _plan_or_exit(directory, store, destroy=True, allow_mass_delete=True)
     assert outcome.plan is not None
-    _emit(_render(outcome.plan, PlanFormat.text))
+    if not json_out:
+        _emit(_render(outcome.plan, PlanFormat.text))
     if outcome.plan.has_changes:
         confirm_or_exit("Do you really want to destroy all objects of this project?", auto_approve)
-    _apply(store, outcome.plan, lock_timeout=lock_timeout, json_out=False, source=directory)
+    _apply(store, outcome.plan, lock_timeout=lock_timeout, json_out=json_out, source=directory)
 
 
 def drift(
