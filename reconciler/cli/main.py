@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 
@@ -104,6 +105,23 @@ def _base_named(cls: type, name: str) -> type[Exception]:
     return next(c for c in cls.__mro__ if c.__name__ == name)
 
 
+def _plain_help(command: Any) -> None:
+    """Help as people read it: arguments in capitals (`NAME`, not Typer's `{name}`) and no type column for
+    flags (Typer prints `<bool>` beside `--help`)."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            shown = param.metavar if param.required else f"[{param.metavar}]"
+            shown += "..." if param.nargs != 1 else ""
+            if hasattr(param, "_usage_display_name"):  # Typer's own usage writes `{NAME}`
+                param._usage_display_name = lambda shown=shown: shown
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
 def _invoke() -> int:
     """Run the Typer app outside click's standalone mode, so that this module, not click, maps usage errors to
     exit codes: click exits 2 on a usage error, the code `--detailed-exitcode` uses for "changes present"; a
@@ -111,8 +129,10 @@ def _invoke() -> int:
     # Typer may vendor click: take its exception classes from a public name rather than `import click`.
     usage_error = _base_named(typer.BadParameter, "UsageError")
     click_exception = _base_named(typer.BadParameter, "ClickException")
+    command = typer.main.get_command(app)
+    _plain_help(command)
     try:
-        code = app(standalone_mode=False)
+        code = command(standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort as exc:

@@ -172,6 +172,13 @@ class HttpStore:
                 "check WP_API_URL and that `wp server start` is running",
                 retryable=isinstance(exc, httpx.TransportError),
             ) from exc
+        if response.status_code == 401:
+            # The server's wording speaks HTTP; a wp user sets an environment variable instead.
+            wrong = "is wrong" if self._headers else "is not set"
+            raise AuthError(
+                f"the wp server at {self.base_url} refused the request: WP_API_KEY {wrong}; "
+                "set WP_API_KEY to the server's key"
+            )
         if response.is_error:
             raise error_from_response(response)
         return response.json() if response.content else None
