@@ -118,6 +118,15 @@ def _plain_help(command: Any) -> None:
             shown += "..." if param.nargs != 1 else ""
             if hasattr(param, "_usage_display_name"):  # Typer's own usage writes `{NAME}`
                 param._usage_display_name = lambda shown=shown: shown
+    help_option = command.get_help_option
+
+    def plain_help_option(ctx: Any) -> Any:
+        option = help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = plain_help_option
     for sub in getattr(command, "commands", {}).values():
         _plain_help(sub)
 
@@ -132,7 +141,7 @@ def _invoke() -> int:
     command = typer.main.get_command(app)
     _plain_help(command)
     try:
-        code = command(standalone_mode=False)
+        code = command(prog_name="wp", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort as exc:
