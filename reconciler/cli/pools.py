@@ -81,6 +81,7 @@ def create(
         print_json(_view(name))
     else:
         console.print(f"Created work pool [bold]{name}[/bold] ({type_}).")
+        console.print(f"Start a worker for it: [bold]wp worker start --pool {name}[/bold]")
 
 
 @app.command()

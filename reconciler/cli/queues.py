@@ -35,15 +35,21 @@ def create(
     """Create a queue; a taken priority shifts the queues at and after it down to the next gap."""
     from reconciler.model import WorkQueue
 
-    queue = open_store().create_work_queue(
+    store = open_store()
+    before = {q.name: q.priority for q in store.list_work_queues(pool)} if priority is not None else {}
+    queue = store.create_work_queue(
         WorkQueue(
             work_pool=pool, name=name, priority=priority, concurrency_limit=limit, description=description
         )
     )
     if json_out:
         print_json(_view(pool, name))
-    else:
-        console.print(f"Created work queue [bold]{pool}/{name}[/bold] with priority {queue.priority}.")
+        return
+    console.print(f"Created work queue [bold]{pool}/{name}[/bold] with priority {queue.priority}.")
+    if before:  # a taken priority shifts others down: say so, nobody expects `default` to move silently
+        after = {q.name: q.priority for q in store.list_work_queues(pool)}
+        for moved in sorted((n for n in before if before[n] != after.get(n)), key=lambda n: after[n] or 0):
+            console.print(f"Moved {moved} from priority {before[moved]} to {after[moved]}.")
 
 
 @app.command("ls")
