@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
-from reconciler.api.shapes import ClaimRequest, HeartbeatRequest, StateRequest, as_utc
+from reconciler.api.shapes import ClaimRequest, HeartbeatRequest, InfrastructureRequest, StateRequest, as_utc
 from reconciler.errors import ValidationError
 from reconciler.model import FlowRun, LogLine, Worker
 from reconciler.states import RunState
@@ -71,6 +71,12 @@ def set_run_state(run_id: str, body: StateRequest, store: StoreDep) -> FlowRun:
         expected=[s.value for s in body.expected],
         now=now_or_clock(body.now),
     )
+
+
+@router.put("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)
+def set_run_infrastructure(run_id: str, body: InfrastructureRequest, store: StoreDep) -> FlowRun:
+    """What runs the flow run (a pid, a container id, a job name), as its worker reports it."""
+    return store.set_run_infrastructure(run_id, body.infrastructure_id)
 
 
 @router.post("/flow_runs/{run_id}/logs", status_code=204)

@@ -456,6 +456,10 @@ class StateRequest(Shape):
     now: UtcDatetime | None = None
 
 
+class InfrastructureRequest(Shape):
+    infrastructure_id: str = Field(min_length=1, max_length=300)
+
+
 class Count(Shape):
     count: int
 

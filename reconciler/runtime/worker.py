@@ -270,6 +270,7 @@ class Worker:
         self._polled_once = True
         for run in runs:
             self._active[run.id] = _Active(run)
+            self._say(f"claimed {run.name} ({run.id[:8]}) of {run.deployment}")
 
     def _set_state(
         self, run_id: str, state: RunState, message: str | None = None, *, expected: Sequence[str] = ()
@@ -324,9 +325,17 @@ class Worker:
             return
         for fd in active.infra.selectables():
             self._selector.register(fd, selectors.EVENT_READ, run.id)
-        self._log(
-            active, "wp", f"worker {self.name} started {run.name} as {self._executor.type} {active.infra.id}"
-        )
+        started = f"started {run.name} as {self._executor.type} {active.infra.id}"
+        self._log(active, "wp", f"worker {self.name} {started}")
+        self._say(started)
+        try:  # for `wp flow-run inspect`; a store hiccup here must not fail a run that is running
+            infra_id = str(active.infra.id)
+            self._retrying(
+                f"recording the infrastructure of run {run.id}",
+                lambda: self.store.set_run_infrastructure(run.id, infra_id),
+            )
+        except WpError as exc:
+            self._store_failed("recording a run's infrastructure", exc)
 
     def _deployment_of(self, run: FlowRun) -> Deployment:
         flow, _, name = run.deployment.partition("/")
@@ -433,6 +442,7 @@ class Worker:
             # a custom command that exits 0 reports nothing: pass through RUNNING as the state table requires
             self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
         self._set_state(active.run.id, state, message)
+        self._say(f"{active.run.name} finished {state.value}" + (f": {message}" if message else ""))
 
     def _final_state(self, active: _Active, code: int) -> tuple[RunState, str | None]:
         if active.cancelling:

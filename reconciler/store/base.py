@@ -214,6 +214,10 @@ class Store(Protocol):
         in one of those states (compare-and-set)."""
         ...
 
+    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        """Record what runs it (a pid, a container id, a job name), for `wp flow-run inspect`."""
+        ...
+
     def claim_runs(
         self,
         work_pool: str,

@@ -334,6 +334,11 @@ class HttpStore:
         }
         return _RUNS.validate_python(self._request("GET", "/flow_runs", params=params))
 
+    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        body = {"infrastructure_id": infrastructure_id}
+        data = self._request("PUT", f"/flow_runs/{_segment(run_id)}/infrastructure", json=body)
+        return FlowRun.model_validate(data)
+
     def set_run_state(
         self,
         run_id: str,
