@@ -53,18 +53,32 @@ def create(
 
 
 @app.command("ls")
-def list_queues(pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
-    """List a pool's queues in priority order."""
+def list_queues(
+    pool: str | None = typer.Option(
+        None, "--pool", "-p", help="Only this pool's queues (default: every pool)."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """List queues in priority order, of one pool or of every pool."""
     from reconciler.cli.views import queue_view, queues_table
 
     store = open_store()
     at = now()
-    queues = sorted(store.list_work_queues(pool), key=lambda q: q.priority or 0)
-    rows = [queue_view(q, store.work_queue_status(pool, q.name, at)) for q in queues]
+    pools = [pool] if pool is not None else [p.name for p in store.list_work_pools()]
+    by_pool = {
+        name: [
+            queue_view(q, store.work_queue_status(name, q.name, at))
+            for q in sorted(store.list_work_queues(name), key=lambda q: q.priority or 0)
+        ]
+        for name in pools
+    }
     if json_out:
-        print_json(rows)
+        print_json([row for rows in by_pool.values() for row in rows])
+    elif not by_pool:
+        console.print("No work pools. Create one with `wp work-pool create NAME` or `wp apply`.")
     else:
-        console.print(queues_table(pool, rows))
+        for name, rows in by_pool.items():
+            console.print(queues_table(name, rows))
 
 
 @app.command()
