@@ -362,11 +362,39 @@ def _validate_run_job_variables(
         raise typer.Exit(1)
 
 
+NO_WORKER_AFTER = 5.0  # seconds a waiting run may go unclaimed before `--watch` says no worker serves it
+
+
+def _no_worker_notice(store: Store, run: FlowRun) -> str | None:
+    """What to tell a user whose run waits while no worker is online for its pool, else None."""
+    workers = [w for w in store.list_workers(run.work_pool, now()) if w.status == "ONLINE"]
+    if workers:
+        return None
+    queue = f" --work-queue {run.work_queue}" if run.work_queue != "default" else ""
+    return (
+        f"No worker is online for work pool {run.work_pool} (queue {run.work_queue}); the run waits until "
+        f"one polls it. Start one: wp worker start --pool {run.work_pool}{queue}"
+    )
+
+
 def follow(store: Store, run_id: str, *, show_logs: bool, interval: float = 0.3) -> FlowRun:
-    """Print the run's logs as they arrive until it reaches a final state; return it."""
+    """Print the run's state changes and logs as they arrive until it reaches a final state; return it.
+    A run nobody claims for a few seconds while no worker is online gets one notice saying how to start one."""
     last_seq = -1
+    last_state: str | None = None
+    started = time.monotonic()
+    noticed = False
     while True:
         run = store.get_flow_run(run_id)
+        if show_logs and run.state != last_state and run.state not in FINAL:
+            console.print(f"{time.strftime('%H:%M:%S')} {run.name} is {_state(run.state)}")
+        last_state = run.state
+        waiting = run.state in ("SCHEDULED", "LATE") and run.expected_start_time <= now()
+        if show_logs and waiting and not noticed and time.monotonic() - started >= NO_WORKER_AFTER:
+            noticed = True
+            notice = _no_worker_notice(store, run)
+            if notice is not None:
+                console.print(f"[yellow]{escape(notice)}[/yellow]", soft_wrap=True)
         for line in store.read_logs(run_id, after_seq=last_seq):
             last_seq = max(last_seq, line.seq)
             if show_logs:
