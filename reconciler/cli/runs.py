@@ -117,7 +117,7 @@ def runs_table(title: str, rows: list[dict[str, Any]], *, with_late: bool = Fals
     at = now()
     table = Table(title=title, title_justify="left")
     for col in ("ID", "Name", "Deployment", "Pool / queue", "State", "Expected start"):
-        table.add_column(col, no_wrap=col in ("ID", "Name"))
+        table.add_column(col, no_wrap=col in ("ID", "Name", "State", "Expected start"))
     for r in rows:
         late = with_late and r.get("late") and r["state"] != "LATE"  # a LATE state says so itself
         state = _state(r["state"]) + (" [bold yellow](late)[/]" if late else "")
