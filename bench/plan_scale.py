@@ -1,8 +1,10 @@
 """Plan/apply at scale: 1,000 pools (3 queues each) + 1k / 5k / 10k deployments with schedules.
 
 Prints, per store (SQLite; PostgreSQL when WP_TEST_POSTGRES_URL is set) and size: plan from empty, apply from
-empty, no-op plan, the same no-op as a whole `wp plan` process (start, imports, output and exit included),
-one-field-change plan (seconds) and the peak RSS of the process (MB). Each size runs in a fresh
+empty, `wp apply --auto-approve` from empty as a whole process (planning and printing the plan included), no-op
+plan, the same no-op as a whole `wp plan --detailed-exitcode` process (start, imports, output and exit included),
+one-field-change plan (seconds) and the peak RSS of the in-process stages (MB). The whole-process columns are what
+a user times; every command runs with its default flags. Each size runs in a fresh
 child process so peak RSS is that size's own. Targets (issue 2): no-op plan ≤ 2 s, apply from empty ≤ 10 s,
 RSS ≤ 400 MB, linear growth.
 
@@ -65,7 +67,7 @@ def fresh_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
+def measure(url: str, proc_url: str, pools: int, deployments: int) -> dict[str, float]:
     from reconciler.engine.apply import apply_plan
     from reconciler.pipeline import plan_project
     from reconciler.store.sql import SqlStore
@@ -73,9 +75,9 @@ def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "project"
         write_project(root, pools, deployments)
+        out: dict[str, float] = {"wp_apply": wp_seconds(["apply", str(root), "--auto-approve"], proc_url)}
         store = SqlStore(url)
         env = dict(os.environ)
-        out: dict[str, float] = {}
 
         def timed(label: str) -> object:
             t0 = time.perf_counter()
@@ -92,7 +94,7 @@ def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
         noop = timed("noop_plan")
         assert not noop.has_changes  # type: ignore[attr-defined]
         del noop
-        out["noop_wp_plan"] = wp_plan_seconds(root, url)
+        out["noop_wp_plan"] = wp_seconds(["plan", str(root), "--detailed-exitcode"], url)
         text = (
             (root / "wp.yaml")
             .read_text()
@@ -105,14 +107,12 @@ def measure(url: str, pools: int, deployments: int) -> dict[str, float]:
         return out
 
 
-def wp_plan_seconds(root: Path, url: str) -> float:
-    """Wall time of `wp plan --detailed-exitcode` as its own process (exit 0: no changes)."""
+def wp_seconds(args: list[str], url: str) -> float:
+    """Wall time of one `wp` command as its own process, which must exit 0 (for a plan: no changes)."""
     script = Path(sys.executable).parent / "wp"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")} | {"WP_DATABASE_URL": url}
     t0 = time.perf_counter()
-    done = subprocess.run(
-        [str(script), "plan", str(root), "--detailed-exitcode"], env=env, capture_output=True, check=False
-    )
+    done = subprocess.run([str(script), *args], env=env, capture_output=True, check=False)
     seconds = time.perf_counter() - t0
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     return seconds
@@ -123,29 +123,30 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--pools", type=int, default=1000)
     parser.add_argument("--stores", default="sqlite,postgres")
-    parser.add_argument("--child", nargs=3, metavar=("URL", "POOLS", "DEPLOYMENTS"))
+    parser.add_argument("--child", nargs=4, metavar=("URL", "PROC_URL", "POOLS", "DEPLOYMENTS"))
     args = parser.parse_args()
     if args.child:
-        url, pools, deployments = args.child
-        print(json.dumps(measure(url, int(pools), int(deployments))))
+        url, proc_url, pools, deployments = args.child
+        print(json.dumps(measure(url, proc_url, int(pools), int(deployments))))
         return
     pg = os.environ.get("WP_TEST_POSTGRES_URL")
     print(
-        f"{'store':<9} {'deployments':>11} {'plan(empty)':>12} {'apply(empty)':>13} {'no-op plan':>11} "
-        f"{'`wp plan`':>10} {'1-field plan':>13} {'peak RSS':>9}"
+        f"{'store':<9} {'deployments':>11} {'plan(empty)':>12} {'apply(empty)':>13} {'`wp apply`':>11} "
+        f"{'no-op plan':>11} {'`wp plan`':>10} {'1-field plan':>13} {'peak RSS':>9}"
     )
     for store in args.stores.split(","):
         for size in [int(s) for s in args.sizes.split(",")]:
             with tempfile.TemporaryDirectory() as tmp:
                 if store == "sqlite":
-                    url = f"sqlite:///{tmp}/wp.db"
+                    url, proc_url = f"sqlite:///{tmp}/wp.db", f"sqlite:///{tmp}/wp-process.db"
                 elif pg:
                     url = fresh_database(pg, f"wp_bench_{size}")
+                    proc_url = fresh_database(pg, f"wp_bench_{size}_process")
                 else:
                     print(f"{store:<9} skipped: set WP_TEST_POSTGRES_URL")
                     break
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--child", url, str(args.pools), str(size)],
+                    [sys.executable, __file__, "--child", url, proc_url, str(args.pools), str(size)],
                     capture_output=True,
                     text=True,
                     check=False,
@@ -156,6 +157,7 @@ def main() -> None:
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 print(
                     f"{store:<9} {size:>11} {r['plan_from_empty']:>11.2f}s {r['apply_from_empty']:>12.2f}s "
+                    f"{r['wp_apply']:>10.2f}s "
                     f"{r['noop_plan']:>10.2f}s {r['noop_wp_plan']:>9.2f}s {r['one_field_plan']:>12.2f}s "
                     f"{r['peak_rss_mb']:>7.0f}MB"
                 )

@@ -1,12 +1,16 @@
 """Every runtime figure of issue 4 in one run, each next to its target and to the system wp models.
 
-    python bench/runtime.py [N_RUNS]          # N_RUNS trivial runs per throughput figure (default 40)
+    python bench/runtime.py [N_RUNS] [--poll-interval S]   # N_RUNS trivial runs per throughput figure (40)
+
+Workers run with wp's default flags except `--limit 4` (and `--poll-interval` only when given), so the figures
+are what a user measures. Needs only wp's own dependencies (`pip install .`).
 
 Prints, asserting nothing:
 - claim latency p50/p99 with 100,000 scheduled runs in the store: embedded SQLite, and PostgreSQL when
   WP_TEST_POSTGRES_URL is set (a fresh database is created there and dropped afterwards);
 - through a real `wp server start` (embedded SQLite behind it) and real `wp worker start` processes over HTTP:
-  dispatch latency (expected start → process started) p50/p99, throughput of trivial runs with 1 worker at
+  dispatch latency (expected start → process started) p50/p99 for runs due ahead of time and for runs due
+  the moment they are created (an idle worker: what a user triggering a run waits for), throughput of trivial runs with 1 worker at
   --limit 4 and with 4 workers at --limit 4, worker, flow-run child and server RSS;
 - the same 4-worker load straight on the embedded SQLite file (no server, 4 processes writing), and whether
   any process logged `database is locked`.
@@ -14,6 +18,7 @@ Prints, asserting nothing:
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -30,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psutil
+import procfs
 import runtime_claim
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -46,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 WP = str(Path(sys.executable).parent / "wp")
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 MB = 2**20
+POLL_INTERVAL: str | None = None  # the workers' --poll-interval; None: wp's default, as a user runs it
 # The modelled system's figures (issue 4): poll at 12k scheduled runs, trivial runs/s with a 4-slot process
 # worker, that worker's RSS.
 MODELLED_POLL_MS = 420.0
@@ -60,19 +66,12 @@ def env_for(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def rss(pid: int) -> int:
-    try:
-        return int(psutil.Process(pid).memory_info().rss)
-    except psutil.Error:
-        return 0
+rss = procfs.rss
 
 
-def is_flow_child(proc: psutil.Process) -> bool:
+def is_flow_child(pid: int) -> bool:
     """A flow-run child after exec (one just forked still shares the worker's pages)."""
-    try:
-        return "reconciler.runtime.entry" in " ".join(proc.cmdline())
-    except psutil.Error:
-        return False
+    return "reconciler.runtime.entry" in procfs.cmdline(pid)
 
 
 @dataclass
@@ -86,11 +85,8 @@ class Peaks:
     def sample(self, workers: list[subprocess.Popen[bytes]], server: int | None) -> None:
         for worker in workers:
             self.worker = max(self.worker, rss(worker.pid))
-            try:
-                children = psutil.Process(worker.pid).children(recursive=True)
-            except psutil.Error:
-                children = []
-            self.child = max([self.child, *(rss(c.pid) for c in children if is_flow_child(c))])
+            children = procfs.children(worker.pid)
+            self.child = max([self.child, *(rss(c) for c in children if is_flow_child(c))])
         if server is not None:
             self.server = max(self.server, rss(server))
 
@@ -109,7 +105,8 @@ class Bench:
         for i in range(count):
             name = f"{tag}-{i}"
             argv = [WP, "worker", "start", "--pool", "bench", "--limit", "4", "--name", name]
-            argv += ["--poll-interval", "0.1"]
+            if POLL_INTERVAL is not None:
+                argv += ["--poll-interval", POLL_INTERVAL]
             log = (self.home / f"{name}.log").open("w")
             self.workers.append(
                 subprocess.Popen(argv, cwd=self.home, env=self.env, stdout=log, stderr=subprocess.STDOUT)
@@ -202,6 +199,21 @@ def dispatch_latencies(bench: Bench) -> list[float]:
     return latencies
 
 
+def dispatch_now_latencies(bench: Bench, count: int = 12) -> list[float]:
+    """Runs created due now, one at a time with the worker idle: creation -> process started. This is what a
+    user triggering a run waits for."""
+    latencies = []
+    for _ in range(count):
+        created = datetime.now(UTC)
+        (run_id,) = add_runs(bench.store, [created])
+        wait(
+            lambda r=run_id: bench.store.get_flow_run(r).state in FINAL, "a run due now to finish", timeout=60
+        )
+        started = next(x for x in bench.store.read_logs(run_id) if " as process " in x.message)
+        latencies.append((started.timestamp - created).total_seconds())
+    return latencies
+
+
 def throughput(bench: Bench, n: int, peaks: Peaks) -> tuple[float, int]:
     ids, elapsed = run_all(bench, [datetime.now(UTC)] * n, peaks)
     completed = sum(bench.store.get_flow_run(i).state == "COMPLETED" for i in ids)
@@ -277,6 +289,9 @@ def server_section(n: int) -> None:
         p50, p99 = percentiles(dispatch_latencies(bench))
         print(f"  dispatch latency (expected start -> process started): p50 {p50:.3f} s, p99 {p99:.3f} s "
               f"(target p50 <= 0.5 s)")  # fmt: skip
+        p50, p99 = percentiles(dispatch_now_latencies(bench))
+        print(f"  dispatch latency of a run due now, idle worker (created -> process started): p50 {p50:.3f} s, "
+              f"p99 {p99:.3f} s")  # fmt: skip
         one = Peaks()
         rate, completed = throughput(bench, n, one)
         print(f"  throughput, 1 worker --limit 4: {rate:.2f} runs/s ({completed}/{n} completed; target >= 5; "
@@ -317,7 +332,16 @@ def embedded_section(n: int) -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    global POLL_INTERVAL
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("runs", nargs="?", type=int, default=40, help="runs per throughput section")
+    parser.add_argument("--poll-interval", help="the workers' --poll-interval (default: wp's own default)")
+    args = parser.parse_args()
+    n = args.runs
+    POLL_INTERVAL = args.poll_interval
+    print(
+        f"workers: `wp worker start --limit 4` with --poll-interval {POLL_INTERVAL or 'left at its default'}"
+    )
     claim_section()
     server_section(n)
     embedded_section(n)

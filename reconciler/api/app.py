@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from reconciler.api import deployments, pools, reconcile, runs, scheduling
+from reconciler.api import deployments, pools, reconcile, runs, scheduling, wake
 from reconciler.api.auth import OPEN_PATHS, BearerAuth
 from reconciler.api.errors import install_error_handlers
 from reconciler.api.shapes import ErrorBody
@@ -104,7 +104,8 @@ def create_app(store: Store, *, api_key: str | None, background: bool = False) -
         responses=_ERRORS,
     )
     app.state.store = store
-    for module in (reconcile, pools, deployments, runs, scheduling):
+    app.state.work_signal = wake.WorkSignal()
+    for module in (reconcile, pools, deployments, runs, scheduling, wake):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])

@@ -21,6 +21,7 @@ from reconciler.api.shapes import (
     WorkQueueUpdate,
     set_fields,
 )
+from reconciler.api.wake import WorkSignalDep
 from reconciler.model import WorkPool, WorkQueue
 
 router = APIRouter(tags=["work pools"])
@@ -43,8 +44,10 @@ def get_work_pool(name: str, store: StoreDep) -> WorkPool:
 
 
 @router.patch("/work_pools/{name}", response_model=WorkPool)
-def update_work_pool(name: str, body: WorkPoolUpdate, store: StoreDep) -> WorkPool:
-    return store.update_work_pool(name, **set_fields(body))
+def update_work_pool(name: str, body: WorkPoolUpdate, store: StoreDep, signal: WorkSignalDep) -> WorkPool:
+    pool = store.update_work_pool(name, **set_fields(body))
+    signal.notify(name)  # resumed, or a limit raised: runs may be claimable now
+    return pool
 
 
 @router.delete("/work_pools/{name}", status_code=204)
@@ -86,8 +89,12 @@ def get_work_queue(pool: str, name: str, store: StoreDep) -> WorkQueue:
 
 
 @router.patch("/work_pools/{pool}/queues/{name}", response_model=WorkQueue)
-def update_work_queue(pool: str, name: str, body: WorkQueueUpdate, store: StoreDep) -> WorkQueue:
-    return store.update_work_queue(pool, name, **set_fields(body))
+def update_work_queue(
+    pool: str, name: str, body: WorkQueueUpdate, store: StoreDep, signal: WorkSignalDep
+) -> WorkQueue:
+    queue = store.update_work_queue(pool, name, **set_fields(body))
+    signal.notify(pool)
+    return queue
 
 
 @router.delete("/work_pools/{pool}/queues/{name}", status_code=204)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
 from reconciler.api.shapes import ClaimRequest, HeartbeatRequest, InfrastructureRequest, StateRequest, as_utc
+from reconciler.api.wake import WorkSignalDep
 from reconciler.errors import ValidationError
 from reconciler.model import FlowRun, LogLine, Worker
 from reconciler.states import RunState
@@ -22,8 +23,10 @@ router = APIRouter(tags=["runtime"])
 
 
 @router.post("/flow_runs", response_model=FlowRun, status_code=201)
-def create_flow_run(body: FlowRun, store: StoreDep) -> FlowRun:
-    return store.create_flow_run(_times_in_utc(body))
+def create_flow_run(body: FlowRun, store: StoreDep, signal: WorkSignalDep) -> FlowRun:
+    run = store.create_flow_run(_times_in_utc(body))
+    signal.notify(run.work_pool)
+    return run
 
 
 def _times_in_utc(run: FlowRun) -> FlowRun:
@@ -63,14 +66,17 @@ def get_flow_run(run_id: str, store: StoreDep) -> FlowRun:
 
 
 @router.post("/flow_runs/{run_id}/state", response_model=FlowRun)
-def set_run_state(run_id: str, body: StateRequest, store: StoreDep) -> FlowRun:
-    return store.set_run_state(
+def set_run_state(run_id: str, body: StateRequest, store: StoreDep, signal: WorkSignalDep) -> FlowRun:
+    run = store.set_run_state(
         run_id,
         body.state.value,
         message=body.message,
         expected=[s.value for s in body.expected],
         now=now_or_clock(body.now),
     )
+    if run.state == RunState.SCHEDULED or RunState(run.state).is_final:
+        signal.notify(run.work_pool)  # claimable again, or a concurrency slot freed
+    return run
 
 
 @router.put("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)

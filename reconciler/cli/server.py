@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 from types import FrameType
+from typing import Any
 
 import typer
 
@@ -29,6 +30,18 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     """SIGTERM outside uvicorn's own handling: before it starts listening, or re-raised by uvicorn after its
     graceful shutdown. Either way the server is done, and a requested stop is a success."""
     raise typer.Exit(0)
+
+
+def _server(uvicorn: Any, config: Any) -> Any:
+    """A uvicorn server that, on SIGTERM/SIGINT, first answers the workers' wake long-polls: uvicorn's graceful
+    shutdown waits for open requests, and a long-poll would hold it up for its whole timeout."""
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            config.app.state.work_signal.close()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 @app.callback()
@@ -65,7 +78,7 @@ def start(
     err_console.print(f"wp server on http://{host}:{port} ({where})")
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level=log_level))
+        server = _server(uvicorn, uvicorn.Config(application, host=host, port=port, log_level=log_level))
         server.run(sockets=[sock])
         if not server.started:
             fail(f"the server on {host}:{port} did not start; see the log above")

@@ -4,17 +4,13 @@ Owns how a scalar's text becomes a value (the safe loader's types, timestamps as
 text), the memoized tag resolver, and `EventBuilder`, which reads a file's events into plain values and
 records each value's position without building libyaml's node tree (the tree of a 10,000-deployment file
 was a third of a plan's peak memory). Files using anchors, aliases, merge keys, complex keys or several
-documents are left to the node reader in `config.load` (`NeedsNodes`). Without positions, the common shape
-(no anchors, tags or typed keys) is first read by the optional C extension `_fastyaml`, which builds the same
-values from libyaml's events without PyYAML's event objects and declines anything else (or when
-`WP_PURE_YAML=1` is set at import).
+documents are left to the node reader in `config.load` (`NeedsNodes`).
 
 Must never do I/O: a `!file` tag is handed to the caller's `include` function.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -32,11 +28,6 @@ from yaml.events import (
 from yaml.nodes import Node, ScalarNode
 
 from reconciler.config.sources import Path, Positions, Written
-
-try:
-    from reconciler.config import _fastyaml
-except ImportError:  # built without libyaml's headers: every file is read in Python
-    _fastyaml = None  # type: ignore[assignment]
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 STR_TAG = "tag:yaml.org,2002:str"
@@ -75,20 +66,6 @@ class Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoad
 _SHORTCUT = None not in Loader.yaml_implicit_resolvers and not Loader.yaml_path_resolvers
 _IMPLICIT_STARTS = frozenset(k for k in Loader.yaml_implicit_resolvers if k)
 _CONSTRUCT = SafeConstructor()
-# The C reader, when built and enabled, where it is exact: its string rule is `_plain_str`'s (so it needs the
-# shortcut) and it parses with the libyaml that `Loader` parses with (edge cases differ between versions).
-_FAST = (
-    _fastyaml
-    if _fastyaml is not None
-    and _SHORTCUT
-    and os.environ.get("WP_PURE_YAML") != "1"
-    and hasattr(yaml, "CSafeLoader")  # then Loader parses with libyaml, as yaml._yaml
-    and yaml._yaml.get_version_string() == _fastyaml.LIBYAML_VERSION
-    else None
-)
-_STARTS = "".join(sorted(_IMPLICIT_STARTS))
-_RESOLVER = Loader("")  # resolves for the C reader's callbacks; its parser is never used
-_PLAIN: tuple[bool, bool] = (True, False)  # an untagged plain scalar's `implicit`
 
 
 def scalar_value(node: Node) -> Any:
@@ -135,19 +112,6 @@ def _plain_str(event: ScalarEvent) -> bool:
     return not event.implicit[0] or bool(value and value[0] not in _IMPLICIT_STARTS)
 
 
-def _fast_typed(tag: str | None, text: str, plain: bool) -> Any:
-    """For the C reader: what `EventBuilder._value` gives for a scalar other than `!file` (`tag` None when
-    untagged; the reader passes only untagged plain scalars whose text it cannot call a string)."""
-    if tag is None:
-        tag = _RESOLVER.resolve(ScalarNode, text, _PLAIN if plain else (False, True))
-    return _typed(tag, text, None)
-
-
-def _fast_key(text: str) -> bool:
-    """For the C reader: whether `EventBuilder._key` takes an untagged plain key as its text."""
-    return _RESOLVER.resolve(ScalarNode, text, _PLAIN) == STR_TAG
-
-
 class NeedsNodes(Exception):
     """The text uses something only the node reader resolves (aliases, merge keys, complex or repeated keys,
     several documents) or is malformed; the caller reads it with nodes, which also words any error."""
@@ -175,14 +139,6 @@ class EventBuilder:
 
     def build(self) -> Any:
         """The document's value (None for an empty text); NeedsNodes when the node reader must do it."""
-        if self.bare and _FAST is not None:
-            try:
-                value = _FAST.values(self.text, _STARTS, _fast_typed, _fast_key)
-            except _FAST.Declined:
-                pass
-            else:
-                self.loader.dispose()
-                return value
         try:
             return self._document()
         except yaml.YAMLError:

@@ -32,6 +32,7 @@ from typing import Any, TextIO, TypeVar
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
 from reconciler.model import DEFAULT_QUEUE, BaseJobTemplate, Deployment, FlowRun, LogLine, WorkPool
 from reconciler.runtime.executors.base import Executor, Infrastructure, Job, Output, StateReport
+from reconciler.runtime.wake import WakeListener
 from reconciler.states import FINAL_STATES, RunState
 from reconciler.store.base import Store
 
@@ -69,6 +70,9 @@ class WorkerOptions:
     stop_grace_seconds: float = 5.0  # SIGTERM → SIGKILL when a run is cancelled
     run_once: bool = False
     store_retry_seconds: float = 120.0  # how long a state change or log shipment is retried in an outage
+
+
+_WAKE = object()  # the selector's data for the wake listener's pipe
 
 
 @dataclass
@@ -134,6 +138,7 @@ class Worker:
         self._next_poll = 0.0
         self._next_cancel_check = 0.0
         self._selector = selectors.DefaultSelector()
+        self._wake: WakeListener | None = None
         self.pool: WorkPool | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -157,7 +162,16 @@ class Worker:
             self._executor = load_executor(pool.type)
         self.pool = pool
         self._heartbeat()
+        self._listen_for_wakes(pool.name)
         self._say(f"Worker {self.name!r} started on work pool {pool.name!r}.")
+
+    def _listen_for_wakes(self, pool: str) -> None:
+        """Through a server, claim the moment runs may be claimable instead of at the next poll."""
+        if not hasattr(self.store, "wait_for_work") or self.options.run_once:
+            return
+        self._wake = WakeListener(self.store, pool)  # type: ignore[arg-type]  # has wait_for_work
+        self._selector.register(self._wake.fd, selectors.EVENT_READ, _WAKE)
+        self._wake.start()
 
     def _check_queues(self, pool: WorkPool) -> None:
         if not self.options.queues:
@@ -191,6 +205,8 @@ class Worker:
         finally:
             self._flush_logs()
             self._selector.close()
+            if self._wake is not None:
+                self._wake.stop()
             self._say(f"Worker {self.name!r} stopped.")
 
     def _finished(self) -> bool:
@@ -391,6 +407,10 @@ class Worker:
             time.sleep(timeout)
             return
         for key, _ in self._selector.select(timeout):
+            if key.data is _WAKE:
+                self._wake.drain()  # type: ignore[union-attr]  # registered only with a listener
+                self._next_poll = 0.0
+                continue
             active = self._active.get(key.data)
             if active is not None:
                 self._consume(active)

@@ -373,6 +373,18 @@ class HttpStore:
         data = self._request("POST", f"/work_pools/{_segment(work_pool)}/claim", json=body)
         return _RUNS.validate_python(data)
 
+    def wait_for_work(self, work_pool: str, after: int | None, timeout: float) -> int:
+        """Long-poll the server until runs of `work_pool` may have become claimable since generation `after`
+        (at once when `after` is None); the generation it answered with. Not part of the Store protocol: only a
+        server can wake a worker."""
+        data = self._request(
+            "GET",
+            f"/work_pools/{_segment(work_pool)}/wake",
+            params={"after": after, "timeout": timeout},
+            timeout=timeout + DEFAULT_TIMEOUT,
+        )
+        return int(data["generation"])
+
     def heartbeat_worker(self, work_pool: str, name: str, *, interval: float, now: datetime) -> Worker:
         body = {"work_pool": work_pool, "name": name, "interval": interval, "now": now}
         return Worker.model_validate(self._request("POST", "/workers/heartbeat", json=body))

@@ -455,3 +455,28 @@ def test_unpausing_a_queue_gives_not_ready_until_polled(api_store: HttpStore) ->
     assert api_store.work_queue_status("p", "q", at(6)) == "NOT_READY"
     poll(api_store, 7)
     assert api_store.work_queue_status("p", "q", at(7)) == "READY"
+
+
+# ---------------------------------------------------------------------------------------------- (e) wake-ups
+
+
+def test_a_run_due_now_wakes_an_idle_worker_long_before_its_next_poll(project: Path, tmp_path: Path) -> None:
+    rt = Runtime(project, {"WP_HOME": str(tmp_path / "home")})
+    try:
+        rt.start_server()
+        apply_project(rt)
+        rt.start_worker("sleepy", "--poll-interval", "120")  # the last --poll-interval given wins
+        with rt.api() as api:
+            wait_for(lambda: "sleepy" in {w.name for w in api.list_workers("p", datetime.now(UTC))}, "worker")
+            time.sleep(1.0)  # past its first poll: from here on only a wake-up can start a run
+            started = time.monotonic()
+            run = new_run(api, "work/high", "high", tag="now")
+            wait_for(lambda: finished(api, [run]), "the run due now to finish", timeout=20)
+            assert time.monotonic() - started < 20  # the worker's next poll is 2 minutes away
+            assert_completed_with_logs(api, [run])
+        # a worker's long-poll in flight must not hold up the server's shutdown
+        stopped = time.monotonic()
+        assert rt.stop_server() == 0, rt.server_log()
+        assert time.monotonic() - stopped < 5, "the server waited for the worker's wake long-poll"
+    finally:
+        rt.close()
