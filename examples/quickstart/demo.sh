@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole runtime in about ten seconds: a wp server (API + scheduler) on a free local port with the embedded
+# The whole runtime in under a minute (most of it Python starting each command): a wp server (API + scheduler) on a free local port with the embedded
 # SQLite store behind it ($WP_HOME/wp.db, default ~/.wp), every later command talking to it over HTTP
 # (WP_API_URL): plan and apply examples/quickstart, start a worker, trigger a deployment and follow it,
 # show the run and its logs, then stop the worker and the server cleanly.
@@ -58,8 +58,9 @@ step "wp apply: make it so, in one transaction"
 wp apply . --auto-approve >/dev/null
 wp work-queue ls --pool local
 
-step "wp worker start: a process worker polls the 'local' pool"
-wp worker start --pool local --name quickstart-worker --limit 2 &
+step "wp worker start: a process worker polls the 'local' pool (its own log: $logs/worker.log)"
+# The worker's log goes to a file: `--watch` below prints the run's output once, as it arrives.
+wp worker start --pool local --name quickstart-worker --limit 2 >"$logs/worker.log" 2>&1 &
 worker=$!
 
 step "wp deployment run --watch: trigger say-hello/hello and follow it to a final state"
@@ -69,7 +70,7 @@ wp deployment run say-hello/hello --param name=newcomer --watch || status=$?
 step "wp flow-run ls: the run"
 wp flow-run ls --state COMPLETED --state FAILED --state CRASHED
 run_id=$(wp flow-run ls --deployment say-hello/hello --state COMPLETED --state FAILED --state CRASHED --json |
-    python3 -c 'import json, sys; print([r["id"] for r in json.load(sys.stdin) if r["parameters"]["name"] == "newcomer"][-1])')
+    python3 -c 'import json, sys; print([r["id"] for r in json.load(sys.stdin) if r["parameters"]["name"] == "newcomer"][0])')  # newest first
 
 step "wp flow-run logs: what it printed"
 wp flow-run logs "$run_id"

@@ -87,8 +87,9 @@ def set_run_state(run_id: str, body: StateRequest, store: StoreDep, signal: Work
     return run
 
 
-@router.post("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)
+@router.put("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)
 def set_run_infrastructure(run_id: str, body: InfrastructureRequest, store: StoreDep) -> FlowRun:
+    """What runs the flow run (a pid, a container id, a job name), as its worker reports it."""
     return store.set_run_infrastructure(run_id, body.infrastructure_id)
 
 

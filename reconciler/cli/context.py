@@ -73,7 +73,23 @@ def open_store() -> Store:
     return _open(os.environ)
 
 
+def json_errors() -> bool:
+    """Whether this command line asked for JSON (`--json`): then errors are JSON on stderr too."""
+    return "--json" in sys.argv[1:]
+
+
+def print_json_error(type_: str, message: str, **extra: Any) -> None:
+    """`{"error": {"type", "message", ...}}` on stderr, one document, for scripts that asked for --json."""
+    body = {"type": type_, "message": message, **{k: v for k, v in extra.items() if v is not None}}
+    sys.stderr.write(json.dumps({"error": body}, default=str) + "\n")
+
+
 def fail(message: str, code: int = EXIT_ERROR, hint: str | None = None) -> NoReturn:
+    if json_errors():
+        from rich.text import Text
+
+        print_json_error("Error", Text.from_markup(message).plain, hint=hint)
+        raise typer.Exit(code)
     err_console.print(f"[bold red]Error:[/bold red] {message}")
     if hint:
         err_console.print(f"  {hint}")

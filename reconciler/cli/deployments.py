@@ -51,20 +51,27 @@ def inspect(address: str = typer.Argument(..., metavar="FLOW/NAME"), json_out: b
         console.print_json(json.dumps(view))
 
 
+def _set_paused(address: str, paused: bool, json_out: bool) -> None:
+    from reconciler.cli.views import deployment_view
+
+    flow, name = split_address(address)
+    updated = open_store().update_deployment(flow, name, paused=paused)
+    if json_out:
+        print_json(deployment_view(updated))
+    else:
+        console.print(f"{'Paused' if paused else 'Resumed'} deployment [bold]{flow}/{name}[/bold].")
+
+
 @app.command()
-def pause(address: str = typer.Argument(..., metavar="FLOW/NAME")) -> None:
+def pause(address: str = typer.Argument(..., metavar="FLOW/NAME"), json_out: bool = JsonOption) -> None:
     """Stop the deployment's schedules from producing runs."""
-    flow, name = split_address(address)
-    open_store().update_deployment(flow, name, paused=True)
-    console.print(f"Paused deployment [bold]{flow}/{name}[/bold].")
+    _set_paused(address, True, json_out)
 
 
 @app.command()
-def resume(address: str = typer.Argument(..., metavar="FLOW/NAME")) -> None:
+def resume(address: str = typer.Argument(..., metavar="FLOW/NAME"), json_out: bool = JsonOption) -> None:
     """Let the deployment's schedules produce runs again."""
-    flow, name = split_address(address)
-    open_store().update_deployment(flow, name, paused=False)
-    console.print(f"Resumed deployment [bold]{flow}/{name}[/bold].")
+    _set_paused(address, False, json_out)
 
 
 @app.command()

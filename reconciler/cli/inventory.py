@@ -43,8 +43,12 @@ def _unmask_as_refs(value: Any, path: list[str]) -> Any:
     return value
 
 
-def config_document(keys: set[str] | None = None, *, unmanaged_only: bool = False) -> dict[str, Any]:
-    """The live store as a wp.yaml document; `keys` restricts to those addresses (with their children)."""
+def config_document(
+    keys: set[str] | None = None, *, unmanaged_only: bool = False, server_defaults: bool = False
+) -> dict[str, Any]:
+    """The live store as a wp.yaml document; `keys` restricts to those addresses (with their children).
+    `server_defaults` keeps the values the store gives by itself (a default queue's description): Terraform
+    compares every attribute it manages, so leaving them out would show as a change right after import."""
     from reconciler.engine.job_templates import default_base_job_template
     from reconciler.model import DEFAULT_QUEUE, Deployment, Kind, WorkPool, WorkQueue
 
@@ -83,7 +87,8 @@ def config_document(keys: set[str] | None = None, *, unmanaged_only: bool = Fals
                 q["concurrency_limit"] = v.concurrency_limit
             if v.paused:
                 q["paused"] = True
-            if v.description and not (v.name == DEFAULT_QUEUE and v.description.startswith("The work pool")):
+            given = v.name == DEFAULT_QUEUE and (v.description or "").startswith("The work pool")
+            if v.description and (server_defaults or not given):
                 q["description"] = v.description
             pools[v.work_pool]["queues"].append(q)
         elif isinstance(v, Deployment) and wanted(obj.key.address, obj.owner):
@@ -147,7 +152,7 @@ def export(
     out: Path | None = typer.Option(None, "--out", help="Write to this file instead of stdout."),
 ) -> None:
     """Write every live object as configuration (secrets become ${VAR} references)."""
-    document = config_document()
+    document = config_document(server_defaults=fmt is ExportFormat.tf)
     if fmt is ExportFormat.tf:
         try:
             from reconciler.config.hcl import export_tf  # type: ignore[import-not-found, unused-ignore]
@@ -169,6 +174,9 @@ def import_(
     ),
     all_: bool = typer.Option(False, "--all", help="Every live object no project manages."),
     out: Path | None = typer.Option(None, "--out", help="Write DIR/imported.yaml instead of printing."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the imported objects as JSON (the config document), not YAML."
+    ),
 ) -> None:
     """Write config for live objects made by hand, so the next apply adopts them into the project."""
     from reconciler.model import Key
@@ -187,12 +195,20 @@ def import_(
     document.pop("project")
     text = dump_yaml(document)
     if out is None:
-        typer.echo(text, nl=False)
+        if json_out:
+            print_json(document)
+        else:
+            typer.echo(text, nl=False)
         return
     out.mkdir(parents=True, exist_ok=True)
     target = out / "imported.yaml"
     target.write_text(text)
-    console.print(f"Wrote {target}. Add it to `include:` in wp.yaml; the next apply adopts these objects.")
+    if json_out:
+        print_json({"wrote": str(target), "document": document})
+    else:
+        console.print(
+            f"Wrote {target}. Add it to `include:` in wp.yaml; the next apply adopts these objects."
+        )
 
 
 def explain(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 
@@ -105,6 +106,32 @@ def _base_named(cls: type, name: str) -> type[Exception]:
     return next(c for c in cls.__mro__ if c.__name__ == name)
 
 
+def _plain_help(command: Any) -> None:
+    """Help as people read it: arguments in capitals (`NAME`, not Typer's `{name}`) and no type column for
+    flags (Typer prints `<bool>` beside `--help`)."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            shown = param.metavar if param.required else f"[{param.metavar}]"
+            shown += "..." if param.nargs != 1 else ""
+            if hasattr(param, "_usage_display_name"):  # Typer's own usage writes `{NAME}`
+                param._usage_display_name = lambda shown=shown: shown
+    help_option = command.get_help_option
+
+    def plain_help_option(ctx: Any) -> Any:
+        option = help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = plain_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
 def _invoke() -> int:
     """Run the Typer app outside click's standalone mode, so that this module, not click, maps usage errors to
     exit codes: click exits 2 on a usage error, the code `--detailed-exitcode` uses for "changes present"; a
@@ -112,8 +139,10 @@ def _invoke() -> int:
     # Typer may vendor click: take its exception classes from a public name rather than `import click`.
     usage_error = _base_named(typer.BadParameter, "UsageError")
     click_exception = _base_named(typer.BadParameter, "ClickException")
+    command = typer.main.get_command(app)
+    _plain_help(command)
     try:
-        code = app(standalone_mode=False)
+        code = command(prog_name="wp", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort as exc:
@@ -121,10 +150,15 @@ def _invoke() -> int:
             raise KeyboardInterrupt from None
         return context.EXIT_ERROR
     except click_exception as exc:
+        code = context.EXIT_ERROR if isinstance(exc, usage_error) else int(getattr(exc, "exit_code", 1))
+        if context.json_errors():
+            kind = "UsageError" if isinstance(exc, usage_error) else type(exc).__name__
+            context.print_json_error(kind, exc.format_message())  # type: ignore[attr-defined]
+            return code
         from typer import rich_utils
 
         rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
-        return context.EXIT_ERROR if isinstance(exc, usage_error) else int(getattr(exc, "exit_code", 1))
+        return code
     return code if isinstance(code, int) else 0
 
 
@@ -138,10 +172,18 @@ def run() -> None:
     except ConfigError as exc:
         from reconciler.cli.context import print_diagnostics
 
+        if context.json_errors():
+            diagnostics = [d.to_json() for d in exc.diagnostics]
+            context.print_json_error("ConfigError", exc.message, diagnostics=diagnostics)
+            sys.exit(exc.exit_code)
         print_diagnostics(exc.diagnostics)
         sys.exit(exc.exit_code)
     except WpError as exc:
         from rich.markup import escape
+
+        if context.json_errors():
+            context.print_json_error(type(exc).__name__, exc.message)
+            sys.exit(exc.exit_code)
 
         err_console.print(f"[bold red]Error:[/bold red] {escape(exc.message)}")
         sys.exit(exc.exit_code)
@@ -150,6 +192,9 @@ def run() -> None:
         sys.exit(130)
     except Exception as exc:  # a bug, not a user error: one line, the traceback only on request
         refusal = _refused_value(exc)
+        if refusal is not None and context.json_errors():
+            context.print_json_error("ValidationError", refusal)
+            sys.exit(1)
         if refusal is not None:
             from rich.markup import escape
 

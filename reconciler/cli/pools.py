@@ -81,6 +81,7 @@ def create(
         print_json(_view(name))
     else:
         console.print(f"Created work pool [bold]{name}[/bold] ({type_}).")
+        console.print(f"Start a worker for it: [bold]wp worker start --pool {name}[/bold]")
 
 
 @app.command()
@@ -138,21 +139,24 @@ def inspect(name: str, json_out: bool = JsonOption) -> None:
     console.print_json(json.dumps(view))
 
 
-def _set(name: str, message: str, **fields: Any) -> None:
+def _set(name: str, message: str, json_out: bool, **fields: Any) -> None:
     open_store().update_work_pool(name, **fields)
-    console.print(message)
+    if json_out:
+        print_json(_view(name))
+    else:
+        console.print(message)
 
 
 @app.command()
-def pause(name: str) -> None:
+def pause(name: str, json_out: bool = JsonOption) -> None:
     """Stop delivering work from the pool (its schedules keep producing runs)."""
-    _set(name, f"Paused work pool [bold]{name}[/bold].", paused=True)
+    _set(name, f"Paused work pool [bold]{name}[/bold].", json_out, paused=True)
 
 
 @app.command()
-def resume(name: str) -> None:
+def resume(name: str, json_out: bool = JsonOption) -> None:
     """Deliver work from the pool again."""
-    _set(name, f"Resumed work pool [bold]{name}[/bold].", paused=False)
+    _set(name, f"Resumed work pool [bold]{name}[/bold].", json_out, paused=False)
 
 
 @app.command()
@@ -169,15 +173,18 @@ def delete(
 
 
 @app.command("set-concurrency-limit")
-def set_concurrency_limit(name: str, limit: int = typer.Argument(..., min=0)) -> None:
+def set_concurrency_limit(
+    name: str, limit: int = typer.Argument(..., min=0), json_out: bool = JsonOption
+) -> None:
     """Cap the runs in PENDING, RUNNING or CANCELLING across the pool."""
-    _set(name, f"Set the concurrency limit of [bold]{name}[/bold] to {limit}.", concurrency_limit=limit)
+    message = f"Set the concurrency limit of [bold]{name}[/bold] to {limit}."
+    _set(name, message, json_out, concurrency_limit=limit)
 
 
 @app.command("clear-concurrency-limit")
-def clear_concurrency_limit(name: str) -> None:
+def clear_concurrency_limit(name: str, json_out: bool = JsonOption) -> None:
     """Remove the pool's concurrency limit."""
-    _set(name, f"Cleared the concurrency limit of [bold]{name}[/bold].", concurrency_limit=None)
+    _set(name, f"Cleared the concurrency limit of [bold]{name}[/bold].", json_out, concurrency_limit=None)
 
 
 @app.command("get-default-base-job-template")

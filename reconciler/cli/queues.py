@@ -35,30 +35,50 @@ def create(
     """Create a queue; a taken priority shifts the queues at and after it down to the next gap."""
     from reconciler.model import WorkQueue
 
-    queue = open_store().create_work_queue(
+    store = open_store()
+    before = {q.name: q.priority for q in store.list_work_queues(pool)} if priority is not None else {}
+    queue = store.create_work_queue(
         WorkQueue(
             work_pool=pool, name=name, priority=priority, concurrency_limit=limit, description=description
         )
     )
     if json_out:
         print_json(_view(pool, name))
-    else:
-        console.print(f"Created work queue [bold]{pool}/{name}[/bold] with priority {queue.priority}.")
+        return
+    console.print(f"Created work queue [bold]{pool}/{name}[/bold] with priority {queue.priority}.")
+    if before:  # a taken priority shifts others down: say so, nobody expects `default` to move silently
+        after = {q.name: q.priority for q in store.list_work_queues(pool)}
+        for moved in sorted((n for n in before if before[n] != after.get(n)), key=lambda n: after[n] or 0):
+            console.print(f"Moved {moved} from priority {before[moved]} to {after[moved]}.")
 
 
 @app.command("ls")
-def list_queues(pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
-    """List a pool's queues in priority order."""
+def list_queues(
+    pool: str | None = typer.Option(
+        None, "--pool", "-p", help="Only this pool's queues (default: every pool)."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """List queues in priority order, of one pool or of every pool."""
     from reconciler.cli.views import queue_view, queues_table
 
     store = open_store()
     at = now()
-    queues = sorted(store.list_work_queues(pool), key=lambda q: q.priority or 0)
-    rows = [queue_view(q, store.work_queue_status(pool, q.name, at)) for q in queues]
+    pools = [pool] if pool is not None else [p.name for p in store.list_work_pools()]
+    by_pool = {
+        name: [
+            queue_view(q, store.work_queue_status(name, q.name, at))
+            for q in sorted(store.list_work_queues(name), key=lambda q: q.priority or 0)
+        ]
+        for name in pools
+    }
     if json_out:
-        print_json(rows)
+        print_json([row for rows in by_pool.values() for row in rows])
+    elif not by_pool:
+        console.print("No work pools. Create one with `wp work-pool create NAME` or `wp apply`.")
     else:
-        console.print(queues_table(pool, rows))
+        for name, rows in by_pool.items():
+            console.print(queues_table(name, rows))
 
 
 @app.command()
@@ -71,21 +91,24 @@ def inspect(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None
         console.print_json(json.dumps(view))
 
 
-def _set(pool: str, name: str, message: str, **fields: Any) -> None:
+def _set(pool: str, name: str, message: str, json_out: bool, **fields: Any) -> None:
     open_store().update_work_queue(pool, name, **fields)
-    console.print(message)
+    if json_out:
+        print_json(_view(pool, name))
+    else:
+        console.print(message)
 
 
 @app.command()
-def pause(name: str, pool: str = PoolOpt) -> None:
+def pause(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
     """Stop delivering work from this queue."""
-    _set(pool, name, f"Paused work queue [bold]{pool}/{name}[/bold].", paused=True)
+    _set(pool, name, f"Paused work queue [bold]{pool}/{name}[/bold].", json_out, paused=True)
 
 
 @app.command()
-def resume(name: str, pool: str = PoolOpt) -> None:
+def resume(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
     """Deliver work from this queue again (NOT_READY until a worker polls it)."""
-    _set(pool, name, f"Resumed work queue [bold]{pool}/{name}[/bold].", paused=False)
+    _set(pool, name, f"Resumed work queue [bold]{pool}/{name}[/bold].", json_out, paused=False)
 
 
 @app.command()
@@ -106,17 +129,16 @@ def delete(
 
 
 @app.command("set-concurrency-limit")
-def set_concurrency_limit(name: str, limit: int = typer.Argument(..., min=0), pool: str = PoolOpt) -> None:
+def set_concurrency_limit(
+    name: str, limit: int = typer.Argument(..., min=0), pool: str = PoolOpt, json_out: bool = JsonOption
+) -> None:
     """Cap the queue's runs in PENDING, RUNNING or CANCELLING."""
-    _set(
-        pool,
-        name,
-        f"Set the concurrency limit of [bold]{pool}/{name}[/bold] to {limit}.",
-        concurrency_limit=limit,
-    )
+    message = f"Set the concurrency limit of [bold]{pool}/{name}[/bold] to {limit}."
+    _set(pool, name, message, json_out, concurrency_limit=limit)
 
 
 @app.command("clear-concurrency-limit")
-def clear_concurrency_limit(name: str, pool: str = PoolOpt) -> None:
+def clear_concurrency_limit(name: str, pool: str = PoolOpt, json_out: bool = JsonOption) -> None:
     """Remove the queue's concurrency limit."""
-    _set(pool, name, f"Cleared the concurrency limit of [bold]{pool}/{name}[/bold].", concurrency_limit=None)
+    message = f"Cleared the concurrency limit of [bold]{pool}/{name}[/bold]."
+    _set(pool, name, message, json_out, concurrency_limit=None)

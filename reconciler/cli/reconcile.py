@@ -55,6 +55,12 @@ MassDeleteOpt = typer.Option(
     False, "--allow-mass-delete", help="Allow a plan that deletes over half the objects."
 )
 FormatOpt = typer.Option(PlanFormat.text, "--format", help="Output format.")
+CompactOpt = typer.Option(
+    None,
+    "--compact/--full",
+    help="A count per kind and action instead of every change (default: compact above 100 changes).",
+    show_default=False,
+)
 LockTimeoutOpt = typer.Option(
     0.0, "--lock-timeout", help="Seconds to wait for the apply lock.", show_default=True
 )
@@ -98,13 +104,22 @@ def _plan_or_exit(
     return outcome
 
 
-def _render(plan: Plan, fmt: PlanFormat) -> str:
-    from reconciler.engine.render import render_json, render_markdown, render_text
+def _render(plan: Plan, fmt: PlanFormat, compact: bool | None = False) -> str:
+    """`compact`: True / False as asked; None decides by size (more than COMPACT_ABOVE changes)."""
+    from reconciler.engine.render import (
+        COMPACT_ABOVE,
+        render_compact,
+        render_json,
+        render_markdown,
+        render_text,
+    )
 
     if fmt is PlanFormat.json:
         return render_json(plan)
     if fmt is PlanFormat.markdown:
         return render_markdown(plan)
+    if compact or (compact is None and len(plan.actionable) > COMPACT_ABOVE):
+        return render_compact(plan)
     return render_text(plan, color=console.is_terminal)
 
 
@@ -168,6 +183,7 @@ def plan(
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="Exit 2 when there are changes."
     ),
+    compact: bool | None = CompactOpt,
 ) -> None:
     """Show what apply would change: the config against the live store."""
     from reconciler.engine.render import render_json
@@ -176,7 +192,7 @@ def plan(
         directory, open_store(), prune=prune, targets=target, allow_mass_delete=allow_mass_delete
     )
     assert outcome.plan is not None
-    _emit(_render(outcome.plan, fmt))
+    _emit(_render(outcome.plan, fmt, compact))
     if out is not None:
         out.write_text(render_json(outcome.plan) + "\n")
         if fmt is PlanFormat.text:
@@ -197,6 +213,7 @@ def apply(
     allow_mass_delete: bool = MassDeleteOpt,
     lock_timeout: float = LockTimeoutOpt,
     json_out: bool = JsonOption,
+    compact: bool | None = CompactOpt,
 ) -> None:
     """Apply the configuration (or exactly a saved plan) in one transaction."""
     store = open_store()
@@ -209,7 +226,7 @@ def apply(
         assert outcome.plan is not None
         plan_obj = outcome.plan
         if not json_out:
-            _emit(_render(plan_obj, PlanFormat.text))
+            _emit(_render(plan_obj, PlanFormat.text, compact))
         if plan_obj.has_changes:
             confirm_or_exit("Do you want to perform these actions?", auto_approve)
     _apply(store, plan_obj, lock_timeout=lock_timeout, json_out=json_out, source=target_path)
@@ -261,8 +278,9 @@ def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool,
     if json_out:
         print_json({"applied": True, "summary": dict(record.summary), "history_id": record.id})
     else:
+        done = "Destroy complete!" if plan_obj.destroy else "Apply complete!"
         console.print(
-            f"[bold green]Apply complete![/bold green] Resources: {s.add} added, {s.change} changed, "
+            f"[bold green]{done}[/bold green] Resources: {s.add} added, {s.change} changed, "
             f"{s.destroy} destroyed."
         )
 
@@ -271,15 +289,17 @@ def destroy(
     directory: Path = DirArg,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Destroy without asking."),
     lock_timeout: float = LockTimeoutOpt,
+    json_out: bool = JsonOption,
 ) -> None:
     """Delete every object this project manages (objects made by hand or by other projects are kept)."""
     store = open_store()
     outcome = _plan_or_exit(directory, store, destroy=True, allow_mass_delete=True)
     assert outcome.plan is not None
-    _emit(_render(outcome.plan, PlanFormat.text))
+    if not json_out:
+        _emit(_render(outcome.plan, PlanFormat.text))
     if outcome.plan.has_changes:
         confirm_or_exit("Do you really want to destroy all objects of this project?", auto_approve)
-    _apply(store, outcome.plan, lock_timeout=lock_timeout, json_out=False, source=directory)
+    _apply(store, outcome.plan, lock_timeout=lock_timeout, json_out=json_out, source=directory)
 
 
 def drift(

@@ -33,6 +33,7 @@ worker_app = typer.Typer(help="Start workers and list them.", no_args_is_help=Tr
 flow_run_app = typer.Typer(help="List, inspect, follow and cancel flow runs.", no_args_is_help=True)
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+IN_HAND = ("PENDING", "RUNNING", "CANCELLING")
 RunArg = typer.Argument(..., metavar="RUN", help="The run's id, a unique prefix of it, or the run's name.")
 
 
@@ -117,7 +118,7 @@ def runs_table(title: str, rows: list[dict[str, Any]], *, with_late: bool = Fals
     at = now()
     table = Table(title=title, title_justify="left")
     for col in ("ID", "Name", "Deployment", "Pool / queue", "State", "Expected start"):
-        table.add_column(col, no_wrap=col in ("ID", "Name"))
+        table.add_column(col, no_wrap=col in ("ID", "Name", "State", "Expected start"))
     for r in rows:
         late = with_late and r.get("late") and r["state"] != "LATE"  # a LATE state says so itself
         state = _state(r["state"]) + (" [bold yellow](late)[/]" if late else "")
@@ -219,35 +220,60 @@ def worker_start(
 
 @worker_app.command("ls")
 def worker_ls(
-    pool: str = typer.Option(..., "--pool", "-p", help="The work pool whose workers to list."),
+    pool: str | None = typer.Option(
+        None, "--pool", "-p", help="Only this pool's workers (default: every pool)."
+    ),
+    all_: bool = typer.Option(False, "--all", "-a", help="Also list OFFLINE workers."),
     json_out: bool = JsonOption,
 ) -> None:
-    """List the workers of a pool with their status (ONLINE / OFFLINE)."""
+    """List workers with their status and the runs each has in hand; OFFLINE ones only with --all."""
     store = open_store()
-    store.get_work_pool(pool)  # a clear NotFoundError for a pool that does not exist
-    rows = [
-        {
-            "name": w.name,
-            "work_pool": w.work_pool,
-            "status": w.status,
-            "last_heartbeat": w.last_heartbeat.isoformat(),
-            "heartbeat_interval": w.heartbeat_interval,
-        }
-        for w in store.list_workers(pool, now())
-    ]
+    if pool is not None:
+        store.get_work_pool(pool)  # a clear NotFoundError for a pool that does not exist
+    at = now()
+    pools = [pool] if pool is not None else [p.name for p in store.list_work_pools()]
+    rows: list[dict[str, Any]] = []
+    for name in pools:
+        in_hand: dict[str, int] = {}
+        for run in store.list_flow_runs(states=IN_HAND, work_pool=name, limit=10_000):
+            if run.worker:
+                in_hand[run.worker] = in_hand.get(run.worker, 0) + 1
+        rows += [
+            {
+                "name": w.name,
+                "work_pool": w.work_pool,
+                "status": w.status,
+                "last_heartbeat": w.last_heartbeat.isoformat(),
+                "heartbeat_interval": w.heartbeat_interval,
+                "runs_in_hand": in_hand.get(w.name, 0),
+            }
+            for w in store.list_workers(name, at)
+        ]
+    hidden = 0 if all_ else sum(1 for r in rows if r["status"] != "ONLINE")
+    if not all_:
+        rows = [r for r in rows if r["status"] == "ONLINE"]
     if json_out:
         print_json(rows)
         return
+    where = f"work pool {escape(pool)}" if pool is not None else "any work pool"
     if not rows:
-        console.print(f"No workers on work pool {escape(pool)}.")
-        return
-    table = Table(title=f"Workers of {escape(pool)}", title_justify="left")
-    for col in ("Name", "Status", "Last heartbeat"):
-        table.add_column(col)
-    for r in rows:
-        colour = "green" if r["status"] == "ONLINE" else "red"
-        table.add_row(escape(str(r["name"])), f"[{colour}]{r['status']}[/]", str(r["last_heartbeat"]))
-    console.print(table)
+        console.print(f"No online workers on {where}.")
+    else:
+        table = Table(title="Workers", title_justify="left")
+        for col in ("Pool", "Name", "Status", "Runs in hand", "Last heartbeat"):
+            table.add_column(col)
+        for r in rows:
+            colour = "green" if r["status"] == "ONLINE" else "red"
+            table.add_row(
+                escape(str(r["work_pool"])),
+                escape(str(r["name"])),
+                f"[{colour}]{r['status']}[/]",
+                str(r["runs_in_hand"]),
+                relative_time(datetime.fromisoformat(str(r["last_heartbeat"])), at),
+            )
+        console.print(table)
+    if hidden:
+        console.print(f"{hidden} offline worker{'s' if hidden != 1 else ''} hidden; --all shows them.")
 
 
 # ---------------------------------------------------------------------------------------- deployment run
@@ -367,11 +393,39 @@ def _validate_run_job_variables(
         raise typer.Exit(1)
 
 
+NO_WORKER_AFTER = 5.0  # seconds a waiting run may go unclaimed before `--watch` says no worker serves it
+
+
+def _no_worker_notice(store: Store, run: FlowRun) -> str | None:
+    """What to tell a user whose run waits while no worker is online for its pool, else None."""
+    workers = [w for w in store.list_workers(run.work_pool, now()) if w.status == "ONLINE"]
+    if workers:
+        return None
+    queue = f" --work-queue {run.work_queue}" if run.work_queue != "default" else ""
+    return (
+        f"No worker is online for work pool {run.work_pool} (queue {run.work_queue}); the run waits until "
+        f"one polls it. Start one: wp worker start --pool {run.work_pool}{queue}"
+    )
+
+
 def follow(store: Store, run_id: str, *, show_logs: bool, interval: float = 0.3) -> FlowRun:
-    """Print the run's logs as they arrive until it reaches a final state; return it."""
+    """Print the run's state changes and logs as they arrive until it reaches a final state; return it.
+    A run nobody claims for a few seconds while no worker is online gets one notice saying how to start one."""
     last_seq = -1
+    last_state: str | None = None
+    started = time.monotonic()
+    noticed = False
     while True:
         run = store.get_flow_run(run_id)
+        if show_logs and run.state != last_state and run.state not in FINAL:
+            console.print(f"{time.strftime('%H:%M:%S')} {run.name} is {_state(run.state)}")
+        last_state = run.state
+        waiting = run.state in ("SCHEDULED", "LATE") and run.expected_start_time <= now()
+        if show_logs and waiting and not noticed and time.monotonic() - started >= NO_WORKER_AFTER:
+            noticed = True
+            notice = _no_worker_notice(store, run)
+            if notice is not None:
+                console.print(f"[yellow]{escape(notice)}[/yellow]", soft_wrap=True)
         for line in store.read_logs(run_id, after_seq=last_seq):
             last_seq = max(last_seq, line.seq)
             if show_logs:

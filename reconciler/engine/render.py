@@ -246,6 +246,38 @@ def _text(plan: Plan, show_unchanged: bool) -> Text:
     return out.text
 
 
+COMPACT_ABOVE = 100  # changes: a longer plan is shown compact unless asked in full
+_VERB = {
+    Action.CREATE: "to add",
+    Action.UPDATE: "to change",
+    Action.REPLACE: "to replace",
+    Action.DELETE: "to destroy",
+}
+
+
+def render_compact(plan: Plan) -> str:
+    """A plan too long to read (thousands of deployments) as a count per kind and action, drift and warnings
+    included; the full detail goes to `--out FILE` or `--full`."""
+    lines: list[str] = []
+    if plan.drift:
+        lines += [f"{DRIFT_TITLE}: {len(plan.drift)} object{'s' if len(plan.drift) != 1 else ''}.", ""]
+    if not plan.has_changes:
+        lines.append(NO_CHANGES)
+    else:
+        n = len(plan.actionable)
+        lines += [f"wp will perform the following actions (compact: {n} changes; --full shows each):", ""]
+        counts: dict[tuple[str, Action], int] = {}
+        for change in plan.actionable:
+            key = (change.key.kind.value, change.action)
+            counts[key] = counts.get(key, 0) + 1
+        for (kind, action), count in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
+            lines.append(f"  {kind}: {count} {_VERB.get(action, action.value)}")
+        lines += ["", _summary_line(plan)]
+    if plan.warnings:
+        lines += ["", "Warnings:", *(f"  - {w}" for w in plan.warnings)]
+    return "\n".join(lines)
+
+
 def render_text(plan: Plan, *, color: bool, show_unchanged: bool = False) -> str:
     """The Terraform-style plan of SPEC §3; ANSI colours only when `color` (otherwise the same bytes)."""
     text = _text(plan, show_unchanged)

@@ -302,6 +302,7 @@ class Worker:
         self._polled_once = True
         for run in runs:
             self._active[run.id] = _Active(run)
+            self._say(f"claimed {run.name} ({run.id[:8]}) of {run.deployment}")
 
     def _set_state(
         self, run_id: str, state: RunState, message: str | None = None, *, expected: Sequence[str] = ()
@@ -355,9 +356,9 @@ class Worker:
             self._active.pop(run.id, None)
             return
         self._watch(active)
-        self._log(
-            active, "wp", f"worker {self.name} started {run.name} as {self._executor.type} {active.infra.id}"
-        )
+        started = f"started {run.name} as {self._executor.type} {active.infra.id}"
+        self._log(active, "wp", f"worker {self.name} {started}")
+        self._say(started)
         self._record_infrastructure(active)
 
     def _record_infrastructure(self, active: _Active) -> None:
@@ -564,6 +565,7 @@ class Worker:
             # a custom command that exits 0 reports nothing: pass through RUNNING as the state table requires
             self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
         self._set_state(active.run.id, state, message)
+        self._say(f"{active.run.name} finished {state.value}" + (f": {message}" if message else ""))
 
     def _final_state(self, active: _Active, code: int) -> tuple[RunState, str | None]:
         if active.cancelling:

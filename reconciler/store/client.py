@@ -179,6 +179,13 @@ class HttpStore:
                 "check WP_API_URL and that `wp server start` is running",
                 retryable=isinstance(exc, httpx.TransportError),
             ) from exc
+        if response.status_code == 401:
+            # The server's wording speaks HTTP; a wp user sets an environment variable instead.
+            wrong = "is wrong" if self._headers else "is not set"
+            raise AuthError(
+                f"the wp server at {self.base_url} refused the request: WP_API_KEY {wrong}; "
+                "set WP_API_KEY to the server's key"
+            )
         if response.is_error:
             raise error_from_response(response)
         return response.json() if response.content else None
@@ -334,6 +341,11 @@ class HttpStore:
         }
         return _RUNS.validate_python(self._request("GET", "/flow_runs", params=params))
 
+    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        body = {"infrastructure_id": infrastructure_id}
+        data = self._request("PUT", f"/flow_runs/{_segment(run_id)}/infrastructure", json=body)
+        return FlowRun.model_validate(data)
+
     def set_run_state(
         self,
         run_id: str,
@@ -346,12 +358,6 @@ class HttpStore:
         body = {"state": state, "message": message, "expected": list(expected), "now": now}
         return FlowRun.model_validate(
             self._request("POST", f"/flow_runs/{_segment(run_id)}/state", json=body)
-        )
-
-    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
-        body = {"infrastructure_id": infrastructure_id}
-        return FlowRun.model_validate(
-            self._request("POST", f"/flow_runs/{_segment(run_id)}/infrastructure", json=body)
         )
 
     def claim_runs(

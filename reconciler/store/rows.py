@@ -116,11 +116,17 @@ def schedule_values(flow: str, name: str, schedule: Schedule) -> dict[str, Any]:
     }
 
 
+def _whole(value: float | None) -> int | float | None:
+    """The interval column is a float; a whole number of seconds reads back as an int (`3600`, not `3600.0`
+    in exports and plans), as it was declared."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def schedule_from_row(row: Row) -> Schedule:
     return Schedule(
         slug=row["slug"],
         cron=row["cron"],
-        interval=row["interval"],
+        interval=_whole(row["interval"]),
         anchor_date=row["anchor_date"],
         rrule=row["rrule"],
         timezone=row["timezone"],

@@ -193,6 +193,16 @@ class SqlRuns(SqlEngine):
             conn.execute(insert(flow_runs).values(values))
         return run_from_row(values)
 
+    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        with self.transaction() as conn:
+            changed = conn.execute(
+                update(flow_runs).where(flow_runs.c.id == run_id).values(infrastructure_id=infrastructure_id)
+            )
+            if not changed.rowcount:
+                raise NotFoundError(f"flow run {run_id!r} not found; `wp flow-run ls` lists the runs")
+            row = conn.execute(select(flow_runs).where(flow_runs.c.id == run_id)).mappings().one()
+        return run_from_row(row)
+
     def get_flow_run(self, run_id: str) -> FlowRun:
         with self.reading() as conn:
             row = conn.execute(select(flow_runs).where(flow_runs.c.id == run_id)).mappings().first()
@@ -256,15 +266,6 @@ class SqlRuns(SqlEngine):
             values = _state_values(row, target, message, now)
             conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(values))
         return run_from_row({**row, **values})
-
-    def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
-        with self.transaction() as conn:
-            done = conn.execute(
-                update(flow_runs).where(flow_runs.c.id == run_id).values(infrastructure_id=infrastructure_id)
-            )
-            if not done.rowcount:
-                raise NotFoundError(f"flow run {run_id!r} not found; `wp flow-run ls` lists the runs")
-        return self.get_flow_run(run_id)
 
     # ------------------------------------------------------------------------------------------ claim
     def claim_runs(

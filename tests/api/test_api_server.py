@@ -100,6 +100,10 @@ def test_server_on_a_busy_port_says_so_in_one_line_and_exits_1_at_once(tmp_path:
         port = int(busy.getsockname()[1])
         env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
         env.update(WP_HOME=str(tmp_path / "home"))
+        # "at once" is measured against a bare start of wp on this machine now (a loaded machine is slow)
+        started = time.monotonic()
+        subprocess.run([_wp(), "--version"], env=env, capture_output=True, timeout=60, check=True)
+        bare = time.monotonic() - started
         started = time.monotonic()
         done = subprocess.run(
             [_wp(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -116,4 +120,4 @@ def test_server_on_a_busy_port_says_so_in_one_line_and_exits_1_at_once(tmp_path:
     assert str(port) in lines[0] and "in use" in lines[0]
     # at once: before the store is even opened (uvicorn used to start the app, then fail and wait 15 s)
     assert not (tmp_path / "home" / "wp.db").exists()
-    assert took < 12, f"took {took:.1f} s"
+    assert took < 2 * bare + 3, f"took {took:.1f} s; a bare start took {bare:.1f} s"

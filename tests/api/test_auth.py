@@ -67,3 +67,13 @@ def test_without_a_key_no_token_is_needed(sql_store: SqlStore, no_key: str | Non
     with TestClient(create_app(sql_store, api_key=no_key)) as c:
         assert c.get("/work_pools").status_code == 200
         assert c.get("/openapi.json").status_code == 200
+
+
+def test_a_cli_user_with_a_wrong_or_missing_key_is_told_to_set_wp_api_key(client: TestClient) -> None:
+    from reconciler.errors import AuthError
+    from reconciler.store.client import HttpStore
+
+    with pytest.raises(AuthError, match=r"WP_API_KEY is wrong.*set WP_API_KEY to the server's key"):
+        HttpStore("http://testserver", api_key="wrong", client=client).list_work_pools()
+    with pytest.raises(AuthError, match=r"WP_API_KEY is not set.*set WP_API_KEY to the server's key"):
+        HttpStore("http://testserver", client=client).list_work_pools()

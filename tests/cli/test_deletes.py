@@ -9,12 +9,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from cli_projects import DEMO
 from wp_cli import WP_SCRIPT, ProjectWriter, Wp
 
 from reconciler.store.sql import SqlStore
 
-PROTECTED = DEMO.replace("    concurrency_limit: 4\n", "    concurrency_limit: 4\n    protect: true\n")
+
+def _protected(demo: Path) -> str:
+    """The demo project (pool p, queue urgent, deployment say-hello/d) with its pool protected."""
+    text = (demo / "wp.yaml").read_text()
+    return text.replace("    concurrency_limit: 4\n", "    concurrency_limit: 4\n    protect: true\n")
 
 
 def _on_a_terminal(home: Path, args: list[str], answer: str) -> tuple[int, str]:
@@ -45,9 +48,9 @@ def _on_a_terminal(home: Path, args: list[str], answer: str) -> tuple[int, str]:
 
 
 def test_a_protected_pool_is_refused_naming_the_project_and_how_to_unprotect(
-    wp: Wp, project: ProjectWriter, live_store: SqlStore
+    wp: Wp, project: ProjectWriter, demo: Path, live_store: SqlStore
 ) -> None:
-    assert wp("apply", project("vault", PROTECTED), "--auto-approve").code == 0
+    assert wp("apply", project("vault", _protected(demo)), "--auto-approve").code == 0
     result = wp("work-pool", "delete", "p", "--yes", "--cascade")
     assert result.code == 1
     assert "work_pool.p is protected" in result.stderr and "'demo'" in result.stderr
@@ -113,7 +116,7 @@ def test_on_a_terminal_a_delete_asks_first(wp: Wp, home: Path, live_store: SqlSt
 def test_a_protected_deployment_is_refused_and_an_unprotected_one_goes(
     wp: Wp, project: ProjectWriter, demo: Path, live_store: SqlStore
 ) -> None:
-    guarded = DEMO + "    protect: true\n"
+    guarded = (demo / "wp.yaml").read_text() + "    protect: true\n"
     assert wp("apply", project("guarded", guarded), "--auto-approve").code == 0
     refused = wp("deployment", "delete", "say-hello/d", "--yes")
     assert refused.code == 1 and "deployment.say-hello/d is protected" in refused.stderr

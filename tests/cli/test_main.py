@@ -56,3 +56,10 @@ def test_version(wp: Wp) -> None:
     result = wp("--version")
     assert result.code == 0
     assert result.stdout.startswith("wp ")
+
+
+def test_help_names_arguments_in_capitals_and_shows_no_bool_type(wp: Wp) -> None:
+    text = " ".join(wp("work-pool", "create", "--help").stdout.split())
+    assert "Usage: wp work-pool create [OPTIONS] NAME" in text
+    assert "<bool>" not in text and "{" not in text
+    assert "<bool>" not in wp("--help").stdout

@@ -19,3 +19,11 @@ def test_runs_are_found_by_name_or_id_prefix_and_listed_newest_first(store: SqlS
     oldest = store.list_flow_runs()
     assert [r.id for r in newest] == [r.id for r in reversed(oldest)]
     assert {r.id for r in newest} == {first, second}
+
+
+def test_a_runs_infrastructure_id_is_stored(store: SqlStore) -> None:
+    seed(store)
+    run_id = add_run(store)
+    updated = store.set_run_infrastructure(run_id, "4242")
+    assert updated.infrastructure_id == "4242"
+    assert store.get_flow_run(run_id).infrastructure_id == "4242"

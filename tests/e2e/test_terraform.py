@@ -222,3 +222,19 @@ def test_terraform_writes_many_deployments_in_parallel(tmp_path: Path) -> None:
     p.tf("plan", "-detailed-exitcode", "-input=false")
     p.wp("plan", ".", "--detailed-exitcode")
     assert len(json.loads(p.wp("deployment", "ls", "--json").stdout)) == 24
+
+
+def test_export_tf_round_trips_and_is_terraform_fmt_clean(tmp_path: Path) -> None:
+    """`wp export --format tf` of objects made by hand: after `terraform init`, the plan only imports them
+    (no change, default queues' descriptions included) and `terraform fmt -check` passes."""
+    p = Project(tmp_path, _terraform_or_skip())
+    p.wp("work-pool", "create", "hand", "--description", "made by hand", "--concurrency-limit", "3")
+    p.wp("work-queue", "create", "urgent", "--pool", "hand", "--priority", "1", "--limit", "2")
+    p.wp("work-pool", "create", "other")
+    exported = p.wp("export", "--format", "tf").stdout
+    (p.dir / "main.tf").write_text(exported)
+    p.tf("fmt", "-check", "-diff")
+    p.tf("init", "-input=false")
+    plan = p.tf("plan", "-input=false", "-out=tfplan", ok=(0, 2))
+    assert "to import, 0 to add, 0 to change, 0 to destroy" in plan.stdout, plan.stdout
+    assert p.planned_changes() == {}

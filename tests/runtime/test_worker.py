@@ -341,3 +341,16 @@ def test_a_failing_pull_step_fails_the_run_with_its_output(store: SqlStore, proj
     assert done.state == "FAILED"
     assert "run_shell_script" in (done.state_message or "") and "/no/such/path" in (done.state_message or "")
     assert any("/no/such/path" in line for line in logs(store, run.id))
+
+
+def test_the_worker_logs_each_run_and_stores_its_infrastructure_id(store: SqlStore, project: Path) -> None:
+    run = add_run(store, add_deployment(store, "hello"))
+    worker, out = make_worker(store, project, run_once=True)
+    worker.run()
+    done = store.get_flow_run(run.id)
+    assert done.state == "COMPLETED"
+    assert done.infrastructure_id == str(infrastructure_pid(store, run.id))
+    text = out.getvalue()
+    assert f"claimed {run.name} ({run.id[:8]}) of {run.deployment}" in text
+    assert f"started {run.name} as process {done.infrastructure_id}" in text
+    assert f"{run.name} finished COMPLETED" in text
