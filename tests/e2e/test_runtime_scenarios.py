@@ -239,11 +239,14 @@ def _waterfall_with_one_slot(rt: Runtime, api: HttpStore) -> None:
     criticals = [make("critical", i) for i in range(2)]
     worker = rt.start_worker("one-slot", "--limit", "1")
     wait_for(lambda: finished(api, criticals + highs), "the critical and high runs to finish")
-    # the paused queue was skipped all along although its runs were due first
-    assert {api.get_flow_run(r.id).state for r in lows} == {"SCHEDULED"}
+    # the paused queue was skipped all along although its runs were due first (on a slow machine the
+    # scheduler may have marked them LATE meanwhile: still not delivered)
+    assert {api.get_flow_run(r.id).state for r in lows} <= {"SCHEDULED", "LATE"}
 
     api.update_work_queue("p", "low", paused=False)
-    wait_for(lambda: api.get_flow_run(lows[0].id).state == "RUNNING", "the first low run to start")
+    # RUNNING, or already done: a poll of the test may fall after the 0.6 s run on a loaded machine
+    started_states = {"RUNNING", *FINAL}
+    wait_for(lambda: api.get_flow_run(lows[0].id).state in started_states, "the first low run to start")
     arriving = make("critical", 9, at=datetime.now(UTC))  # arrives while low runs are being worked off
     everything = [*criticals, *highs, lows[0], arriving, *lows[1:]]
     wait_for(lambda: finished(api, everything), "every run to finish")
