@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import psutil
+import procfs
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
@@ -177,9 +177,8 @@ def throughput(store: SqlStore, kind: str, n: int) -> float:
 def rss_in_flight(store: SqlStore, worker: subprocess.Popen[bytes], kind: str) -> tuple[float, float]:
     ids = add_runs(store, kind, "sleepy", [datetime.now(UTC)] * 4)
     wait_until(lambda: sum(store.get_flow_run(i).state == "RUNNING" for i in ids) == 4, timeout=120)
-    proc = psutil.Process(worker.pid)
-    worker_rss = proc.memory_info().rss / MB
-    children = sum(c.memory_info().rss for c in proc.children(recursive=True)) / MB
+    worker_rss = procfs.rss(worker.pid) / MB
+    children = sum(procfs.rss(c) for c in procfs.children(worker.pid)) / MB
     wait_until(lambda: all_final(store, ids))
     return worker_rss, children
 

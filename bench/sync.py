@@ -83,7 +83,7 @@ def scale(pools: int, deployments: int) -> None:
 
 
 def idle(seconds: float, interval: float) -> None:
-    import psutil
+    import procfs
 
     with tempfile.TemporaryDirectory(prefix="wp-bench-idle-") as tmp:
         root = Path(tmp)
@@ -94,15 +94,14 @@ def idle(seconds: float, interval: float) -> None:
         wp = str(Path(sys.executable).parent / "wp")
         cmd = [wp, "sync", "start", "--repo", str(repo), "--interval", str(interval)]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        watched = psutil.Process(proc.pid)
         time.sleep(10)  # the first pass (clone, apply) is not idle
-        cpu0 = sum(watched.cpu_times()[:2])
+        cpu0 = procfs.cpu_seconds(proc.pid)
         rss_max = 0
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            rss_max = max(rss_max, watched.memory_info().rss)
+            rss_max = max(rss_max, procfs.rss(proc.pid))
             time.sleep(5)
-        cpu = sum(watched.cpu_times()[:2]) - cpu0
+        cpu = procfs.cpu_seconds(proc.pid) - cpu0
         proc.terminate()
         proc.wait(30)
         print(

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psutil
+import procfs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
 from ui_browser import start_browser
@@ -134,11 +134,10 @@ def main() -> None:
                 print(f"first contentful paint: pools page {first_paint(driver, base + '/ui/pools'):.0f} ms "
                       f"({POOLS} pools, {WORKERS} workers), "
                       f"runs page {first_paint(driver, base + '/ui/runs'):.0f} ms ({RUNS} runs)")  # fmt: skip
-                process = psutil.Process(server.pid)
                 driver.get(base + "/ui/pools/pool-0001")
-                start_rss = process.memory_info().rss / 2**20
+                start_rss = procfs.rss(server.pid) / 2**20
                 time.sleep(seconds)
-                end_rss = process.memory_info().rss / 2**20
+                end_rss = procfs.rss(server.pid) / 2**20
                 print(f"server RSS with a pool page open and updating every 2 s: {start_rss:.0f} MB at start, "
                       f"{end_rss:.0f} MB after {seconds:.0f} s")  # fmt: skip
             finally:
