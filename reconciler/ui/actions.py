@@ -20,9 +20,9 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from reconciler.errors import ConflictError, ValidationError
+from reconciler.errors import ConflictError, NotFoundError, ValidationError
 from reconciler.model import DEFAULT_QUEUE, FlowRun, Key, pool_key
-from reconciler.store.base import Store
+from reconciler.store.base import Store, SyncKey
 from reconciler.ui.session import Sessions
 
 router = APIRouter(prefix="/actions")
@@ -211,3 +211,21 @@ async def deployment_run(request: Request, flow: str, name: str) -> Response:
     _wake(request, run.work_pool)
     base = str(request.scope.get("root_path", "")).rstrip("/")
     return _done(request, form, f"Created flow run {run.name}.", location=f"{base}/runs/{run.id}")
+
+
+@router.post("/sync/{verb}", include_in_schema=False)
+async def sync_control(request: Request, verb: str, repo: str, branch: str, path: str) -> Response:
+    """As `wp sync now|suspend|resume` for one sync: a running loop notices within about a second."""
+    form = await _checked_form(request)
+    if isinstance(form, Response):
+        return form
+    if verb not in ("now", "suspend", "resume"):
+        return _refuse(request, f"unknown action {verb!r} on a sync", 404)
+    key = SyncKey(repo=repo, branch=branch, path=path)
+    suspend = {"suspend": True, "resume": False}.get(verb)
+    try:
+        _store(request).control_sync(key, suspend=suspend, request=verb == "now", now=datetime.now(UTC))
+    except NotFoundError as exc:
+        return _refuse(request, str(exc), 404)
+    said = {"now": "Asked for a sync pass of", "suspend": "Suspended", "resume": "Resumed"}[verb]
+    return _done(request, form, f"{said} {key}.")

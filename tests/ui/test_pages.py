@@ -301,3 +301,29 @@ def test_a_run_triggered_or_a_pool_resumed_in_the_ui_wakes_the_pools_workers(cli
     before = generation()
     client.post("/ui/actions/pools/managed/resume", data={"csrf": token})
     assert generation() > before
+
+
+def test_sync_now_suspend_and_resume_from_the_ui_reach_the_store(client: TestClient, store: SqlStore) -> None:
+    from reconciler.store.base import SyncKey, SyncPhase, SyncStatus
+
+    key = SyncKey(repo="file:///srv/platform.git", branch="main", path=".")
+    store.save_sync_status(SyncStatus(key=key, phase=SyncPhase.SYNCED))
+    token = login(client)
+    page = html.unescape(client.get("/ui/sync").text)
+    assert "Sync now" in page and "Suspend" in page
+    query = "?repo=file%3A%2F%2F%2Fsrv%2Fplatform.git&branch=main&path=."
+    fetch = {"X-WP-Fetch": "1"}
+    assert client.post(f"/ui/actions/sync/suspend{query}", data={"csrf": token}, headers=fetch).json()["ok"]
+    status = store.get_sync_status(key)
+    assert status is not None and status.suspended
+    assert "Resume" in html.unescape(client.get("/ui/sync").text)
+    assert client.post(f"/ui/actions/sync/now{query}", data={"csrf": token}, headers=fetch).json()["ok"]
+    status = store.get_sync_status(key)
+    assert status is not None and status.requested_at is not None  # a running loop passes at once
+    assert client.post(f"/ui/actions/sync/resume{query}", data={"csrf": token}, headers=fetch).json()["ok"]
+    status = store.get_sync_status(key)
+    assert status is not None and not status.suspended
+    # without the session's CSRF token nothing changes
+    assert client.post(f"/ui/actions/sync/suspend{query}", data={}, headers=fetch).status_code >= 400
+    status = store.get_sync_status(key)
+    assert status is not None and not status.suspended
