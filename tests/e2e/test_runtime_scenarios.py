@@ -256,6 +256,19 @@ def _waterfall_with_one_slot(rt: Runtime, api: HttpStore) -> None:
     stop_worker(worker)
 
 
+def _most_at_once(runs: list[FlowRun]) -> int:
+    """The most of `runs` running at one moment, from their start and end times."""
+    edges = sorted(
+        [(r.start_time, 1) for r in runs if r.start_time and r.end_time]
+        + [(r.end_time, -1) for r in runs if r.start_time and r.end_time]
+    )
+    most = now = 0
+    for _, step in edges:  # an end sorts before a start at the same instant: a freed slot, then a new run
+        now += step
+        most = max(most, now)
+    return most
+
+
 def _limits_with_two_workers(rt: Runtime, api: HttpStore) -> None:
     """Two workers with 4 slots each on a pool limited to 5: the limits, not the workers, bound the work."""
     counts = (("critical", 3), ("high", 5), ("low", 4))
@@ -274,7 +287,12 @@ def _limits_with_two_workers(rt: Runtime, api: HttpStore) -> None:
             peaks[queue] = max(peaks[queue], sum(r.work_queue == queue for r in holders))
         peaks["pool"] = max(peaks["pool"], len(holders))
         time.sleep(0.03)
-    # every limit was reached and none was ever exceeded
+    # none was ever exceeded (sampled live), and every limit was reached: the samples may miss a moment on a
+    # loaded machine, so the runs' own start and end times count too
+    final = [api.get_flow_run(r.id) for r in runs]
+    for queue in ("critical", "high", "low"):
+        peaks[queue] = max(peaks[queue], _most_at_once([r for r in final if r.work_queue == queue]))
+    peaks["pool"] = max(peaks["pool"], _most_at_once(final))
     assert peaks["critical"] == 1 and peaks["high"] == 3 and peaks["pool"] == 5, peaks
     assert_completed_with_logs(api, runs)
     assert {api.get_flow_run(r.id).worker for r in runs} == {"wide-a", "wide-b"}

@@ -85,10 +85,17 @@ def requested_urls(driver: Any) -> list[str]:
 
 
 def wait_until(driver: Any, check: Callable[[Any], Any], what: str, timeout: float = 20.0) -> Any:
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # the pages swap their live regions every few seconds: an element found just before a swap is stale, and
+    # the next poll finds the new one
+    ignored = (NoSuchElementException, StaleElementReferenceException)
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(check)
+        return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(check)
     except TimeoutException:
         raise AssertionError(f"timed out after {timeout:g} s waiting until {what}") from None
