@@ -12,7 +12,6 @@ import json
 import re
 import signal
 import time
-import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -315,8 +314,7 @@ def deployment_run(
 def create_run(
     store: Store, address: str, params: dict[str, Any], job_vars: dict[str, Any], start_in: str | None
 ) -> FlowRun:
-    from reconciler.model import DEFAULT_QUEUE, FlowRun
-    from reconciler.runtime.scheduler import run_name
+    from reconciler.runtime.scheduler import manual_run
 
     flow, sep, name = address.removeprefix("deployment.").partition("/")
     if not sep or not flow or not name:
@@ -329,21 +327,15 @@ def create_run(
     if job_vars:
         _validate_run_job_variables(store, pool_name, deployment.job_variables, job_vars)
     _check_run_parameters(deployment, {**deployment.parameters, **params}, bool(params))
-    run_id = str(uuid.uuid4())
     delay = parse_duration(start_in) if start_in else timedelta(0)
     at = now()
-    run = FlowRun(
-        id=run_id,
-        name=run_name(run_id),
-        flow=flow,
-        deployment=f"{flow}/{name}",
-        work_pool=pool_name,
-        work_queue=deployment.work_queue or DEFAULT_QUEUE,
-        state="SCHEDULED",
-        expected_start_time=at + delay,
-        created=at,
-        parameters={**deployment.parameters, **params},
+    run = manual_run(
+        deployment,
+        pool_name,
+        parameters=params,
         job_variables=job_vars,
+        created=at,
+        expected_start_time=at + delay,
     )
     return store.create_flow_run(run)
 

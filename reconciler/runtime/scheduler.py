@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.errors import WpError
 from reconciler.model import DEFAULT_QUEUE, Deployment, FlowRun, Schedule
@@ -95,6 +95,33 @@ def due_runs(
     return [
         _scheduled_run(deployment, schedule, when.astimezone(UTC), now) for when in times if when not in have
     ]
+
+
+def manual_run(
+    deployment: Deployment,
+    pool: str,
+    *,
+    parameters: dict[str, Any],
+    job_variables: dict[str, Any],
+    created: datetime,
+    expected_start_time: datetime,
+) -> FlowRun:
+    """A run asked for by hand (`wp deployment run`, the web UI's trigger): a fresh id, the deployment's
+    parameters overridden by `parameters`, in `pool` (the deployment's or the default pool)."""
+    run_id = str(uuid.uuid4())
+    return FlowRun(
+        id=run_id,
+        name=run_name(run_id),
+        flow=deployment.flow,
+        deployment=f"{deployment.flow}/{deployment.name}",
+        work_pool=pool,
+        work_queue=deployment.work_queue or DEFAULT_QUEUE,
+        state=RunState.SCHEDULED.value,
+        expected_start_time=expected_start_time,
+        created=created,
+        parameters={**deployment.parameters, **parameters},
+        job_variables=job_variables,
+    )
 
 
 def _scheduled_run(deployment: Deployment, schedule: Schedule, when: datetime, now: datetime) -> FlowRun:

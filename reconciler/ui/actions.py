@@ -12,7 +12,6 @@ or a status: the store does.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +20,7 @@ from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from reconciler.errors import ConflictError, NotFoundError, ValidationError
-from reconciler.model import DEFAULT_QUEUE, FlowRun, Key, pool_key
+from reconciler.model import Key, pool_key
 from reconciler.store.base import Store, SyncKey
 from reconciler.ui.session import Sessions
 
@@ -169,7 +168,7 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
 async def deployment_run(request: Request, flow: str, name: str) -> Response:
     """Create a run of the deployment now, as `wp deployment run`; parameters override the deployment's."""
     from reconciler.engine.template import validate_job_variables
-    from reconciler.runtime.scheduler import run_name
+    from reconciler.runtime.scheduler import manual_run
 
     form = await _checked_form(request)
     if isinstance(form, Response):
@@ -191,21 +190,15 @@ async def deployment_run(request: Request, flow: str, name: str) -> Response:
         problems = validate_job_variables(template, {**deployment.job_variables, **job_vars}, for_run=True)
         if problems:
             return _refuse(request, "job_variables: " + "; ".join(str(p) for p in problems), 422)
-    run_id = str(uuid.uuid4())
     at = datetime.now(UTC)
     run = store.create_flow_run(
-        FlowRun(
-            id=run_id,
-            name=run_name(run_id),
-            flow=flow,
-            deployment=f"{flow}/{name}",
-            work_pool=pool_name,
-            work_queue=deployment.work_queue or DEFAULT_QUEUE,
-            state="SCHEDULED",
-            expected_start_time=at,
-            created=at,
-            parameters={**deployment.parameters, **params},
+        manual_run(
+            deployment,
+            pool_name,
+            parameters=params,
             job_variables=job_vars,
+            created=at,
+            expected_start_time=at,
         )
     )
     _wake(request, run.work_pool)
