@@ -70,15 +70,34 @@ class RunRecords:
         top_level = not body.get("parent_task_run_id") and not self.flow_runs
         run_id = (self._top_id if top_level else None) or str(body.get("id") or uuid.uuid4())
         name = body.get("name") or (self._top_name if top_level else None) or self._generated_name("flow")
-        now = _iso(_now())
-        run: dict[str, Any] = {
+        defaults: dict[str, Any] = {
             "flow_version": None,
             "parameters": {},
             "context": {},
+            "job_variables": {},
+        }
+        run = self._new_run(body, "flow", run_id, name, defaults)
+        self.flow_runs[run_id] = run
+        return run
+
+    def create_task_run(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        run_id = str(body.get("id") or uuid.uuid4())
+        name = body.get("name") or self._generated_name("task")
+        run = self._new_run(body, "task", run_id, name, {"task_inputs": {}, "dynamic_key": "0"})
+        self.task_runs[run_id] = run
+        return run
+
+    def _new_run(
+        self, body: Mapping[str, Any], kind: str, run_id: str, name: str, defaults: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A flow or task run record as Prefect's server returns it: `defaults` and what the client sent,
+        then the fields the server owns, and its first state (PENDING unless the client gave one)."""
+        now = _iso(_now())
+        run: dict[str, Any] = {
             "tags": [],
             "labels": {},
             "empirical_policy": {},
-            "job_variables": {},
+            **defaults,
             **body,
             "id": run_id,
             "name": name,
@@ -90,38 +109,8 @@ class RunRecords:
             "end_time": None,
             "total_run_time": 0.0,
         }
-        run["state"] = self._state(
-            body.get("state") or {"type": "PENDING", "name": "Pending"}, run_id, "flow"
-        )
+        run["state"] = self._state(body.get("state") or {"type": "PENDING", "name": "Pending"}, run_id, kind)
         self._mirror_state(run)
-        self.flow_runs[run_id] = run
-        return run
-
-    def create_task_run(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        run_id = str(body.get("id") or uuid.uuid4())
-        now = _iso(_now())
-        run: dict[str, Any] = {
-            "tags": [],
-            "labels": {},
-            "empirical_policy": {},
-            "task_inputs": {},
-            "dynamic_key": "0",
-            **body,
-            "id": run_id,
-            "name": body.get("name") or self._generated_name("task"),
-            "created": now,
-            "updated": now,
-            "run_count": 0,
-            "expected_start_time": now,
-            "start_time": None,
-            "end_time": None,
-            "total_run_time": 0.0,
-        }
-        run["state"] = self._state(
-            body.get("state") or {"type": "PENDING", "name": "Pending"}, run_id, "task"
-        )
-        self._mirror_state(run)
-        self.task_runs[run_id] = run
         return run
 
     def _generated_name(self, kind: str) -> str:
