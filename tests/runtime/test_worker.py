@@ -181,9 +181,10 @@ def test_cancel_stops_the_running_process_within_seconds(
     try:
         wait_for(lambda: "sleeping" in logs(store, run.id))
         pid = infrastructure_pid(store, run.id)
-        started = time.monotonic()
         result = wp(tmp_path, "flow-run", "cancel", run.id)
         assert result.returncode == 0, result.stderr
+        # timed from the request being in the store: the worker's part, not the CLI process starting up
+        started = time.monotonic()
         wait_for(lambda: store.get_flow_run(run.id).state == "CANCELLED", timeout=10)
         assert time.monotonic() - started < 5
         wait_for(lambda: not pid_alive(pid), timeout=5)
