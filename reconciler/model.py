@@ -407,6 +407,20 @@ class Worker(Frozen):
     last_heartbeat: datetime
     heartbeat_interval: float = 30.0
     status: str = "OFFLINE"  # ONLINE | OFFLINE, computed against a clock by the store
+    host: str | None = None  # where it runs, as its heartbeat reports it
+    pid: int | None = None
+    runs_in_hand: int = 0  # runs it holds (PENDING, RUNNING, CANCELLING), counted by the store
+
+
+class RunStateChange(Frozen):
+    """One entry of a run's state history, written by the store in the transaction that changes the state."""
+
+    run_id: str
+    from_state: str | None  # None: the run had no state before (never written today: creation is `created`)
+    to_state: str
+    timestamp: datetime
+    message: str | None = None
+    actor: str | None = None  # "worker NAME", "user@host (wp flow-run cancel)", "web UI", "scheduler", ...
 
 
 class LogLine(Frozen):

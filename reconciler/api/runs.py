@@ -1,6 +1,6 @@
 """Routes of the runtime: flow runs, their states and logs, claims, worker heartbeats.
 
-Owns `/flow_runs`, `/flow_runs/{id}/state`, `/flow_runs/{id}/infrastructure`, `/flow_runs/{id}/logs`,
+Owns `/flow_runs`, `/flow_runs/{id}/state`, `/flow_runs/{id}/history`, `/flow_runs/{id}/infrastructure`, `/flow_runs/{id}/logs`,
 `/work_pools/{pool}/claim`,
 `/workers/heartbeat` and `/work_pools/{pool}/workers`. Must never decide a state transition or a claim: the
 store does, atomically, through `states.transition()`.
@@ -24,7 +24,7 @@ from reconciler.api.shapes import (
 )
 from reconciler.api.wake import WorkSignalDep
 from reconciler.errors import ValidationError
-from reconciler.model import FlowRun, LogLine, Worker
+from reconciler.model import FlowRun, LogLine, RunStateChange, Worker
 from reconciler.states import RunState
 
 router = APIRouter(tags=["runtime"])
@@ -81,10 +81,17 @@ def set_run_state(run_id: str, body: StateRequest, store: StoreDep, signal: Work
         message=body.message,
         expected=[s.value for s in body.expected],
         now=now_or_clock(body.now),
+        actor=body.actor,
     )
     if run.state == RunState.SCHEDULED or RunState(run.state).is_final:
         signal.notify(run.work_pool)  # claimable again, or a concurrency slot freed
     return run
+
+
+@router.get("/flow_runs/{run_id}/history", response_model=list[RunStateChange])
+def read_run_history(run_id: str, store: StoreDep) -> list[RunStateChange]:
+    """The run's state changes, oldest first: from, to, when, why and by whom."""
+    return store.read_run_history(run_id)
 
 
 @router.put("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)
@@ -133,7 +140,12 @@ def claim_runs(pool: str, body: ClaimRequest, store: StoreDep, request: Request)
 @router.post("/workers/heartbeat", response_model=Worker)
 def heartbeat_worker(body: HeartbeatRequest, store: StoreDep) -> Worker:
     return store.heartbeat_worker(
-        body.work_pool, body.name, interval=body.interval, now=now_or_clock(body.now)
+        body.work_pool,
+        body.name,
+        interval=body.interval,
+        now=now_or_clock(body.now),
+        host=body.host,
+        pid=body.pid,
     )
 
 

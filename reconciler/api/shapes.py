@@ -453,6 +453,8 @@ class HeartbeatRequest(Shape):
     name: str = Field(min_length=1)
     interval: float = Field(default=30.0, gt=0, le=86400)
     now: UtcDatetime | None = None
+    host: str | None = Field(default=None, max_length=300)
+    pid: int | None = Field(default=None, ge=0)
 
 
 class StateRequest(Shape):
@@ -460,6 +462,7 @@ class StateRequest(Shape):
     message: str | None = None
     expected: list[RunState] = Field(default_factory=list)
     now: UtcDatetime | None = None
+    actor: str | None = Field(default=None, max_length=300)  # recorded in the run's state history
 
 
 class InfrastructureRequest(Shape):

@@ -1,38 +1,41 @@
-"""`wp worker …`, `wp flow-run …`, `wp deployment run` and the `preview` commands of pools and queues.
+"""`wp flow-run …`, `wp deployment run` and the `preview` commands of pools and queues; mounts `wp worker`.
 
-Owns parsing the runtime commands' flags (`K=V` as JSON when it parses, `--start-in` durations), the run and
-worker views (SPEC §4 field names; `--json` prints only JSON), following a run's logs, and mapping
-SIGTERM/SIGINT to the worker's graceful stop. Must never decide run states itself: it asks the store, which
-asks `states.transition()`.
+Owns parsing the runtime commands' flags (`K=V` as JSON when it parses, `--start-in` durations) and following a
+run's state and logs. The views of runs are `run_views.py`, the worker commands `workers.py`. Must never decide
+run states itself: it asks the store, which asks `states.transition()`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import signal
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from reconciler.cli.context import JsonOption, console, err_console, fail, now, open_store, print_json
+from reconciler.cli.context import JsonOption, actor, console, err_console, fail, now, open_store, print_json
+from reconciler.cli.run_views import (
+    history_table,
+    history_view,
+    resolve_run,
+    run_view,
+    runs_table,
+    state_markup,
+)
+from reconciler.cli.workers import worker_app
 
 if TYPE_CHECKING:
     from reconciler.model import Deployment, FlowRun
     from reconciler.store.base import Store
 
-worker_app = typer.Typer(help="Start workers and list them.", no_args_is_help=True)
 flow_run_app = typer.Typer(help="List, inspect, follow and cancel flow runs.", no_args_is_help=True)
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
-IN_HAND = ("PENDING", "RUNNING", "CANCELLING")
 RunArg = typer.Argument(..., metavar="RUN", help="The run's id, a unique prefix of it, or the run's name.")
 
 
@@ -41,7 +44,6 @@ class Sort(StrEnum):
     OLDEST = "oldest"
 
 
-LATE_AFTER = timedelta(seconds=15)
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
 UNITS = {
     "": 1,
@@ -87,192 +89,6 @@ def parse_duration(text: str) -> timedelta:
             hint="use seconds or e.g. '30s', '5 minutes', '2h', '1 day'",
         )
     return timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
-
-
-# ---------------------------------------------------------------------------------------------- views
-
-
-def run_view(run: FlowRun, at: datetime | None = None) -> dict[str, Any]:
-    from reconciler.model import mask_secrets
-
-    data = run.model_dump(mode="json")
-    data["parameters"] = mask_secrets(data["parameters"])
-    data["job_variables"] = mask_secrets(data["job_variables"])
-    if at is not None:
-        data["late"] = is_late(run, at)
-    return data
-
-
-def is_late(run: FlowRun, at: datetime) -> bool:
-    return run.state == "LATE" or (run.state == "SCHEDULED" and run.expected_start_time + LATE_AFTER < at)
-
-
-def _state(state: str) -> str:
-    colour = {"COMPLETED": "green", "RUNNING": "blue", "FAILED": "red", "CRASHED": "red", "LATE": "yellow"}
-    return f"[{colour.get(state, 'white')}]{state}[/]"
-
-
-def runs_table(title: str, rows: list[dict[str, Any]], *, with_late: bool = False) -> Table:
-    """Short ids (enough to name a run: `wp flow-run inspect` takes a prefix) and times relative to now."""
-    at = now()
-    table = Table(title=title, title_justify="left")
-    for col in ("ID", "Name", "Deployment", "Pool / queue", "State", "Expected start"):
-        table.add_column(col, no_wrap=col in ("ID", "Name", "State", "Expected start"))
-    for r in rows:
-        late = with_late and r.get("late") and r["state"] != "LATE"  # a LATE state says so itself
-        state = _state(r["state"]) + (" [bold yellow](late)[/]" if late else "")
-        table.add_row(
-            r["id"][:8],
-            r["name"],
-            r["deployment"],
-            f"{r['work_pool']} / {r['work_queue']}",
-            state,
-            relative_time(datetime.fromisoformat(r["expected_start_time"]), at),
-        )
-    return table
-
-
-def relative_time(when: datetime, at: datetime) -> str:
-    """`in 5 minutes`, `2 hours ago`: the largest whole unit."""
-    seconds = (when - at).total_seconds()
-    size = abs(seconds)
-    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if size >= length or unit == "second":
-            n = int(size // length)
-            text = f"{n} {unit}{'' if n == 1 else 's'}"
-            return f"in {text}" if seconds > 0 else f"{text} ago" if n else "now"
-    return "now"
-
-
-def resolve_run(store: Store, ref: str) -> FlowRun:
-    """A run named by its id, its name or a unique prefix of its id; an ambiguous one lists the candidates."""
-    found = store.list_flow_runs(match=ref, limit=11, newest_first=True)
-    exact = [r for r in found if ref in (r.id, r.name)]
-    if len(exact) == 1:
-        return exact[0]
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        fail(
-            f"no flow run is named {ref!r} or has an id starting with it",
-            hint="`wp flow-run ls` lists the runs",
-        )
-    listed = "\n".join(f"    {r.id[:8]}  {r.name}  {r.deployment}  {r.state}" for r in found[:10])
-    more = " (and more)" if len(found) > 10 else ""
-    fail(
-        f"{ref!r} names more than one flow run{more}:\n{listed}",
-        hint="give more of the id, or the run's name",
-    )
-
-
-# ---------------------------------------------------------------------------------------------- worker
-
-
-@worker_app.command("start")
-def worker_start(
-    pool: str = typer.Option(..., "--pool", "-p", help="The work pool to take runs from."),
-    work_queue: list[str] = typer.Option([], "--work-queue", "-q", help="Only these queues (repeatable)."),
-    limit: int | None = typer.Option(None, "--limit", "-l", min=1, help="At most N runs at once."),
-    name: str | None = typer.Option(None, "--name", "-n", help="The worker's name (default: random)."),
-    type_: str | None = typer.Option(
-        None, "--type", "-t", help="Refuse to start unless the pool has this type."
-    ),
-    prefetch_seconds: float = typer.Option(
-        10.0, "--prefetch-seconds", min=0, help="Claim runs due this soon."
-    ),
-    run_once: bool = typer.Option(False, "--run-once", help="Claim once, run what was claimed, exit."),
-    heartbeat_interval: float = typer.Option(
-        30.0, "--heartbeat-interval", min=0.1, help="Seconds between heartbeats."
-    ),
-    poll_interval: float = typer.Option(0.5, "--poll-interval", min=0.05, help="Seconds between claims."),
-) -> None:
-    """Start a worker: heartbeat, claim due runs, start them, report states. SIGTERM stops it gracefully."""
-    from reconciler.model import check_name
-    from reconciler.runtime.worker import Worker, WorkerOptions
-
-    if name is not None:
-        try:
-            check_name(name, "worker name")
-        except ValueError as exc:
-            fail(str(exc))
-    options = WorkerOptions(
-        pool=pool,
-        name=name,
-        queues=tuple(work_queue),
-        limit=limit,
-        type=type_,
-        prefetch_seconds=prefetch_seconds,
-        heartbeat_interval=heartbeat_interval,
-        poll_interval=poll_interval,
-        run_once=run_once,
-    )
-    worker = Worker(open_store(), options)
-    worker.setup()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        worker.request_stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    worker.run()
-
-
-@worker_app.command("ls")
-def worker_ls(
-    pool: str | None = typer.Option(
-        None, "--pool", "-p", help="Only this pool's workers (default: every pool)."
-    ),
-    all_: bool = typer.Option(False, "--all", "-a", help="Also list OFFLINE workers."),
-    json_out: bool = JsonOption,
-) -> None:
-    """List workers with their status and the runs each has in hand; OFFLINE ones only with --all."""
-    store = open_store()
-    if pool is not None:
-        store.get_work_pool(pool)  # a clear NotFoundError for a pool that does not exist
-    at = now()
-    pools = [pool] if pool is not None else [p.name for p in store.list_work_pools()]
-    rows: list[dict[str, Any]] = []
-    for name in pools:
-        in_hand: dict[str, int] = {}
-        for run in store.list_flow_runs(states=IN_HAND, work_pool=name, limit=10_000):
-            if run.worker:
-                in_hand[run.worker] = in_hand.get(run.worker, 0) + 1
-        rows += [
-            {
-                "name": w.name,
-                "work_pool": w.work_pool,
-                "status": w.status,
-                "last_heartbeat": w.last_heartbeat.isoformat(),
-                "heartbeat_interval": w.heartbeat_interval,
-                "runs_in_hand": in_hand.get(w.name, 0),
-            }
-            for w in store.list_workers(name, at)
-        ]
-    hidden = 0 if all_ else sum(1 for r in rows if r["status"] != "ONLINE")
-    if not all_:
-        rows = [r for r in rows if r["status"] == "ONLINE"]
-    if json_out:
-        print_json(rows)
-        return
-    where = f"work pool {escape(pool)}" if pool is not None else "any work pool"
-    if not rows:
-        console.print(f"No online workers on {where}.")
-    else:
-        table = Table(title="Workers", title_justify="left")
-        for col in ("Pool", "Name", "Status", "Runs in hand", "Last heartbeat"):
-            table.add_column(col)
-        for r in rows:
-            colour = "green" if r["status"] == "ONLINE" else "red"
-            table.add_row(
-                escape(str(r["work_pool"])),
-                escape(str(r["name"])),
-                f"[{colour}]{r['status']}[/]",
-                str(r["runs_in_hand"]),
-                relative_time(datetime.fromisoformat(str(r["last_heartbeat"])), at),
-            )
-        console.print(table)
-    if hidden:
-        console.print(f"{hidden} offline worker{'s' if hidden != 1 else ''} hidden; --all shows them.")
 
 
 # ---------------------------------------------------------------------------------------- deployment run
@@ -410,7 +226,7 @@ def follow(store: Store, run_id: str, *, show_logs: bool, interval: float = 0.3)
     while True:
         run = store.get_flow_run(run_id)
         if show_logs and run.state != last_state and run.state not in FINAL:
-            console.print(f"{time.strftime('%H:%M:%S')} {run.name} is {_state(run.state)}")
+            console.print(f"{time.strftime('%H:%M:%S')} {run.name} is {state_markup(run.state)}")
         last_state = run.state
         waiting = run.state in ("SCHEDULED", "LATE") and run.expected_start_time <= now()
         if show_logs and waiting and not noticed and time.monotonic() - started >= NO_WORKER_AFTER:
@@ -425,7 +241,7 @@ def follow(store: Store, run_id: str, *, show_logs: bool, interval: float = 0.3)
         if run.state in FINAL:
             if show_logs:
                 tail = f": {escape(run.state_message)}" if run.state_message else ""
-                console.print(f"Flow run {run.name} finished in state {_state(run.state)}{tail}")
+                console.print(f"Flow run {run.name} finished in state {state_markup(run.state)}{tail}")
             return run
         time.sleep(interval)
 
@@ -469,12 +285,16 @@ def flow_run_ls(
 
 @flow_run_app.command("inspect")
 def flow_run_inspect(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
-    """Show one flow run."""
-    view = run_view(resolve_run(open_store(), run_id))
+    """Show one flow run and its state history (every change: when, from, to, by whom, why)."""
+    store = open_store()
+    run = resolve_run(store, run_id)
+    changes = store.read_run_history(run.id)
+    view = run_view(run)
     if json_out:
-        print_json(view)
+        print_json({**view, "history": history_view(changes)})
     else:
         console.print_json(json.dumps(view))
+        console.print(history_table(run, changes))
 
 
 @flow_run_app.command("logs")
@@ -518,12 +338,17 @@ def flow_run_cancel(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
         updated = run
     else:
         updated = store.set_run_state(
-            run_id, target, message="cancelled by the user", expected=[run.state], now=now()
+            run_id,
+            target,
+            message="cancelled by the user",
+            expected=[run.state],
+            now=now(),
+            actor=f"{actor()} (wp flow-run cancel)",
         )
     if json_out:
         print_json(run_view(updated))
     else:
-        console.print(f"Flow run {updated.name} ({updated.id}) is {_state(updated.state)}.")
+        console.print(f"Flow run {updated.name} ({updated.id}) is {state_markup(updated.state)}.")
 
 
 # ---------------------------------------------------------------------------------------------- previews

@@ -144,7 +144,8 @@ class StoreReporter:
         from datetime import UTC, datetime
 
         self._ship()
-        self._store.set_run_state(self._run_id, state, message=message, now=datetime.now(UTC))
+        actor = f"flow process (pid {os.getpid()})"
+        self._store.set_run_state(self._run_id, state, message=message, now=datetime.now(UTC), actor=actor)
 
     def _ship(self) -> None:
         from datetime import UTC, datetime

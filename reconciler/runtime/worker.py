@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import os
 import selectors
+import socket
 import sys
 import threading
 import time
@@ -139,6 +140,7 @@ class Worker:
         self.store = store
         self.options = options
         self.name = options.name or f"{options.type or 'process'}-worker-{uuid.uuid4().hex[:8]}"
+        self._actor = f"worker {self.name}"  # in the history of each run it changes
         self._executor = executor
         self._now = now
         self._env = dict(os.environ if env is None else env)
@@ -274,7 +276,12 @@ class Worker:
         self._next_heartbeat = time.monotonic() + self.options.heartbeat_interval
         try:
             self.store.heartbeat_worker(
-                self.options.pool, self.name, interval=self.options.heartbeat_interval, now=self._now()
+                self.options.pool,
+                self.name,
+                interval=self.options.heartbeat_interval,
+                now=self._now(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
             )
         except WpError as exc:  # a flaky store must not kill the runs in hand
             self._store_failed("heartbeat", exc)
@@ -312,7 +319,7 @@ class Worker:
             self._retrying(
                 f"{state.value} of run {run_id}",
                 lambda: self.store.set_run_state(
-                    run_id, state.value, message=message, expected=expected, now=now
+                    run_id, state.value, message=message, expected=expected, now=now, actor=self._actor
                 ),
             )
             return True

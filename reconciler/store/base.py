@@ -20,6 +20,7 @@ from reconciler.model import (
     Key,
     LogLine,
     ManagedObject,
+    RunStateChange,
     Worker,
     WorkPool,
     WorkQueue,
@@ -269,9 +270,15 @@ class Store(Protocol):
         message: str | None = None,
         expected: Sequence[str] = (),
         now: datetime,
+        actor: str | None = None,
     ) -> FlowRun:
         """Move a run through states.transition(); with `expected`, fail with ConflictError unless the run is
-        in one of those states (compare-and-set)."""
+        in one of those states (compare-and-set). Records the change in the run's history, by `actor`, in the
+        same transaction."""
+        ...
+
+    def read_run_history(self, run_id: str) -> list[RunStateChange]:
+        """Every state change of the run, oldest first (claims, late marks and recoveries included)."""
         ...
 
     def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
@@ -293,9 +300,20 @@ class Store(Protocol):
         limits and the priority waterfall (SPEC §1). Also records the poll on the queues."""
         ...
 
-    def heartbeat_worker(self, work_pool: str, name: str, *, interval: float, now: datetime) -> Worker: ...
+    def heartbeat_worker(
+        self,
+        work_pool: str,
+        name: str,
+        *,
+        interval: float,
+        now: datetime,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> Worker: ...
 
-    def list_workers(self, work_pool: str, now: datetime) -> list[Worker]: ...
+    def list_workers(self, work_pool: str, now: datetime) -> list[Worker]:
+        """The pool's workers by name, with status, host, pid and the runs each holds."""
+        ...
 
     def append_logs(self, lines: Sequence[LogLine]) -> None: ...
 

@@ -56,7 +56,7 @@ from reconciler.errors import (
     ValidationError,
     WpError,
 )
-from reconciler.model import Deployment, FlowRun, Key, LogLine, Worker, WorkPool, WorkQueue
+from reconciler.model import Deployment, FlowRun, Key, LogLine, RunStateChange, Worker, WorkPool, WorkQueue
 from reconciler.store.base import ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
 
 DEFAULT_TIMEOUT = 30.0
@@ -67,6 +67,7 @@ _DEPLOYMENTS = TypeAdapter(list[Deployment])
 _RUNS = TypeAdapter(list[FlowRun])
 _WORKERS = TypeAdapter(list[Worker])
 _LOGS = TypeAdapter(list[LogLine])
+_HISTORY = TypeAdapter(list[RunStateChange])
 _TIMES = TypeAdapter(dict[str, set[datetime]])
 _COUNTS = TypeAdapter(dict[str, int])
 
@@ -354,11 +355,15 @@ class HttpStore:
         message: str | None = None,
         expected: Sequence[str] = (),
         now: datetime,
+        actor: str | None = None,
     ) -> FlowRun:
-        body = {"state": state, "message": message, "expected": list(expected), "now": now}
+        body = {"state": state, "message": message, "expected": list(expected), "now": now, "actor": actor}
         return FlowRun.model_validate(
             self._request("POST", f"/flow_runs/{_segment(run_id)}/state", json=body)
         )
+
+    def read_run_history(self, run_id: str) -> list[RunStateChange]:
+        return _HISTORY.validate_python(self._get(f"/flow_runs/{_segment(run_id)}/history"))
 
     def claim_runs(
         self,
@@ -392,8 +397,24 @@ class HttpStore:
         )
         return int(data["generation"])
 
-    def heartbeat_worker(self, work_pool: str, name: str, *, interval: float, now: datetime) -> Worker:
-        body = {"work_pool": work_pool, "name": name, "interval": interval, "now": now}
+    def heartbeat_worker(
+        self,
+        work_pool: str,
+        name: str,
+        *,
+        interval: float,
+        now: datetime,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> Worker:
+        body = {
+            "work_pool": work_pool,
+            "name": name,
+            "interval": interval,
+            "now": now,
+            "host": host,
+            "pid": pid,
+        }
         return Worker.model_validate(self._request("POST", "/workers/heartbeat", json=body))
 
     def list_workers(self, work_pool: str, now: datetime) -> list[Worker]:

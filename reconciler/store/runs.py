@@ -1,34 +1,30 @@
-"""The runtime half of SqlStore: flow runs, atomic claims, workers, logs, late runs, dead-worker recovery.
+"""The runtime half of SqlStore: flow runs and their states, workers, logs, late runs, dead-worker recovery.
 
-Owns every query on `flow_runs`, `workers` and `flow_run_logs`, and the claim: one transaction that locks the
-pool (PostgreSQL: the pool row `FOR UPDATE`, candidate runs `FOR UPDATE SKIP LOCKED`; SQLite: `BEGIN
-IMMEDIATE` serializes writers), counts slot holders, walks the queues by priority and moves the runs it hands
-out to PENDING. Every state change obeys `reconciler.states.transition` (or its table, for set updates).
+Owns the queries on `flow_runs`, `workers` and `flow_run_logs` but the claim (`claims.py`). Every state change
+obeys `reconciler.states.transition` (or its table, for set updates) and writes its row of the run's history
+(`run_history.py`) in the same transaction.
 
 Must never decide what a schedule produces (runtime/scheduler.py) nor touch declared objects beyond reading
-limits and recording queue polls.
+limits.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reconciler.errors import ConflictError, NotFoundError, ValidationError
-from reconciler.model import FlowRun, LogLine, Worker
+from reconciler.model import FlowRun, LogLine, RunStateChange, Worker
 from reconciler.states import FINAL_STATES, SLOT_STATES, RunState, can_transition, transition
+from reconciler.store import run_history
 from reconciler.store.connection import SqlEngine
 from reconciler.store.integrity import check_run_target
 from reconciler.store.rows import worker_online
 from reconciler.store.tables import deployments, flow_run_logs, flow_runs, work_pools, workers
-from reconciler.store.tables import work_queues as queue_table
 
 SLOT = tuple(sorted(s.value for s in SLOT_STATES))
 CLAIMABLE = (RunState.SCHEDULED.value, RunState.LATE.value)
@@ -63,58 +59,6 @@ def parse_state(state: str) -> RunState:
 def split_deployment(deployment: str) -> tuple[str, str]:
     flow, _, name = deployment.partition("/")
     return flow, name
-
-
-class _ClaimLimits:
-    """Free slots while one claim walks its pool: pool, per queue, per deployment (counted inside the claim's
-    transaction, so they are exact for as long as it holds its locks)."""
-
-    def __init__(
-        self, conn: Connection, pool: str, pool_limit: int | None, queues: Sequence[str], lock_rows: bool
-    ) -> None:
-        self.conn = conn
-        self.lock_rows = lock_rows
-        c = flow_runs.c
-        # Two queries shaped so each is an index range over slot holders only (not over every run of the pool).
-        held = conn.execute(select(func.count()).where(c.work_pool == pool, c.state.in_(SLOT))).scalar_one()
-        rows = conn.execute(
-            select(c.work_queue, func.count())
-            .where(c.work_pool == pool, c.work_queue.in_(list(queues)), c.state.in_(SLOT))
-            .group_by(c.work_queue)
-        ).all()
-        self.queue_held: Counter[str] = Counter({q: n for q, n in rows})
-        self.pool_free = math.inf if pool_limit is None else max(0, pool_limit - held)
-        self.deployment_limit: dict[str, int | None] = {}
-        self.deployment_held: Counter[str] = Counter()
-
-    def queue_free(self, queue: str, limit: int | None) -> float:
-        return math.inf if limit is None else max(0, limit - self.queue_held[queue])
-
-    def deployment_allows(self, deployment: str) -> bool:
-        if deployment not in self.deployment_limit:
-            self._load_deployment(deployment)
-        limit = self.deployment_limit[deployment]
-        return limit is None or self.deployment_held[deployment] < limit
-
-    def _load_deployment(self, deployment: str) -> None:
-        flow, name = split_deployment(deployment)
-        query = select(deployments.c.concurrency_limit).where(
-            deployments.c.flow == flow, deployments.c.name == name
-        )
-        if self.lock_rows:
-            # A deployment's runs may sit in several pools: its row lock serializes claims that count them.
-            query = query.with_for_update()
-        limit = self.conn.execute(query).scalar()
-        self.deployment_limit[deployment] = limit
-        if limit is not None:
-            self.deployment_held[deployment] = self.conn.execute(
-                select(func.count()).where(flow_runs.c.deployment == deployment, flow_runs.c.state.in_(SLOT))
-            ).scalar_one()
-
-    def take(self, run: Row) -> None:
-        self.queue_held[run["work_queue"]] += 1
-        self.deployment_held[run["deployment"]] += 1
-        self.pool_free -= 1
 
 
 def delete_scheduled_runs_in(conn: Connection, deployment: str, slugs: Sequence[str], after: datetime) -> int:
@@ -167,11 +111,6 @@ def _check_run_job_variables(conn: Connection, run: FlowRun) -> None:
 
 class SqlRuns(SqlEngine):
     """Mixin of SqlStore: the runtime part of the Store protocol."""
-
-    @property
-    def _locks_rows(self) -> bool:
-        # SQLite has no row locks; BEGIN IMMEDIATE (SqlEngine.transaction) makes each writer exclusive.
-        return self.dialect == "postgresql"
 
     # ------------------------------------------------------------------------------------------ runs
     def create_flow_run(self, run: FlowRun) -> FlowRun:
@@ -250,6 +189,7 @@ class SqlRuns(SqlEngine):
         message: str | None = None,
         expected: Sequence[str] = (),
         now: datetime,
+        actor: str | None = None,
     ) -> FlowRun:
         target = parse_state(state)
         wanted = {parse_state(s) for s in expected}
@@ -265,125 +205,17 @@ class SqlRuns(SqlEngine):
             transition(current, target)
             values = _state_values(row, target, message, now)
             conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(values))
+            change = run_history.change(
+                run_id, current.value, target.value, now, message=message, actor=actor
+            )
+            run_history.record(conn, [change])
         return run_from_row({**row, **values})
 
-    # ------------------------------------------------------------------------------------------ claim
-    def claim_runs(
-        self,
-        work_pool: str,
-        worker: str,
-        *,
-        limit: int,
-        scheduled_before: datetime,
-        now: datetime,
-        work_queues: Sequence[str] = (),
-    ) -> list[FlowRun]:
-        with self.transaction() as conn:
-            pool_query = select(work_pools.c.paused, work_pools.c.concurrency_limit).where(
-                work_pools.c.name == work_pool
-            )
-            # The pool row lock makes every claim on this pool count slot holders one after the other.
-            pool = conn.execute(pool_query.with_for_update() if self._locks_rows else pool_query).first()
-            if pool is None:
-                raise NotFoundError(f"work pool {work_pool!r} not found; `wp work-pool ls` lists the pools")
-            queues = self._polled_queues(conn, work_pool, work_queues)
-            conn.execute(
-                update(queue_table)
-                .where(
-                    queue_table.c.work_pool == work_pool, queue_table.c.name.in_([q["name"] for q in queues])
-                )
-                .values(last_polled=now)
-            )
-            if pool.paused or limit <= 0:
-                return []
-            limits = _ClaimLimits(
-                conn, work_pool, pool.concurrency_limit, [q["name"] for q in queues], self._locks_rows
-            )
-            picked: list[Row] = []
-            for queue in queues:
-                room = min(limit - len(picked), limits.pool_free)
-                if room <= 0:
-                    break
-                if queue["paused"]:
-                    continue
-                room = min(room, limits.queue_free(queue["name"], queue["concurrency_limit"]))
-                if room > 0:
-                    picked.extend(
-                        self._pick(conn, work_pool, queue["name"], int(room), scheduled_before, limits)
-                    )
-            return self._mark_pending(conn, picked, worker, now)
-
-    def _polled_queues(self, conn: Connection, pool: str, names: Sequence[str]) -> list[Row]:
-        rows: list[Row] = list(
-            conn.execute(
-                select(queue_table.c.name, queue_table.c.paused, queue_table.c.concurrency_limit)
-                .where(queue_table.c.work_pool == pool)
-                .order_by(queue_table.c.priority, queue_table.c.name)
-            ).mappings()
-        )
-        if not names:
-            return rows
-        known = {r["name"] for r in rows}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise NotFoundError(
-                f"work queue {', '.join(unknown)} not found in pool {pool!r}; "
-                f"its queues are: {', '.join(sorted(known))}"
-            )
-        return [r for r in rows if r["name"] in set(names)]
-
-    def _pick(
-        self, conn: Connection, pool: str, queue: str, room: int, before: datetime, limits: _ClaimLimits
-    ) -> list[Row]:
-        """Up to `room` due runs of one queue, oldest first, skipping runs of deployments at their limit."""
-        page = min(MAX_PAGE, max(2 * room, 32))
-        streams = [self._due(conn, pool, queue, state, before, page) for state in CLAIMABLE]
-        taken: list[Row] = []
-        for run in heapq.merge(*streams, key=lambda r: (r["expected_start_time"], r["id"])):
-            if len(taken) >= room:
-                break
-            if limits.deployment_allows(run["deployment"]):
-                limits.take(run)
-                taken.append(run)
-        return taken
-
-    def _due(
-        self, conn: Connection, pool: str, queue: str, state: str, before: datetime, page: int
-    ) -> Iterator[Row]:
-        """Due runs of one queue in one state, in (expected_start_time, id) order, read page by page so that a
-        claim reads about as many rows as it hands out (index ix_flow_runs_pool_queue_state)."""
-        c = flow_runs.c
-        after: tuple[datetime, str] | None = None
-        while True:
-            query: Select[Any] = select(flow_runs).where(
-                c.work_pool == pool, c.work_queue == queue, c.state == state, c.expected_start_time <= before
-            )
-            if after is not None:
-                query = query.where(
-                    c.expected_start_time >= after[0],
-                    or_(
-                        c.expected_start_time > after[0],
-                        and_(c.expected_start_time == after[0], c.id > after[1]),
-                    ),
-                )
-            query = query.order_by(c.expected_start_time, c.id).limit(page)
-            if self._locks_rows:
-                query = query.with_for_update(skip_locked=True)
-            rows: list[Row] = list(conn.execute(query).mappings())
-            yield from rows
-            if len(rows) < page:
-                return
-            after = (rows[-1]["expected_start_time"], rows[-1]["id"])
-
-    def _mark_pending(self, conn: Connection, picked: list[Row], worker: str, now: datetime) -> list[FlowRun]:
-        if not picked:
-            return []
-        values = {"state": RunState.PENDING.value, "worker": worker, "updated": now, "state_message": None}
-        ids = [r["id"] for r in picked]
-        conn.execute(
-            update(flow_runs).where(flow_runs.c.id.in_(ids), flow_runs.c.state.in_(CLAIMABLE)), values
-        )
-        return [run_from_row({**r, **values}) for r in picked]
+    def read_run_history(self, run_id: str) -> list[RunStateChange]:
+        with self.reading() as conn:
+            if conn.execute(select(flow_runs.c.id).where(flow_runs.c.id == run_id)).first() is None:
+                raise NotFoundError(f"flow run {run_id!r} not found; `wp flow-run ls` lists the runs")
+            return run_history.read(conn, run_id)
 
     # ------------------------------------------------------------------------------------------ scheduler
     def insert_scheduled_runs(self, runs: Iterable[FlowRun]) -> int:
@@ -419,15 +251,36 @@ class SqlRuns(SqlEngine):
         if not can_transition(RunState.SCHEDULED, RunState.LATE):  # the transition table is the authority
             return 0
         cutoff = now - timedelta(seconds=threshold_seconds)
+        message = f"not started {threshold_seconds:g} s after its expected start"
         with self.transaction() as conn:
-            result = conn.execute(
-                update(flow_runs)
-                .where(
-                    flow_runs.c.state == RunState.SCHEDULED.value, flow_runs.c.expected_start_time <= cutoff
+            late = (
+                conn.execute(
+                    update(flow_runs)
+                    .where(
+                        flow_runs.c.state == RunState.SCHEDULED.value,
+                        flow_runs.c.expected_start_time <= cutoff,
+                    )
+                    .values(state=RunState.LATE.value, updated=now)
+                    .returning(flow_runs.c.id)
                 )
-                .values(state=RunState.LATE.value, updated=now)
+                .scalars()
+                .all()
             )
-        return int(result.rowcount or 0)
+            run_history.record(
+                conn,
+                (
+                    run_history.change(
+                        run_id,
+                        RunState.SCHEDULED.value,
+                        RunState.LATE.value,
+                        now,
+                        message=message,
+                        actor=run_history.SCHEDULER,
+                    )
+                    for run_id in late
+                ),
+            )
+        return len(late)
 
     def recover_dead_workers(self, now: datetime) -> dict[str, int]:
         """Runs held by workers that missed 3 heartbeats: PENDING goes back to SCHEDULED, RUNNING and
@@ -446,40 +299,74 @@ class SqlRuns(SqlEngine):
             requeue = [r.id for r in dead if r.state == RunState.PENDING.value]
             crash = [r.id for r in dead if r.state != RunState.PENDING.value]
             dead_names = sorted({r.name for r in dead})
+            was = {r.id: r.state for r in dead}
             if requeue:
                 transition(RunState.PENDING, RunState.SCHEDULED)
-                conn.execute(
-                    update(flow_runs)
-                    # the worker too: a run another server requeued meanwhile and a live worker claimed is kept
-                    .where(
-                        flow_runs.c.id.in_(requeue),
-                        flow_runs.c.state == RunState.PENDING.value,
-                        flow_runs.c.worker.in_(dead_names),
+                message = "handed back: its worker stopped sending heartbeats"
+                requeued = (
+                    conn.execute(
+                        update(flow_runs)
+                        # the worker too: a run another server requeued meanwhile and a live worker claimed is kept
+                        .where(
+                            flow_runs.c.id.in_(requeue),
+                            flow_runs.c.state == RunState.PENDING.value,
+                            flow_runs.c.worker.in_(dead_names),
+                        )
+                        .values(
+                            state=RunState.SCHEDULED.value,
+                            worker=None,
+                            updated=now,
+                            state_message=message,
+                        )
+                        .returning(flow_runs.c.id)
                     )
-                    .values(
-                        state=RunState.SCHEDULED.value,
-                        worker=None,
-                        updated=now,
-                        state_message="handed back: its worker stopped sending heartbeats",
-                    )
+                    .scalars()
+                    .all()
                 )
+                self._record_recovery(conn, requeued, was, RunState.SCHEDULED, message, now)
             if crash:
                 transition(RunState.RUNNING, RunState.CRASHED)
-                conn.execute(
-                    update(flow_runs)
-                    .where(
-                        flow_runs.c.id.in_(crash),
-                        flow_runs.c.state.in_(SLOT),
-                        flow_runs.c.worker.in_(dead_names),
+                message = "crashed: its worker stopped sending heartbeats"
+                crashed = (
+                    conn.execute(
+                        update(flow_runs)
+                        .where(
+                            flow_runs.c.id.in_(crash),
+                            flow_runs.c.state.in_(SLOT),
+                            flow_runs.c.worker.in_(dead_names),
+                        )
+                        .values(
+                            state=RunState.CRASHED.value,
+                            updated=now,
+                            end_time=now,
+                            state_message=message,
+                        )
+                        .returning(flow_runs.c.id)
                     )
-                    .values(
-                        state=RunState.CRASHED.value,
-                        updated=now,
-                        end_time=now,
-                        state_message="crashed: its worker stopped sending heartbeats",
-                    )
+                    .scalars()
+                    .all()
                 )
+                self._record_recovery(conn, crashed, was, RunState.CRASHED, message, now)
         return {"workers": len({r.name for r in dead}), "requeued": len(requeue), "crashed": len(crash)}
+
+    @staticmethod
+    def _record_recovery(
+        conn: Connection,
+        run_ids: Iterable[str],
+        was: Mapping[str, str],
+        target: RunState,
+        message: str,
+        now: datetime,
+    ) -> None:
+        run_history.record(
+            conn,
+            (
+                run_history.change(
+                    run_id, was[run_id], target.value, now, message=message, actor=run_history.RECOVERY
+                )
+                for run_id in run_ids
+            ),
+        )
 
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]:
         query = select(flow_runs.c.state, func.count()).where(flow_runs.c.work_pool == work_pool)
@@ -489,12 +376,22 @@ class SqlRuns(SqlEngine):
             return {state: int(n) for state, n in conn.execute(query.group_by(flow_runs.c.state))}
 
     # ------------------------------------------------------------------------------------------ workers
-    def heartbeat_worker(self, work_pool: str, name: str, *, interval: float, now: datetime) -> Worker:
+    def heartbeat_worker(
+        self,
+        work_pool: str,
+        name: str,
+        *,
+        interval: float,
+        now: datetime,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> Worker:
         if not name.strip():
             raise ValidationError("a worker name must not be blank; pass --name", path=("name",))
         if interval <= 0:
             raise ValidationError(f"heartbeat interval must be positive, got {interval}", path=("interval",))
-        values = {"work_pool": work_pool, "name": name, "last_heartbeat": now, "heartbeat_interval": interval}
+        beat = {"last_heartbeat": now, "heartbeat_interval": interval, "host": host, "pid": pid}
+        values = {"work_pool": work_pool, "name": name, **beat}
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         with self.transaction() as conn:
             if conn.execute(select(work_pools.c.name).where(work_pools.c.name == work_pool)).first() is None:
@@ -505,15 +402,20 @@ class SqlRuns(SqlEngine):
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[workers.c.work_pool, workers.c.name],
-                    set_={"last_heartbeat": now, "heartbeat_interval": interval},
+                    set_=beat,
                 )
             )
-        return Worker(
-            work_pool=work_pool, name=name, last_heartbeat=now, heartbeat_interval=interval, status="ONLINE"
-        )
+        return Worker(work_pool=work_pool, name=name, status="ONLINE", **beat)
 
     def list_workers(self, work_pool: str, now: datetime) -> list[Worker]:
+        c = flow_runs.c
+        in_hand_query = (
+            select(c.worker, func.count())
+            .where(c.work_pool == work_pool, c.state.in_(SLOT), c.worker.is_not(None))
+            .group_by(c.worker)
+        )
         with self.reading() as conn:
+            in_hand: dict[str, int] = {w: int(n) for w, n in conn.execute(in_hand_query)}
             rows = conn.execute(
                 select(workers).where(workers.c.work_pool == work_pool).order_by(workers.c.name)
             ).mappings()
@@ -526,6 +428,9 @@ class SqlRuns(SqlEngine):
                     status="ONLINE"
                     if worker_online(r["last_heartbeat"], r["heartbeat_interval"], now)
                     else "OFFLINE",
+                    host=r["host"],
+                    pid=r["pid"],
+                    runs_in_hand=in_hand.get(r["name"], 0),
                 )
                 for r in rows
             ]

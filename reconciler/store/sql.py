@@ -1,8 +1,8 @@
 """SqlStore: the Store protocol on SQLite or PostgreSQL.
 
 Owns the assembly of the SQL mixins (engine and transactions, declared-object CRUD, lease lock and history, sync status)
-and the two reconcile calls, `snapshot()` and `apply()`. The runtime half (claims, runs, workers, logs) comes
-from the `SqlRuns` mixin in `runs.py`, built on the same `SqlEngine`. Must never hold row layouts (rows.py) or
+and the two reconcile calls, `snapshot()` and `apply()`. The runtime half (runs, workers, logs) comes
+from the `SqlRuns` mixin in `runs.py` and the claim from `SqlClaims` in `claims.py`, built on the same `SqlEngine`. Must never hold row layouts (rows.py) or
 decide what a plan contains (engine/).
 """
 
@@ -15,6 +15,7 @@ from reconciler.engine.plan import Plan
 from reconciler.model import Key
 from reconciler.store import integrity
 from reconciler.store.base import ApplyRecord, Snapshot
+from reconciler.store.claims import SqlClaims
 from reconciler.store.counts import SqlCounts
 from reconciler.store.crud import SqlObjects
 from reconciler.store.live import read_live
@@ -27,7 +28,7 @@ from reconciler.store.sync_status import SqlSync
 KEYED_CHECK_MAX = 200  # beyond this many objects, one read of everything is cheaper than a long WHERE
 
 
-class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlSync, SqlCounts):
+class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts):
     """`SqlStore("sqlite:///path/wp.db")` or `SqlStore("postgresql://…")`; migrates the schema on open."""
 
     def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:

@@ -1,10 +1,10 @@
 """The SQL schema: every table wp persists, as SQLAlchemy Core tables on one MetaData.
 
-Owns the table and column definitions (declared objects, settings, the lease lock, apply history, and the
-runtime tables flow_runs / workers / flow_run_logs, the continuous sync's status) and the column types that make SQLite and PostgreSQL
-behave alike (`UtcDateTime`, `JsonValue`). Declared objects are keyed by their natural identity (pool name,
-pool/queue, flow/name, flow/name/slug) so a whole plan can be written with executemany, without reading
-generated ids back.
+Owns the table and column definitions (declared objects, settings, the lease lock, apply history, the runtime
+tables flow_runs / flow_run_states / workers / flow_run_logs, the continuous sync's status) and the column types
+that make SQLite and PostgreSQL behave alike (`UtcDateTime`, `JsonValue`). Declared objects are keyed by their
+natural identity (pool name, pool/queue, flow/name, flow/name/slug) so a whole plan can be written with
+executemany, without reading generated ids back.
 
 Must never hold queries or business rules: those live in `sql.py` (objects) and `runs.py` (runtime). The
 Alembic revision in `migrations/versions/` must be kept in step with this file.
@@ -241,6 +241,8 @@ flow_runs = Table(
     Index("ix_flow_runs_pool_queue_state", "work_pool", "work_queue", "state", "expected_start_time", "id"),
     # Deployment concurrency counts and the scheduler's look at a deployment's future runs.
     Index("ix_flow_runs_deployment_state", "deployment", "state", "expected_start_time"),
+    # The unfiltered runs page: newest first, paged by (expected_start_time, id). Since 0003_run_history.
+    Index("ix_flow_runs_expected_start_time_id", "expected_start_time", "id"),
 )
 
 workers = Table(
@@ -250,6 +252,8 @@ workers = Table(
     Column("name", String(300), primary_key=True),
     Column("last_heartbeat", UtcDateTime(), nullable=False),
     Column("heartbeat_interval", Float, nullable=False, default=30.0),
+    Column("host", String(300), nullable=True),  # since 0003_run_history: where the worker runs
+    Column("pid", Integer, nullable=True),
     ForeignKeyConstraint(["work_pool"], ["work_pools.name"], ondelete="CASCADE"),
 )
 
@@ -262,6 +266,22 @@ flow_run_logs = Table(
     Column("stream", String(20), nullable=False),
     Column("message", Text, nullable=False),
     ForeignKeyConstraint(["run_id"], ["flow_runs.id"], ondelete="CASCADE"),
+)
+
+# A run's state history (since 0003_run_history): one row per state change, written in the transaction that
+# makes the change. A run's creation is its `created` time, not a row here.
+flow_run_states = Table(
+    "flow_run_states",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False),
+    Column("from_state", String(20), nullable=True),
+    Column("to_state", String(20), nullable=False),
+    Column("timestamp", UtcDateTime(), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("actor", String(300), nullable=True),  # who made the change: a worker, a user, the scheduler
+    ForeignKeyConstraint(["run_id"], ["flow_runs.id"], ondelete="CASCADE"),
+    Index("ix_flow_run_states_run_id_id", "run_id", "id"),
 )
 
 ALL_TABLES: tuple[Table, ...] = tuple(metadata.sorted_tables)

@@ -144,6 +144,7 @@ async def run_cancel(request: Request, run_id: str) -> Response:
                 message="cancelled from the web UI",
                 expected=[run.state],
                 now=datetime.now(UTC),
+                actor="web UI",
             )
         except ConflictError:
             return _refuse(request, f"flow run {run.name} changed state meanwhile; look again and retry")

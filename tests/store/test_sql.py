@@ -131,3 +131,42 @@ def test_a_store_made_before_sync_is_upgraded_keeping_its_history(sqlite_url: st
     store.save_sync_status(SyncStatus(SyncKey("r", "main", ".")))
     assert len(store.list_sync_status()) == 1
     store.close()
+
+
+def test_a_store_made_before_run_history_is_upgraded_keeping_its_workers(store_url: str) -> None:
+    """0002_sync → 0003_run_history (and back): workers are kept and gain a host and pid."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from reconciler.store.connection import make_sql_engine
+
+    engine = make_sql_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        command.downgrade(config, "0002_sync")  # the downgrade must work too
+        conn.execute(
+            text(
+                "INSERT INTO work_pools (name, type, paused, base_job_template, created, updated) "
+                "VALUES ('old', 'process', false, '{}', :t, :t)"
+            ),
+            {"t": datetime(2026, 1, 1)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO workers (work_pool, name, last_heartbeat, heartbeat_interval) "
+                "VALUES ('old', 'w-old', :t, 30)"
+            ),
+            {"t": datetime(2026, 1, 1)},
+        )
+    engine.dispose()
+    store = SqlStore(store_url)
+    [worker] = store.list_workers("old", datetime(2026, 1, 1, tzinfo=UTC))
+    assert (worker.name, worker.host, worker.pid, worker.runs_in_hand) == ("w-old", None, None, 0)
+    store.heartbeat_worker("old", "w-old", interval=30.0, now=datetime.now(UTC), host="h", pid=1)
+    assert store.list_workers("old", datetime.now(UTC))[0].host == "h"
+    store.close()
