@@ -38,7 +38,7 @@ def provider_command() -> list[str]:
     script = str(beside) if beside.is_file() else shutil.which(BINARY)
     if script:
         return [os.path.realpath(script)]
-    return [sys.executable, "-m", "provider.server"]
+    return [sys.executable, "-m", "provider.entry"]
 
 
 def wrapper_script(command: list[str]) -> str:

@@ -10,11 +10,14 @@ import io
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from reconciler.cli.context import JsonOption, console, fail, open_store, print_json
+
+if TYPE_CHECKING:
+    from reconciler.store.base import ApplyProgress
 
 
 class ExportFormat(StrEnum):
@@ -44,7 +47,11 @@ def _unmask_as_refs(value: Any, path: list[str]) -> Any:
 
 
 def config_document(
-    keys: set[str] | None = None, *, unmanaged_only: bool = False, server_defaults: bool = False
+    keys: set[str] | None = None,
+    *,
+    unmanaged_only: bool = False,
+    server_defaults: bool = False,
+    progress: ApplyProgress | None = None,
 ) -> dict[str, Any]:
     """The live store as a wp.yaml document; `keys` restricts to those addresses (with their children).
     `server_defaults` keeps the values the store gives by itself (a default queue's description): Terraform
@@ -52,7 +59,11 @@ def config_document(
     from reconciler.engine.job_templates import default_base_job_template
     from reconciler.model import DEFAULT_QUEUE, Deployment, Kind, WorkPool, WorkQueue
 
+    if progress is not None:
+        progress("reading the store", 0, 0)
     snapshot = open_store().snapshot()
+    if progress is not None:
+        progress("building the configuration", 0, len(snapshot.objects))
 
     def wanted(address: str, owner: str | None) -> bool:
         if unmanaged_only and owner is not None:
@@ -95,6 +106,8 @@ def config_document(
             deployments.append(_deployment_doc(v))
     for doc in pools.values():
         doc["queues"].sort(key=lambda q: q["priority"] or 0)
+    if progress is not None:
+        progress("building the configuration", len(snapshot.objects), len(snapshot.objects))
     out: dict[str, Any] = {"project": "imported"}
     if pools:
         out["work_pools"] = list(pools.values())
@@ -189,11 +202,18 @@ def import_(
             keys = {Key.parse(address).address}
         except ValueError as exc:
             fail(str(exc))
-    document = config_document(keys, unmanaged_only=all_)
-    if not document.get("work_pools") and not document.get("deployments"):
-        fail(f"nothing to import: {address or 'no unmanaged objects'} not found in the store")
-    document.pop("project")
-    text = dump_yaml(document)
+    from reconciler.cli.progress import progress_bar
+
+    # --all may read and write thousands of objects; one address is quick
+    with progress_bar("Importing", json_out=json_out, big=all_) as progress:
+        document = config_document(keys, unmanaged_only=all_, progress=progress)
+        if not document.get("work_pools") and not document.get("deployments"):
+            what = f"{address} is not in the store" if address else "no object in the store is unmanaged"
+            fail(f"nothing to import: {what}")
+        document.pop("project")
+        if progress is not None:
+            progress("writing YAML", 0, 0)
+        text = dump_yaml(document)
     if out is None:
         if json_out:
             print_json(document)

@@ -272,8 +272,20 @@ def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool,
         else:
             console.print("[green]No changes.[/green] Nothing to apply.")
         return
+    from reconciler.cli.progress import BIG_PLAN, progress_bar
+
     repo_dir = Path(plan_obj.source_dir) if plan_obj.source_dir else source
-    record = apply_plan(store, plan_obj, actor=actor(), repo=repo_facts(repo_dir), lock_timeout=lock_timeout)
+    big = len(plan_obj.actionable) >= BIG_PLAN
+    verb = "Destroying" if plan_obj.destroy else "Applying"
+    with progress_bar(verb, json_out=json_out, big=big) as progress:
+        record = apply_plan(
+            store,
+            plan_obj,
+            actor=actor(),
+            repo=repo_facts(repo_dir),
+            lock_timeout=lock_timeout,
+            progress=progress,
+        )
     s = plan_obj.summary
     if json_out:
         print_json({"applied": True, "summary": dict(record.summary), "history_id": record.id})

@@ -15,7 +15,7 @@ from reconciler.engine.plan import Action, Plan, change_to_json, plan_to_json
 from reconciler.errors import StalePlanError
 from reconciler.gitops.repo import RepoFacts
 from reconciler.model import SENSITIVE_MASK, canonical_json
-from reconciler.store.base import ApplyRecord, Store
+from reconciler.store.base import ApplyProgress, ApplyRecord, Store
 
 
 def apply_plan(
@@ -26,6 +26,7 @@ def apply_plan(
     repo: RepoFacts | None = None,
     lock_timeout: float = 0.0,
     lock_id: str | None = None,
+    progress: ApplyProgress | None = None,
 ) -> ApplyRecord:
     """Write `plan` under the lease lock; the store checks staleness and writes in one transaction.
 
@@ -44,10 +45,10 @@ def apply_plan(
         addresses=tuple(c.address for c in plan.actionable),
     )
     if lock_id is not None:
-        return store.apply(plan, record, lock_id=lock_id)
+        return store.apply(plan, record, lock_id=lock_id, progress=progress)
     lock = store.acquire_lock(actor, f"apply {plan.project}", timeout=lock_timeout)
     try:
-        return store.apply(plan, record, lock_id=lock.id)
+        return store.apply(plan, record, lock_id=lock.id, progress=progress)
     finally:
         store.release_lock(lock.id)
 

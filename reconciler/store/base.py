@@ -7,7 +7,7 @@ one contract suite (`tests/contract/`) runs against each. The protocol is synchr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +25,10 @@ from reconciler.model import (
     WorkPool,
     WorkQueue,
 )
+
+ApplyProgress = Callable[[str, int, int], None]
+"""Told `(phase, changes written, changes in the plan)` while an apply's one transaction goes on: "checking",
+"writing" after each batch, "checking references", "recording". For a progress bar; never for control."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,16 @@ class Store(Protocol):
         changes, not the whole store)."""
         ...
 
-    def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
-        """Write every actionable change of `plan` in one transaction, owner = plan.project.
+    def apply(
+        self,
+        plan: Plan,
+        record: ApplyRecord,
+        *,
+        lock_id: str | None = None,
+        progress: ApplyProgress | None = None,
+    ) -> ApplyRecord:
+        """Write every actionable change of `plan` in one transaction, owner = plan.project; `progress` is told
+        how far the transaction is (a store behind HTTP can only tell the start and the end).
 
         First re-reads each object the plan touches and raises StalePlanError (naming it) if its fingerprint differs
         from `plan.fingerprints` (a missing fingerprint means "did not exist"). Any failure rolls everything back.

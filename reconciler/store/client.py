@@ -57,7 +57,7 @@ from reconciler.errors import (
     WpError,
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, RunStateChange, Worker, WorkPool, WorkQueue
-from reconciler.store.base import ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
+from reconciler.store.base import ApplyProgress, ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -207,9 +207,21 @@ class HttpStore:
         data = self._get("/snapshot", only=sorted(k.address for k in only), keyed=True)
         return snapshot_from_shape(SnapshotShape.model_validate(data))
 
-    def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
+    def apply(
+        self,
+        plan: Plan,
+        record: ApplyRecord,
+        *,
+        lock_id: str | None = None,
+        progress: ApplyProgress | None = None,
+    ) -> ApplyRecord:
+        total = len(plan.actionable)
+        if progress is not None:  # one request: the server's transaction cannot be watched from here
+            progress("writing on the server", 0, total)
         body = ApplyRequest(plan=plan_to_shape(plan), record=record_to_shape(record), lock_id=lock_id)
         data = self._request("POST", "/apply", json=self._body(body))
+        if progress is not None:
+            progress("written", total, total)
         return record_from_shape(ApplyRecordShape.model_validate(data))
 
     def acquire_lock(

@@ -38,12 +38,13 @@ from reconciler.model import (
     queue_key,
 )
 from reconciler.store import rows, tables
-from reconciler.store.base import LiveObject
+from reconciler.store.base import ApplyProgress, LiveObject
 from reconciler.store.priorities import next_free_priority, settle_priorities
 from reconciler.store.runs import delete_scheduled_runs_in
 from reconciler.store.settings import PROTECTED_SETTING, forget_deleted, read_protected, write_setting_map
 
 DEFAULT_QUEUE_DESCRIPTION = "The work pool's default queue."
+WRITE_BATCH = 250  # changes of one kind and action per round of statements
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 # -------------------------------------------------------------------------------------------- checking
@@ -98,8 +99,11 @@ def _resumed(change: Change) -> bool:
 class PlanWriter:
     """Writes one plan's changes on one connection, then settles queue priorities of the pools it touched."""
 
-    def __init__(self, conn: Connection, plan: Plan, now: datetime) -> None:
+    def __init__(
+        self, conn: Connection, plan: Plan, now: datetime, progress: ApplyProgress | None = None
+    ) -> None:
         self.conn = conn
+        self.progress = progress
         self.plan = plan
         self.now = now
         self.project = plan.project
@@ -117,8 +121,16 @@ class PlanWriter:
             Kind.DEPLOYMENT: self._deployments,
             Kind.SCHEDULE: self._schedules,
         }
+        total, done = len(self.plan.actionable), 0
         for (kind, action), group in groupby(self.plan.actionable, key=lambda c: (c.key.kind, c.action)):
-            handlers[kind](action, list(group))
+            changes = list(group)
+            # Batches of the same statements: a progress bar moves, and one executemany stays a sane size.
+            for start in range(0, len(changes), WRITE_BATCH):
+                batch = changes[start : start + WRITE_BATCH]
+                handlers[kind](action, batch)
+                done += len(batch)
+                if self.progress is not None:
+                    self.progress("writing", done, total)
         self._settle_queue_priorities()
         self._record_protection()
         forget_deleted(self.conn, (c.address for c in self.plan.actionable if c.action is Action.CREATE))

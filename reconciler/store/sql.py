@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from reconciler.engine.plan import Plan
 from reconciler.model import Key
 from reconciler.store import integrity
-from reconciler.store.base import ApplyRecord, Snapshot
+from reconciler.store.base import ApplyProgress, ApplyRecord, Snapshot
 from reconciler.store.claims import SqlClaims
 from reconciler.store.counts import SqlCounts
 from reconciler.store.crud import SqlObjects
@@ -24,6 +24,11 @@ from reconciler.store.objects import PlanWriter, check_fresh
 from reconciler.store.runs import SqlRuns
 from reconciler.store.settings import read_default_pool, read_deleted
 from reconciler.store.sync_status import SqlSync
+
+
+def _silent(phase: str, done: int, total: int) -> None:
+    """No progress wanted."""
+
 
 KEYED_CHECK_MAX = 200  # beyond this many objects, one read of everything is cheaper than a long WHERE
 
@@ -39,13 +44,24 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts):
                 deleted = {k: d for k, d in deleted.items() if k in only}
             return Snapshot(read_live(conn, now, only), read_default_pool(conn), deleted)
 
-    def apply(self, plan: Plan, record: ApplyRecord, *, lock_id: str | None = None) -> ApplyRecord:
+    def apply(
+        self,
+        plan: Plan,
+        record: ApplyRecord,
+        *,
+        lock_id: str | None = None,
+        progress: ApplyProgress | None = None,
+    ) -> ApplyRecord:
         now = datetime.now(UTC)
+        tell = progress or _silent
         with self.transaction() as conn:
             check_lock(conn, lock_id, now)
             touched = [c.key for c in plan.actionable]
+            tell("checking", 0, len(touched))
             # a small plan (a Terraform resource, a hand-sized change) checks just its objects, not the store
             check_fresh(plan, read_live(conn, now, touched if len(touched) <= KEYED_CHECK_MAX else None))
-            PlanWriter(conn, plan, now).write()
+            PlanWriter(conn, plan, now, tell).write()
+            tell("checking references", len(touched), len(touched))
             integrity.check_plan(conn, plan)
+            tell("recording", len(touched), len(touched))
             return insert_history(conn, record, now)

@@ -255,7 +255,7 @@ def runs_page(store: Store, filters: RunFilters, now: datetime, limit: int = RUN
 
 
 def run_detail(store: Store, run_id: str, now: datetime) -> dict[str, Any]:
-    """A run with its timeline, parameters, and the job configuration its worker renders (or would)."""
+    """A run with its state history, parameters, and the job configuration its worker renders (or would)."""
     from reconciler.engine.template import render_job_configuration
 
     run = store.get_flow_run(run_id)
@@ -282,14 +282,12 @@ def run_detail(store: Store, run_id: str, now: datetime) -> dict[str, Any]:
         job = mask_secrets(job)
     except WpError as exc:
         job_error = str(exc)
-    timeline = [("Created", run.created), ("Expected start", run.expected_start_time)]
-    timeline += [("Started", run.start_time), ("Ended", run.end_time)]
     return {
         "run": run,
         "row": run_row(run, now),
         "final": run.state in FINAL,
         "cancellable": run.state not in FINAL and run.state != "CANCELLING",
-        "timeline": [(label, at) for label, at in timeline if at is not None],
+        "history": store.read_run_history(run.id),
         "parameters": mask_secrets(run.parameters),
         "job_variables": mask_secrets(run.job_variables),
         "job": job,

@@ -52,3 +52,18 @@ def test_an_ambiguous_prefix_lists_the_candidates(wp: Wp, demo: Path) -> None:
         assert r["name"] in result.stderr and r["id"][:8] in result.stderr
     missing = wp("flow-run", "inspect", "no-such-run")
     assert missing.code == 1 and "no flow run" in missing.stderr.lower()
+
+
+def test_inspect_shows_the_runs_state_history_with_who_changed_it(wp: Wp, demo: Path) -> None:
+    [run] = _runs(wp, demo, 1)
+    assert wp("flow-run", "inspect", run["id"], "--json").json()["history"] == []
+    assert wp("flow-run", "cancel", run["id"]).code == 0
+    [change] = wp("flow-run", "inspect", run["id"], "--json").json()["history"]
+    assert (change["from_state"], change["to_state"], change["message"]) == (
+        "SCHEDULED",
+        "CANCELLED",
+        "cancelled by the user",
+    )
+    assert change["actor"].endswith("(wp flow-run cancel)") and change["timestamp"]
+    text = " ".join(wp("flow-run", "inspect", run["name"]).stdout.split())
+    assert "State history" in text and "SCHEDULED → CANCELLED" in text and "cancelled by the user" in text

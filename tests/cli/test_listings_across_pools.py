@@ -36,3 +36,19 @@ def test_worker_ls_without_pool_hides_offline_workers_unless_all(wp: Wp, live_st
     assert [w["name"] for w in everything] == ["fresh", "stale"]
     text = wp("worker", "ls").stdout
     assert "fresh" in text and "stale" not in text and "1 offline worker hidden" in " ".join(text.split())
+
+
+def test_worker_ls_shows_each_workers_host_and_pid_as_its_heartbeat_reports_them(
+    wp: Wp, live_store: SqlStore
+) -> None:
+    import socket
+
+    assert wp("work-pool", "create", "a").code == 0
+    assert wp("worker", "start", "--pool", "a", "--name", "real", "--run-once").code == 0
+    live_store.heartbeat_worker("a", "elsewhere", interval=30, now=datetime.now(UTC), host="box-9", pid=77)
+    rows = {w["name"]: w for w in wp("worker", "ls", "--all", "--json").json()}
+    assert rows["real"]["host"] == socket.gethostname()
+    assert isinstance(rows["real"]["pid"], int) and rows["real"]["pid"] > 0
+    assert (rows["elsewhere"]["host"], rows["elsewhere"]["pid"]) == ("box-9", 77)
+    text = wp("worker", "ls").stdout
+    assert "box-9" in text and "77" in text

@@ -247,6 +247,16 @@ def click(driver: Any, selector: str) -> None:
     raise AssertionError(f"{selector} kept changing under the click")
 
 
+def history_of(driver: Any) -> tuple[list[str], str]:
+    """The run page's state history: the states changed to, in order, and the section's text."""
+    return (
+        driver.execute_script(
+            "return [...document.querySelectorAll('#state-history li[data-to]')].map(li => li.dataset.to)"
+        ),
+        driver.execute_script("return document.querySelector('#state-history').innerText"),
+    )
+
+
 def status_becomes(selector: str, wanted: str) -> Callable[[Any], bool]:
     check = text_of(selector)
     return lambda d: check(d) == wanted
@@ -343,8 +353,16 @@ def test_a_queue_paused_in_the_ui_holds_its_work_while_a_run_triggered_in_the_ui
         )
         wait_until(driver, lambda d: "line 4" in css(d, "#log").text, "the last log line appears", timeout=30)
         wait_until(driver, text_of("#run-state .st-completed"), "the run shows COMPLETED", timeout=30)
+        wait_until(
+            driver,
+            lambda d: history_of(d)[0] == ["PENDING", "RUNNING", "COMPLETED"],
+            "the state history shows each change, live",
+        )
         assert ui.not_reloaded()
         assert "line 4" in css(driver, "#log").text
+        text = history_of(driver)[1]
+        assert "Created" in text and "SCHEDULED → PENDING" in " ".join(text.split())
+        assert text.count("by worker ") == 3  # the worker claimed, started and finished it
         ui.shot("run")
         # all the while the paused queue held its run
         assert ui.api.get_flow_run(held.id).state in ("SCHEDULED", "LATE")
@@ -364,6 +382,9 @@ def test_cancelling_in_the_ui_stops_a_running_run(ui: Env) -> None:
     driver.switch_to.alert.accept()
     wait_until(driver, text_of("#run-state .st-cancelled"), "the run shows CANCELLED", timeout=30)
     assert ui.api.get_flow_run(run.id).state == "CANCELLED"
+    wait_until(driver, lambda d: history_of(d)[0][-2:] == ["CANCELLING", "CANCELLED"], "the history shows it")
+    text = " ".join(history_of(driver)[1].split())
+    assert "RUNNING → CANCELLING by web UI" in text and "cancelled from the web UI" in text
     printed = len(ui.api.read_logs(run.id, limit=10_000))
     time.sleep(1.0)
     assert len(ui.api.read_logs(run.id, limit=10_000)) == printed  # the process is gone: no more output
