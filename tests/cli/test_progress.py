@@ -36,9 +36,7 @@ def on_a_terminal(home: Path, *args: str | Path) -> tuple[int, str]:
     return proc.wait(timeout=120), b"".join(chunks).decode(errors="replace")
 
 
-def test_a_big_apply_shows_progress_on_a_terminal_only(
-    wp: Wp, project: ProjectWriter, home: Path
-) -> None:
+def test_a_big_apply_shows_progress_on_a_terminal_only(wp: Wp, project: ProjectWriter, home: Path) -> None:
     big = project("big", _many(BIG_PLAN))
     code, shown = on_a_terminal(home, "apply", big, "--auto-approve")
     assert code == 0, shown

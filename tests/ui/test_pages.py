@@ -327,3 +327,24 @@ def test_sync_now_suspend_and_resume_from_the_ui_reach_the_store(client: TestCli
     assert client.post(f"/ui/actions/sync/suspend{query}", data={}, headers=fetch).status_code >= 400
     status = store.get_sync_status(key)
     assert status is not None and not status.suspended
+
+
+def test_the_pool_page_shows_each_workers_host_pid_and_runs_in_hand(
+    client: TestClient, store: SqlStore
+) -> None:
+    now = datetime.now(UTC)
+    store.heartbeat_worker("handmade", "w1", interval=30.0, now=now, host="box-7", pid=3131)
+    run_id = str(uuid.uuid4())
+    store.create_flow_run(
+        FlowRun(
+            id=run_id, name="r1", flow="etl", deployment="etl/nightly", work_pool="handmade",
+            work_queue="default", state="SCHEDULED", expected_start_time=now,
+        )
+    )  # fmt: skip
+    store.claim_runs("handmade", "w1", limit=1, scheduled_before=now, now=now)
+    login(client)
+    page = client.get("/ui/pools/handmade").text
+    row = re.search(r'<tr data-worker="w1">.*?</tr>', page, re.S)
+    assert row, page
+    cells = dict(re.findall(r'data-field="([a-z-]+)">([^<]*)<', row.group(0)))
+    assert cells == {"host": "box-7", "pid": "3131", "runs-in-hand": "1"}
