@@ -83,3 +83,13 @@ def test_workers_report_host_and_pid_and_the_store_counts_their_runs_in_hand(sto
     store.heartbeat_worker("prod", "w1", interval=30.0, now=SOON, host="box-2", pid=7)
     w1 = next(w for w in store.list_workers("prod", SOON) if w.name == "w1")
     assert (w1.host, w1.pid) == ("box-2", 7)  # a restarted worker of the same name reports its new place
+
+
+def test_a_run_deleted_with_its_deployment_takes_its_history_along(store: SqlStore) -> None:
+    seed(store)
+    run_id = add_run(store)
+    store.mark_late_runs(SOON + timedelta(minutes=5))
+    assert len(store.read_run_history(run_id)) == 1
+    store.delete_deployment("etl", "nightly")  # its waiting runs go with it, history rows included
+    with pytest.raises(NotFoundError):
+        store.read_run_history(run_id)
