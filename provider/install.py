@@ -17,6 +17,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from provider.entry import INSTALL, missing_packages
+
 HOSTNAME = "registry.terraform.io"
 NAMESPACE = "wp-gitops"
 TYPE = "wp"
@@ -107,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("directory", type=Path, help="where to write the mirror or the override directory")
     args = parser.parse_args(argv)
+    missing = missing_packages()
+    if missing:  # a provider Terraform cannot start is worse than no provider: say so now
+        print(
+            f"error: the Terraform provider needs {', '.join(missing)}, which are not installed; "
+            f"install them with: {INSTALL}",
+            file=sys.stderr,
+        )
+        return 1
     if args.how == "mirror":
         exe = write_mirror(args.directory)
         config = mirror_cli_config(args.directory)

@@ -27,6 +27,17 @@ def test_the_provider_without_its_extra_names_the_install_command_and_exits_1() 
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_installing_the_provider_for_terraform_without_its_extra_is_refused_too(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['cryptography'] = None; from provider.install import main; "
+        f"raise SystemExit(main(['dev', {str(tmp_path / 'dev')!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "cryptography" in result.stderr and "pip install 'wp-gitops[terraform]'" in result.stderr
+    assert not (tmp_path / "dev").exists()
+
+
 def test_wp_installs_without_the_providers_packages_and_dev_keeps_them() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extra = {d.split(">")[0] for d in project["optional-dependencies"]["terraform"]}
