@@ -78,7 +78,7 @@ def worker_ls(
     all_: bool = typer.Option(False, "--all", "-a", help="Also list OFFLINE workers."),
     json_out: bool = JsonOption,
 ) -> None:
-    """List workers with their status and the runs each has in hand; OFFLINE ones only with --all."""
+    """List workers with their status, host, pid and the runs each has in hand; OFFLINE ones only with --all."""
     store = open_store()
     if pool is not None:
         store.get_work_pool(pool)  # a clear NotFoundError for a pool that does not exist
@@ -95,7 +95,7 @@ def worker_ls(
         return
     where = f"work pool {escape(pool)}" if pool is not None else "any work pool"
     if not rows:
-        console.print(f"No online workers on {where}.")
+        console.print(f"No {'' if all_ else 'online '}workers on {where}.")
     else:
         table = Table(title="Workers", title_justify="left")
         for col in ("Pool", "Name", "Status", "Host", "PID", "Runs in hand", "Last heartbeat"):
