@@ -208,7 +208,7 @@ def import_(
     with progress_bar("Importing", json_out=json_out, big=all_) as progress:
         document = config_document(keys, unmanaged_only=all_, progress=progress)
         if not document.get("work_pools") and not document.get("deployments"):
-            what = f"{address} is not in the store" if address else "no object in the store is unmanaged"
+            what = f"{address} not found in the store" if address else "every object in the store is managed"
             fail(f"nothing to import: {what}")
         document.pop("project")
         if progress is not None:
