@@ -202,6 +202,8 @@ class Deployment(Frozen):
     concurrency_limit: int | None = Field(default=None, gt=0)
     version: str | None = None
     pull_steps: tuple[dict[str, Any], ...] = ()
+    # the flow function's parameters, read from the code at plan time (reconciler.parameters); None: never read
+    parameter_schema: dict[str, Any] | None = None
 
     @field_validator("name")
     @classmethod
@@ -276,6 +278,8 @@ def attributes(obj: ManagedObject) -> dict[str, Any]:
     A deployment's schedules are separate objects (`schedule.flow/name#slug`), so they are left out here.
     """
     data = obj.model_dump(mode="json", exclude={"schedules"} if isinstance(obj, Deployment) else None)
+    if isinstance(obj, Deployment) and obj.parameter_schema is None:
+        del data["parameter_schema"]  # a deployment whose code wp never read: nothing to show or compare
     return data
 
 

@@ -8,6 +8,7 @@ store does, atomically, through `states.transition()`.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Annotated
 
@@ -23,8 +24,9 @@ from reconciler.api.shapes import (
     as_utc,
 )
 from reconciler.api.wake import WorkSignalDep
-from reconciler.errors import ValidationError
+from reconciler.errors import NotFoundError, ValidationError
 from reconciler.model import FlowRun, LogLine, RunStateChange, Worker
+from reconciler.parameters import check_run_parameters
 from reconciler.states import RunState
 
 router = APIRouter(tags=["runtime"])
@@ -32,6 +34,11 @@ router = APIRouter(tags=["runtime"])
 
 @router.post("/flow_runs", response_model=FlowRun, status_code=201)
 def create_flow_run(body: FlowRun, store: StoreDep, signal: WorkSignalDep) -> FlowRun:
+    flow, _, name = body.deployment.partition("/")
+    with contextlib.suppress(NotFoundError):  # the store refuses a run of a missing deployment itself
+        problems = check_run_parameters(store.get_deployment(flow, name).parameter_schema, body.parameters)
+        if problems:
+            raise ValidationError("; ".join(problems), path=("parameters",))
     run = store.create_flow_run(_times_in_utc(body))
     signal.notify(run.work_pool)
     return run

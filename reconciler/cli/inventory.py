@@ -235,28 +235,28 @@ def explain(
     address: str = typer.Argument(..., help="deployment.FLOW/NAME (or work_pool.NAME)."),
     json_out: bool = JsonOption,
 ) -> None:
-    """Show the job configuration a deployment's runs get, and where each value comes from."""
+    """Show the job configuration a deployment's runs get, and where each value comes from.
+
+    It is what a worker started in this shell would submit for a scheduled run (its `{{ $VAR }}` and default
+    image from this environment); for a Kubernetes pool, `job_manifest` is the exact Job body, with the run's
+    id and name as placeholders."""
+    import os
+
     from rich.table import Table
 
-    from reconciler.engine.template import (
-        effective_variables,
-        explain_job_configuration,
-        render_job_configuration,
-    )
-    from reconciler.model import Key, Kind, mask_secrets
+    from reconciler.engine.template import effective_variables, explain_job_configuration
+    from reconciler.model import Deployment, Key, Kind, mask_secrets
+    from reconciler.runtime.executors.base import ExecutorError
+    from reconciler.runtime.submission import preview
 
     try:
         key = Key.parse(address)
     except ValueError as exc:
         fail(str(exc))
     store = open_store()
+    deployment: Deployment | None = None
     if key.kind is Kind.WORK_POOL:
         pool = store.get_work_pool(key.name)
-        template = pool.base_job_template
-        assert template is not None
-        rendered = render_job_configuration(template, {}, None)
-        sources = explain_job_configuration(template, {}, None)
-        values = effective_variables(template, {}, None)
         title = f"work pool {pool.name} ({pool.type})"
     elif key.kind is Kind.DEPLOYMENT:
         flow, _, name = key.name.partition("/")
@@ -270,16 +270,20 @@ def explain(
         if pool_name is None:
             fail(f"{address} names no work pool and no default pool is set")
         pool = store.get_work_pool(pool_name)
-        template = pool.base_job_template
-        assert template is not None
-        rendered = render_job_configuration(template, deployment.job_variables, None)
-        sources = explain_job_configuration(template, deployment.job_variables, None)
-        values = effective_variables(template, deployment.job_variables, None)
         title = (
             f"{address} on work pool {pool.name} ({pool.type}), queue {deployment.work_queue or 'default'}"
         )
     else:
         fail(f"explain takes a deployment or work_pool address, not {key.kind.value}")
+    template = pool.base_job_template
+    assert template is not None
+    job_variables = deployment.job_variables if deployment is not None else {}
+    try:
+        rendered = preview(pool, deployment, dict(os.environ))
+    except ExecutorError as exc:
+        fail(f"{address}: a worker could not submit this job: {exc}")
+    sources = explain_job_configuration(template, job_variables, None)
+    values = effective_variables(template, job_variables, None)
     rendered = mask_secrets(rendered)
     values = mask_secrets(values)
     if json_out:

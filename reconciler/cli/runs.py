@@ -169,16 +169,16 @@ def _code_directory(deployment: Deployment) -> Path:
 
 
 def _check_run_parameters(deployment: Deployment, values: dict[str, Any], given: bool) -> None:
-    """The run's parameters against the flow's signature, read statically where the code is; a run that
-    would fail with a TypeError is refused before it is created. Code that is not here is not checked."""
-    from reconciler.config.entrypoints import read_flow_function, run_parameter_problems
+    """The run's parameters against the flow's signature recorded at apply (else, for `--param`, read
+    statically where the code is): a run that would fail with a TypeError is refused before it is created."""
+    from reconciler.config.entrypoints import read_flow_function
+    from reconciler.parameters import check_run_parameters
 
-    if not given:
-        return
-    function = read_flow_function(_code_directory(deployment), deployment.entrypoint)
-    if function is None:
-        return
-    problems = run_parameter_problems(function, values)
+    schema = deployment.parameter_schema
+    if schema is None and given:
+        function = read_flow_function(_code_directory(deployment), deployment.entrypoint)
+        schema = function.schema if function is not None else None
+    problems = check_run_parameters(schema, values)
     for problem in problems:
         err_console.print(f"[bold red]Error:[/bold red] --param: {escape(problem)}")
     if problems:

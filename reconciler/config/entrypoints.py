@@ -4,7 +4,8 @@ Owns the reading of flow sources with `ast` (user code is never imported or run)
 (`flows/etl.py:etl`) and module paths (`pkg.flows:etl`, `pkg.flows.etl`) relative to the project directory, the
 name Prefect registers (`@flow(name=...)` as a literal, a module-level string constant or an f-string of
 constants, else the function name), and the check of a deployment's `parameters` against the function's
-signature (names, required parameters, literal values of simply annotated ones).
+signature (names, required parameters, literal values of simply annotated ones) and the parameter schema a
+deployment records (`reconciler.parameters`).
 
 Reads the entrypoint files; must never import them, read the environment or talk to the store.
 """
@@ -25,24 +26,12 @@ from reconciler.config.sources import Path as FieldPath
 from reconciler.config.sources import Positions
 from reconciler.diagnostics import Diagnostic
 from reconciler.model import default_flow_name
+from reconciler.parameters import ANNOTATION_TYPES, NO_DEFAULT, Param, parameter_schema, wrong_type
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-# annotation -> the JSON types a literal value of it may have (int is a float; bool is not an int here)
-_SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
-    "str": (str,),
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "dict": (dict,),
-    "list": (list,),
-}
 
 
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    required: bool
-    annotation: str | None  # one of _SIMPLE_TYPES, else None (not checked)
+Parameter = Param  # a parameter of a flow function, read statically
 
 
 @dataclass(frozen=True)
@@ -58,6 +47,11 @@ class FlowFunction:
     @property
     def registered_name(self) -> str:
         return self.flow_name or default_flow_name(self.name)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The parameter schema a deployment of this function records at apply."""
+        return parameter_schema(self.name, self.parameters, self.any_keyword)
 
 
 @dataclass(frozen=True)
@@ -141,14 +135,36 @@ def _parameters(args: ast.arguments) -> tuple[tuple[Parameter, ...], bool]:
     first_default = len(positional) - len(args.defaults)
     out: list[Parameter] = []
     for i, arg in enumerate(positional):
-        out.append(Parameter(arg.arg, i < first_default, _annotation(arg.annotation)))
-    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
-        out.append(Parameter(arg.arg, default is None, _annotation(arg.annotation)))
+        default = args.defaults[i - first_default] if i >= first_default else None
+        out.append(Parameter(arg.arg, i < first_default, _annotation(arg.annotation), _literal(default)))
+    for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        out.append(Parameter(arg.arg, kw_default is None, _annotation(arg.annotation), _literal(kw_default)))
     return tuple(out), args.kwarg is not None
 
 
+def _literal(node: ast.expr | None) -> Any:
+    """A default written as a JSON-ready literal, else NO_DEFAULT (it is not recorded)."""
+    if node is None:
+        return NO_DEFAULT
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return NO_DEFAULT
+    return value if _json_ready(value) else NO_DEFAULT
+
+
+def _json_ready(value: Any) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return isinstance(value, list) and all(_json_ready(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_ready(v) for k, v in value.items())
+    return False
+
+
 def _annotation(node: ast.expr | None) -> str | None:
-    return node.id if isinstance(node, ast.Name) and node.id in _SIMPLE_TYPES else None
+    return node.id if isinstance(node, ast.Name) and node.id in ANNOTATION_TYPES else None
 
 
 def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, constants: Mapping[str, str]) -> FlowFunction:
@@ -316,35 +332,6 @@ def read_flow_function(root: Path, entrypoint: str) -> FlowFunction | None:
     return _read_source(target.path, target.shown).functions.get(target.function)
 
 
-def _wrong_type(param: Parameter, value: Any) -> bool:
-    allowed = _SIMPLE_TYPES.get(param.annotation or "")
-    if allowed is None or value is None or (isinstance(value, str) and "{{" in value):
-        return False  # not checked; a placeholder is reported on its own
-    return not isinstance(value, allowed) or (
-        param.annotation in ("int", "float") and isinstance(value, bool)
-    )
-
-
-def run_parameter_problems(function: FlowFunction, values: Mapping[str, Any]) -> list[str]:
-    """What is wrong with the parameters a run would call `function` with, one sentence each."""
-    known = {p.name: p for p in function.parameters}
-    signature = f"{function.name}({', '.join(known)})"
-    out: list[str] = []
-    for name, value in values.items():
-        param = known.get(name)
-        if param is None:
-            if not function.any_keyword:
-                out.append(f"{signature} has no parameter '{name}'")
-        elif _wrong_type(param, value):
-            out.append(
-                f"parameter '{name}' of {signature} is annotated {param.annotation}, got {value!r}"[:200]
-            )
-    missing = [p.name for p in function.parameters if p.required and p.name not in values]
-    if missing:
-        out.append(f"{signature} requires {', '.join(missing)}")
-    return out
-
-
 def parameter_problems(
     function: FlowFunction, dep: DeploymentDoc, index: int, positions: Positions
 ) -> list[Diagnostic]:
@@ -376,7 +363,7 @@ def parameter_problems(
                     )
                 )
                 continue
-            if _wrong_type(param, value):
+            if wrong_type(param.annotation, value):
                 out.append(
                     positions.error(
                         f"parameter '{name}' of '{function.name}' is annotated {param.annotation}, "

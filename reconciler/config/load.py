@@ -22,7 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from reconciler.collector import collector_paused
 from reconciler.config.entrypoints import check_entrypoints
 from reconciler.config.files import FileProblem, confined, read_text
-from reconciler.config.normalize import substitute_env, to_desired
+from reconciler.config.normalize import substitute_env, to_desired, with_parameter_schemas
 from reconciler.config.prefect import convert_prefect_document
 from reconciler.config.pull import pull_step_problems
 from reconciler.config.sources import Location, Positions, SourceMap, Written
@@ -541,6 +541,7 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
     reader.files.extend(reader.rel(path) for path in checked.files)
     flow_names = checked.flow_names
     desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root))
+    desired = with_parameter_schemas(desired, {e: f.schema for e, f in checked.functions.items()})
     reader.diagnostics.extend(notes)
     reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
     reader.diagnostics.extend(pull_step_problems(parsed.deployments, positions))

@@ -283,6 +283,15 @@ def to_desired(
     return desired, SourceMap(positions, roots), builder.diagnostics
 
 
+def with_parameter_schemas(desired: DesiredState, schemas: Mapping[str, dict[str, Any]]) -> DesiredState:
+    """`desired` with each deployment's flow parameters (by entrypoint) recorded, as Prefect records a
+    deployment's `parameter_openapi_schema`: runs are checked against them where the code cannot be read."""
+    deployments = tuple(
+        d.model_copy(update={"parameter_schema": schemas.get(d.entrypoint)}) for d in desired.deployments
+    )
+    return desired.model_copy(update={"deployments": deployments})
+
+
 def masked(key: str | int, value: Any, patterns: tuple[str, ...] = DEFAULT_SECRET_PATTERNS) -> Any:
     """`value` for a diagnostic, or `(sensitive)` when its key looks like a secret."""
     return "(sensitive)" if isinstance(key, str) and is_secret_key(key, patterns) else value

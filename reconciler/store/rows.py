@@ -97,6 +97,7 @@ def deployment_from_row(row: Row, schedules: Iterable[Schedule] = ()) -> Deploym
         concurrency_limit=row["concurrency_limit"],
         version=row["version"],
         pull_steps=tuple(row["pull_steps"]),
+        parameter_schema=row["parameter_schema"],
     )
 
 

@@ -126,6 +126,9 @@ deployments = Table(
     Column("concurrency_limit", Integer, nullable=True),
     Column("version", String(200), nullable=True),
     Column("pull_steps", JsonValue(), nullable=False),
+    Column(
+        "parameter_schema", JsonValue(nullable_as_sql_null=True), nullable=True
+    ),  # read from the code at plan
     *_managed(),
 )
 

@@ -169,6 +169,7 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
 async def deployment_run(request: Request, flow: str, name: str) -> Response:
     """Create a run of the deployment now, as `wp deployment run`; parameters override the deployment's."""
     from reconciler.engine.template import validate_job_variables
+    from reconciler.parameters import check_run_parameters
     from reconciler.runtime.scheduler import manual_run
 
     form = await _checked_form(request)
@@ -181,6 +182,9 @@ async def deployment_run(request: Request, flow: str, name: str) -> Response:
         job_vars = _json_object(str(form.get("job_variables") or ""), "job_variables")
     except ValidationError as exc:
         return _refuse(request, str(exc), 422)
+    wrong = check_run_parameters(deployment.parameter_schema, {**deployment.parameters, **params})
+    if wrong:
+        return _refuse(request, "parameters: " + "; ".join(wrong), 422)
     pool_name = deployment.work_pool or store.get_default_work_pool()
     if pool_name is None:
         return _refuse(

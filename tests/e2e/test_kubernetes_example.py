@@ -15,9 +15,8 @@ from wp_cli import run_wp, run_wp_process
 
 from reconciler.model import FlowRun
 from reconciler.runtime.executors.base import Job
-from reconciler.runtime.executors.container import runner_command, runner_env
 from reconciler.runtime.executors.kubernetes import KubernetesExecutor
-from reconciler.runtime.executors.kubernetes_manifest import build_job
+from reconciler.runtime.executors.kubernetes_manifest import job_body
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.sql import SqlStore
 
@@ -82,7 +81,7 @@ def test_every_example_kubernetes_pool_renders_jobs_the_api_server_accepts(tmp_p
                         )
                         configuration = worker._render(run, deployment)
                         job = Job(run, deployment, configuration, {}, "checker")
-                        body = build_job(job, runner_command(), runner_env(job))
+                        body = job_body(job)
                         where = f"{project.name}: {deployment.flow}/{deployment.name} on {pool.name}"
                         assert check_job(body) == [], where
                         created = client.BatchV1Api(api).create_namespaced_job(

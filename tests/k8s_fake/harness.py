@@ -106,10 +106,9 @@ class Harness:
 
     def start_worker(self, name: str = "kw1", **options: Any) -> Worker:
         executor = options.pop("executor", None) or self.executor()
+        env = {"WP_API_KEY": "s3cret", **options.pop("env", {})}
         opts = {"pool": POOL, "name": name, "poll_interval": 0.1, "cancel_check_interval": 0.2, **options}
-        worker = Worker(
-            self.store, WorkerOptions(**opts), executor=executor, out=self.out, env={"WP_API_KEY": "s3cret"}
-        )
+        worker = Worker(self.store, WorkerOptions(**opts), executor=executor, out=self.out, env=env)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         self._threads.append((worker, thread))

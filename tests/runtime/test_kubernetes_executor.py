@@ -291,3 +291,49 @@ def test_a_missing_secret_fails_the_run_with_create_container_config_error(tmp_p
             "name": "DB_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
         }
+
+
+def test_a_pool_without_an_image_runs_the_workers_default_image_in_the_job_explain_shows(
+    tmp_path: Path,
+) -> None:
+    """No image anywhere: the Job runs the worker's $WP_DOCKER_IMAGE (the Docker executor's rule), and the
+    Job `wp explain` previews is the one submitted, but for the run's own id and name."""
+    from reconciler.engine.job_templates import default_base_job_template
+    from reconciler.runtime.submission import PREVIEW_RUN_ID, PREVIEW_RUN_NAME, preview
+
+    pool_without_image = kubernetes_pool(default_base_job_template("kubernetes").model_dump())
+    with harness(tmp_path, pool=pool_without_image) as h:
+        deployment = h.deploy(
+            "hello", job_variables={"env": {"GREETING": "hi"}, "labels": {"owner": "Jane Doe"}}
+        )
+        run = h.run(deployment)
+        h.start_worker(env={"WP_DOCKER_IMAGE": IMAGE})
+        final = h.wait_final(run.id)
+        assert final.state == "COMPLETED", (final.state_message, h.logs(run.id))
+        assert h.server.rejected == []
+        submitted = h.cluster.created_jobs[0]
+        assert submitted["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+        pool = h.store.get_work_pool("k8s")
+        explained = preview(pool, h.store.get_deployment(deployment.flow, "d"), {"WP_DOCKER_IMAGE": IMAGE})
+        body = explained["job_manifest"]
+        wp_run_values = {PREVIEW_RUN_ID: run.id, PREVIEW_RUN_NAME: run.name, "worker-name": "kw1"}
+
+        def as_run(value: object) -> object:
+            if isinstance(value, dict):
+                return {k: as_run(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [as_run(v) for v in value]
+            for placeholder, actual in wp_run_values.items():
+                if isinstance(value, str) and placeholder in value:
+                    return value.replace(placeholder, actual)
+            return value
+
+        expected = as_run(body)
+        submitted_container = submitted["spec"]["template"]["spec"]["containers"][0]
+        expected_container = expected["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+        runner_code = {e["name"]: e["value"] for e in submitted_container["env"]}["WP_RUNNER_CODE"]
+        for entry in expected_container["env"]:
+            if entry["name"] == "WP_RUNNER_CODE":
+                assert entry["value"] == f"(wp's container runner, {len(runner_code)} characters)"
+                entry["value"] = runner_code
+        assert expected == submitted

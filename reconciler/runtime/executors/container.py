@@ -1,12 +1,14 @@
 """The container runner: how a run's flow-run process starts in an image wp is not installed in, and how the
 worker reads its states back from the container's output. Shared by the docker and kubernetes executors.
 
-Owns three things:
+Owns four things:
 - the runner's code: the standard-library modules of `RUNNER_MODULES` (entry, pull steps, ...), compressed into
   one environment variable (`WP_RUNNER_CODE`), so nothing is mounted into the container (a pod cannot share
   files with the worker);
 - the bootstrap: `python3 -c <BOOTSTRAP>` installs an in-memory importer for those modules and runs
   `reconciler.runtime.entry` (no file is written, so a read-only root filesystem or any user id works);
+- the image a configuration that names none runs (`default_image`): the worker's `$WP_DOCKER_IMAGE`, else
+  `DEFAULT_IMAGE`, the same for Docker containers and Kubernetes Jobs;
 - the container's environment (`runner_env`): the configured env and the run's spec, never the worker's own
   environment nor any API credential, and reporting set to marked lines on stdout;
 - `StreamParser`: the incremental reader that splits the container's output into `Output` lines and the
@@ -54,6 +56,8 @@ ENV_RUNNER_CODE = "WP_RUNNER_CODE"
 OLDEST_PYTHON = (3, 8)
 # What a container must never receive: the run reports through its output, so it needs no route to the store.
 CREDENTIAL_ENV = ("WP_API_KEY", "WP_API_URL", "WP_DATABASE_URL")
+DEFAULT_IMAGE = "python:3.12-slim"
+ENV_DEFAULT_IMAGE = "WP_DOCKER_IMAGE"  # the worker's default image for configurations that set none
 
 # Runs inside the image under any python3 >= 3.8. It maps module name -> [is_package, source] and serves
 # those modules from memory ahead of anything installed in the image (a wp there must not shadow the runner).
@@ -103,6 +107,12 @@ def runner_code() -> str:
 def runner_command(python: str = "python3") -> list[str]:
     """The default command of a container: the image's `python3` runs the runner from `WP_RUNNER_CODE`."""
     return [python, "-c", BOOTSTRAP]
+
+
+def default_image(worker_env: Mapping[str, str]) -> str:
+    """The image of a container whose configuration names none: the worker's `$WP_DOCKER_IMAGE`, else
+    `DEFAULT_IMAGE` (any image with a `python3` runs a deployment)."""
+    return worker_env.get(ENV_DEFAULT_IMAGE) or DEFAULT_IMAGE
 
 
 def command_of(command: Any) -> list[str] | None:

@@ -23,15 +23,18 @@ from typing import Any
 
 from reconciler.model import FlowRun
 from reconciler.runtime.executors.base import ExecutorError, Job
-from reconciler.runtime.executors.container import command_of, runner_command, runner_env
+from reconciler.runtime.executors.container import (
+    command_of,
+    default_image,
+    runner_command,
+    runner_env,
+)
 from reconciler.runtime.executors.docker_container import (
     AUTO_REMOVE_LABEL,
     RUN_ID_LABEL,
     DockerContainer,
 )
 
-DEFAULT_IMAGE = "python:3.12-slim"
-ENV_DEFAULT_IMAGE = "WP_DOCKER_IMAGE"  # the worker's default image for configurations that set none
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 LABEL_PREFIX = "io.wp."
 # what Docker accepts as a container name
@@ -105,7 +108,7 @@ class DockerExecutor:
 
 def container_spec(job: Job) -> ContainerSpec:
     config = job.configuration
-    image = _text(config, "image") or job.worker_env.get(ENV_DEFAULT_IMAGE) or DEFAULT_IMAGE
+    image = _text(config, "image") or default_image(job.worker_env)
     policy = _text(config, "image_pull_policy") or default_pull_policy(image)
     if policy not in PULL_POLICIES:
         raise ExecutorError(f"image_pull_policy {policy!r} is not one of {', '.join(PULL_POLICIES)}")

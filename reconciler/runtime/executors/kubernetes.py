@@ -32,19 +32,14 @@ from typing import Any
 
 from reconciler.model import FlowRun
 from reconciler.runtime.executors.base import Event, ExecutorError, Job, Output, StateReport
-from reconciler.runtime.executors.container import (
-    CREDENTIAL_ENV,
-    dropped_credentials,
-    runner_command,
-    runner_env,
-)
+from reconciler.runtime.executors.container import dropped_credentials
 from reconciler.runtime.executors.kubernetes_logs import follow_pod_log
 from reconciler.runtime.executors.kubernetes_manifest import (
     DEFAULT_POD_WATCH_TIMEOUT,
     JOB_WATCH_ANNOTATION,
     POD_WATCH_ANNOTATION,
     RUN_ID_LABEL,
-    build_job,
+    job_body,
     label_value,
     timeout_of,
 )
@@ -109,7 +104,7 @@ class KubernetesExecutor:
     def start(self, job: Job) -> KubernetesJob:
         from kubernetes import client
 
-        body = build_job(job, runner_command(), runner_env(job), withheld=CREDENTIAL_ENV)
+        body = job_body(job)
         namespace = body["metadata"]["namespace"]
         try:
             created = _batch(self.api()).create_namespaced_job(namespace, body, _preload_content=False)

@@ -4,10 +4,13 @@ Owns the pure step between the rendered job configuration and the API: the names
 the configuration's, else `default`), a valid `generateName` (a DNS-1123 label prefix taken from the
 configured name or the run's name), the wp labels (`wp.io/flow-run-id`, `wp.io/flow-run-name`,
 `wp.io/deployment`, `wp.io/work-pool`, `wp.io/work-queue`, `wp.io/worker`, values made valid label values;
-the exact names go in annotations) plus the template's labels on the Job and its pod template, the container's
-`env` as a list of `{name, value}` (from a mapping or a list, every value text) with the runner's variables
-added, `args`/`command` as lists, resource quantities as text, `restartPolicy: Never` when unset, and the
+the exact names go in annotations) plus the template's labels (values made valid label values, an invalid key
+refused) on the Job and its pod template, the container's image (the worker's default when none is set, as for
+Docker), its `env` as a list of `{name, value}` (from a mapping or a list, every value text, `valueFrom` kept)
+with the runner's variables added, `args`/`command` as lists, resource quantities as text, `restartPolicy: Never` when unset, and the
 run's timeouts as annotations so a worker that re-attaches knows them.
+
+`job_body` is the one function that makes the body: the executor submits it and `wp explain` prints it.
 
 Must never do I/O: no API calls, no clock, no environment.
 """
@@ -22,6 +25,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.runtime.executors.base import ExecutorError, Job
+from reconciler.runtime.executors.container import (
+    CREDENTIAL_ENV,
+    default_image,
+    runner_command,
+    runner_env,
+)
 
 LABEL = "wp.io/"
 RUN_ID_LABEL = LABEL + "flow-run-id"
@@ -29,6 +38,8 @@ POD_WATCH_ANNOTATION = LABEL + "pod-watch-timeout-seconds"
 JOB_WATCH_ANNOTATION = LABEL + "job-watch-timeout-seconds"
 DEFAULT_POD_WATCH_TIMEOUT = 300.0
 MAX_NAME_PREFIX = 57  # a Job name is a DNS-1123 label of at most 63 characters; the server adds 5 + "-"
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 
 def label_value(text: str) -> str:
@@ -125,6 +136,12 @@ def _quantity(value: Any) -> str:
     return str(value)
 
 
+def job_body(job: Job) -> dict[str, Any]:
+    """The batch/v1 Job a worker submits for `job`: the container runner's command and environment, API
+    credentials withheld. The executor submits it; `wp explain` shows it."""
+    return build_job(job, runner_command(), runner_env(job), withheld=CREDENTIAL_ENV)
+
+
 def build_job(
     job: Job,
     runner_command: Sequence[str],
@@ -154,7 +171,11 @@ def build_job(
             config.get("name") or job.run.name
         )
         meta["generateName"] = name_prefix(configured) + "-"
-    labels = {**_str_map(config.get("labels")), **_str_map(meta.get("labels")), **wp_labels(job)}
+    labels = {
+        **_labels(config.get("labels"), "labels"),
+        **_labels(meta.get("labels"), "job_manifest.metadata.labels"),
+        **wp_labels(job),
+    }
     meta["labels"] = labels
     pod_watch = timeout_of(
         config.get("pod_watch_timeout_seconds"), "pod_watch_timeout_seconds", DEFAULT_POD_WATCH_TIMEOUT
@@ -172,13 +193,16 @@ def build_job(
     spec = manifest.setdefault("spec", {})
     template = spec.setdefault("template", {})
     tmeta = template.setdefault("metadata", {})
-    tmeta["labels"] = {**_str_map(tmeta.get("labels")), **labels}
+    tmeta["labels"] = {
+        **_labels(tmeta.get("labels"), "job_manifest.spec.template.metadata.labels"),
+        **labels,
+    }
     pod = template.setdefault("spec", {})
     pod.setdefault("restartPolicy", "Never")
     containers = pod.get("containers")
     if not isinstance(containers, list) or not containers or not isinstance(containers[0], dict):
         raise ExecutorError("job_manifest.spec.template.spec.containers must list at least one container")
-    _fill_container(containers[0], config, runner_command, runner_env, withheld)
+    _fill_container(containers[0], config, runner_command, runner_env, withheld, job.worker_env)
     return manifest
 
 
@@ -188,14 +212,12 @@ def _fill_container(
     runner_command: Sequence[str],
     runner_env: Mapping[str, str],
     withheld: Sequence[str],
+    worker_env: Mapping[str, str],
 ) -> None:
     where = "job_manifest.spec.template.spec.containers[0]"
     container.setdefault("name", "flow-run")
     if not container.get("image"):
-        raise ExecutorError(
-            f"{where}.image is not set: give the pool's `image` variable a default or set `image` in the "
-            "deployment's job_variables"
-        )
+        container["image"] = default_image(worker_env)
     env = env_list(container.get("env", config.get("env")), f"{where}.env")
     names = set(runner_env) | set(withheld)
     container["env"] = [e for e in env if e["name"] not in names] + [
@@ -218,6 +240,20 @@ def _fill_container(
         container.pop("resources", None)
     else:
         container["resources"] = resources
+
+
+def _labels(value: Any, where: str) -> dict[str, str]:
+    """Labels of the template made ones a server accepts: values as valid label values; a key that cannot be
+    one is refused (changing it would break the selectors that use it)."""
+    labels = _str_map(value)
+    for key in labels:
+        prefix, _, name = key.rpartition("/")
+        if (prefix and not DNS1123_SUBDOMAIN.match(prefix)) or len(name) > 63 or not LABEL_NAME.match(name):
+            raise ExecutorError(
+                f"{where}: {key!r} is not a valid Kubernetes label key (an optional DNS subdomain and `/`, then "
+                "at most 63 alphanumerics, `-`, `_` or `.`, alphanumeric at both ends)"
+            )
+    return {k: label_value(v) for k, v in labels.items()}
 
 
 def _str_map(value: Any) -> dict[str, str]:
