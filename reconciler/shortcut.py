@@ -21,17 +21,18 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.config.inputs import InputRecord, context_of, still_matches
 from reconciler.errors import WpError
-from reconciler.store.base import Store
+from reconciler.store.quick import NoopState
 
 if TYPE_CHECKING:
     from reconciler.pipeline import PlanOutcome
+    from reconciler.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,16 @@ def noop_key(directory: str | Path, prune: bool | None) -> str:
 
 
 def known_noop(
-    directory: str | Path, store: Store, env: Mapping[str, str], *, prune: bool | None
+    directory: str | Path,
+    read: Callable[[str], NoopState | None],
+    env: Mapping[str, str],
+    *,
+    prune: bool | None,
 ) -> KnownNoop | None:
-    """The recorded no-op of this project, if the store and the inputs are still as they were; else None."""
-    if getattr(store, "read_noop", None) is None:
-        return None
-    state = store.read_noop(noop_key(directory, prune))
-    if state.record is None or state.record_revision != state.revision:
+    """The recorded no-op of this project, if the store and the inputs are still as they were; else None.
+    `read`: the store's `read_noop` (or a lighter reader of the same answer; None: the store keeps none)."""
+    state = read(noop_key(directory, prune))
+    if state is None or state.record is None or state.record_revision != state.revision:
         return None
     inputs = state.record.get("inputs")
     record = InputRecord.from_json(inputs) if isinstance(inputs, Mapping) else None
@@ -94,11 +98,14 @@ def remember_clean(
 ) -> None:
     """After a plan with no changes (`revision`: its snapshot's) or a finished apply (the revision it
     produced), record the no-op, if the outcome is one the shortcut can print the same: no diagnostics, no
-    warnings, no drift, no targets, not a destroy, and inputs that can be checked again."""
+    warnings (but the one about the changes an apply just made), no drift, no targets, not a destroy, and
+    inputs that can be checked again."""
+    from reconciler.engine.diff import standing_warnings
+
     plan = outcome.plan
     if plan is None or outcome.inputs is None or revision is None:
         return
-    if outcome.diagnostics or plan.warnings or plan.drift or plan.targets or plan.destroy:
+    if outcome.diagnostics or standing_warnings(plan) or plan.drift or plan.targets or plan.destroy:
         return
     remember_noop(
         directory, store, prune=prune, inputs=outcome.inputs, project=plan.project, revision=revision

@@ -33,7 +33,9 @@ from reconciler.cli.context import (
 if TYPE_CHECKING:
     from reconciler.engine.plan import Plan
     from reconciler.pipeline import PlanOutcome
+    from reconciler.shortcut import KnownNoop
     from reconciler.store.base import ApplyRecord, Store
+    from reconciler.store.quick import NoopState
 
 
 class PlanFormat(StrEnum):
@@ -70,6 +72,9 @@ RefreshOpt = typer.Option(
 LockTimeoutOpt = typer.Option(
     0.0, "--lock-timeout", help="Seconds to wait for the apply lock.", show_default=True
 )
+
+
+NO_DRIFT = "[green]No drift.[/green] The live objects match the configuration and the last apply."
 
 
 def _is_project(directory: Path) -> bool:
@@ -112,15 +117,47 @@ def _plan_or_exit(
     return outcome
 
 
-def _known_noop(directory: Path, store: Store, prune: bool | None) -> Plan | None:
-    """The plan, with no changes, that the no-op shortcut found (reconciler/shortcut.py); None: plan in full."""
+class _Stores:
+    """The store of a command, opened only when needed: the no-op shortcut reads a SQLite store without it."""
+
+    def __init__(self) -> None:
+        self._store: Store | None = None
+
+    def __call__(self) -> Store:
+        if self._store is None:
+            self._store = open_store()
+        return self._store
+
+
+def _known_noop(directory: Path, stores: _Stores, prune: bool | None) -> KnownNoop | None:
+    """What the no-op shortcut found (reconciler/shortcut.py); None: plan in full."""
     if not _is_project(directory):
         return None
-    from reconciler.engine.plan import Plan
     from reconciler.shortcut import known_noop
+    from reconciler.store import quick
 
-    found = known_noop(directory, store, environ(), prune=prune)
-    return Plan(found.project, ()) if found is not None else None
+    env = environ()
+
+    def read(key: str) -> NoopState | None:
+        state = quick.read_noop(env, key)
+        if state is not None:
+            return state
+        reader = getattr(stores(), "read_noop", None)
+        return reader(key) if reader is not None else None
+
+    return known_noop(directory, read, env, prune=prune)
+
+
+def _emit_noop(known: KnownNoop, fmt: PlanFormat, compact: bool | None) -> None:
+    """What _render prints for a plan with no changes (engine/render_noop.py), without building one."""
+    from reconciler.engine.render_noop import noop_compact, noop_markdown, noop_text
+
+    if fmt is PlanFormat.markdown:
+        _emit(noop_markdown(known.project))
+    elif compact:
+        _emit(noop_compact())
+    else:
+        _emit(noop_text(color=console.is_terminal))
 
 
 def _remember(
@@ -214,15 +251,16 @@ def plan(
     refresh: bool = RefreshOpt,
 ) -> None:
     """Show what apply would change: the config against the live store."""
-    store = open_store()
+    stores = _Stores()
     # The JSON form and a plan file list every object, which only the full path reads.
     if not (refresh or target or out is not None or fmt is PlanFormat.json):
-        known = _known_noop(directory, store, prune)
+        known = _known_noop(directory, stores, prune)
         if known is not None:
-            _emit(_render(known, fmt, compact))
+            _emit_noop(known, fmt, compact)
             return
     from reconciler.engine.render import render_json
 
+    store = stores()
     outcome = _plan_or_exit(
         directory, store, prune=prune, targets=target, allow_mass_delete=allow_mass_delete, watch_inputs=True
     )
@@ -254,7 +292,14 @@ def apply(
     refresh: bool = RefreshOpt,
 ) -> None:
     """Apply the configuration (or exactly a saved plan) in one transaction."""
-    store = open_store()
+    stores = _Stores()
+    known = None if (refresh or target or target_path.is_file()) else _known_noop(target_path, stores, prune)
+    if known is not None:
+        if not json_out:
+            _emit_noop(known, PlanFormat.text, compact)
+        _nothing_to_apply(json_out)
+        return
+    store = stores()
     if target_path.is_file():
         _apply(
             store,
@@ -263,12 +308,6 @@ def apply(
             json_out=json_out,
             source=target_path,
         )
-        return
-    known = None if (refresh or target) else _known_noop(target_path, store, prune)
-    if known is not None:
-        if not json_out:
-            _emit(_render(known, PlanFormat.text, compact))
-        _apply(store, known, lock_timeout=lock_timeout, json_out=json_out, source=target_path)
         return
     outcome = _plan_or_exit(
         target_path,
@@ -321,6 +360,13 @@ def _saved_plan(path: Path, store: Store) -> Plan:
     return resolve_saved_plan(saved, replan)
 
 
+def _nothing_to_apply(json_out: bool) -> None:
+    if json_out:
+        print_json({"applied": False, "summary": {"add": 0, "change": 0, "destroy": 0}})
+    else:
+        console.print("[green]No changes.[/green] Nothing to apply.")
+
+
 def _apply(
     store: Store,
     plan_obj: Plan,
@@ -332,10 +378,7 @@ def _apply(
 ) -> ApplyRecord | None:
     """Apply and report; the history record, or None when there was nothing to apply."""
     if not plan_obj.has_changes:
-        if json_out:
-            print_json({"applied": False, "summary": {"add": 0, "change": 0, "destroy": 0}})
-        else:
-            console.print("[green]No changes.[/green] Nothing to apply.")
+        _nothing_to_apply(json_out)
         return None
     from reconciler.engine.apply import apply_plan
     from reconciler.gitops.repo import repo_facts
@@ -385,18 +428,21 @@ def drift(
     refresh: bool = RefreshOpt,
 ) -> None:
     """List objects changed outside wp since the last apply, and what the config would change back."""
+    stores = _Stores()
+    if not refresh and _known_noop(directory, stores, None) is not None:
+        if json_out:
+            print_json({"drift": [], "pending_changes": []})
+        else:
+            console.print(NO_DRIFT)
+        return
     from reconciler.engine.plan import change_to_json
 
-    store = open_store()
-    known = None if refresh else _known_noop(directory, store, None)
-    if known is not None:
-        plan_obj = known
-    else:
-        outcome = _plan_or_exit(directory, store, watch_inputs=True)
-        assert outcome.plan is not None
-        plan_obj = outcome.plan
-        if not plan_obj.has_changes and outcome.snapshot is not None:
-            _remember(directory, store, outcome, None, outcome.snapshot.revision)
+    store = stores()
+    outcome = _plan_or_exit(directory, store, watch_inputs=True)
+    assert outcome.plan is not None
+    plan_obj = outcome.plan
+    if not plan_obj.has_changes and outcome.snapshot is not None:
+        _remember(directory, store, outcome, None, outcome.snapshot.revision)
     drifted = plan_obj.drift
     if json_out:
         print_json(
@@ -406,7 +452,7 @@ def drift(
             }
         )
     elif not drifted and not plan_obj.has_changes:
-        console.print("[green]No drift.[/green] The live objects match the configuration and the last apply.")
+        console.print(NO_DRIFT)
     else:
         _emit(_render(plan_obj, PlanFormat.text))
     if detailed_exitcode and (drifted or plan_obj.has_changes):

@@ -24,6 +24,7 @@ from reconciler.model import (
     WorkPool,
     WorkQueue,
 )
+from reconciler.store.quick import NoopState as NoopState
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,6 @@ class ApplyRecord:
     # Set by apply when the store was still at `base_revision` when the apply began: the revision the apply
     # produced, i.e. the store is then exactly the plan's view plus the plan's writes. None otherwise.
     revision: int | None = None
-
-
-@dataclass(frozen=True)
-class NoopState:
-    """What `wp plan`'s no-op shortcut asks the store in one read: its revision now, and the known no-op
-    recorded under a key (None if none)."""
-
-    revision: int
-    record: Mapping[str, Any] | None = None
-    record_revision: int | None = None
 
 
 class SyncPhase(StrEnum):

@@ -57,7 +57,8 @@ from reconciler.errors import (
     WpError,
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, Worker, WorkPool, WorkQueue
-from reconciler.store.base import ApplyRecord, LockInfo, NoopState, Snapshot, SyncKey, SyncStatus
+from reconciler.store.base import ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
+from reconciler.store.quick import NoopState
 
 DEFAULT_TIMEOUT = 30.0
 

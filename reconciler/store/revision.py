@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from reconciler.store import tables
-from reconciler.store.base import NoopState
 from reconciler.store.connection import SqlEngine
+from reconciler.store.quick import NoopState
 
 KEEP_NOOPS = 200  # plan_inputs rows kept (one per project directory and flags); older ones are dropped
 
