@@ -7,11 +7,12 @@ of a stage. This module does I/O only through the stages it calls (config loadin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from reconciler.collector import collector_paused
+from reconciler.config.inputs import InputRecord, WatchedEnv, context_of, record_of, watching
 from reconciler.config.load import LoadedConfig, load_project
 from reconciler.config.validate import validate_references
 from reconciler.diagnostics import Diagnostic, has_errors, sort_diagnostics
@@ -29,6 +30,9 @@ class PlanOutcome:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     loaded: LoadedConfig | None = None
     snapshot: Snapshot | None = None
+    # What the load read (with `watch_inputs`), for the no-op shortcut (reconciler/shortcut.py); None when it
+    # was not watched or cannot be checked again cheaply.
+    inputs: InputRecord | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,11 +80,20 @@ def plan_project(
     targets: Sequence[str] = (),
     destroy: bool = False,
     allow_mass_delete: bool = False,
+    watch_inputs: bool = False,
 ) -> PlanOutcome:
+    """`watch_inputs`: also record what the load read (PlanOutcome.inputs), for the no-op shortcut."""
     # The stages build ~1M short-lived objects without reference cycles; the collector rescanning them would
     # cost more than the plan itself.
     with collector_paused():
-        return _plan_project(directory, store, env, now, prune, targets, destroy, allow_mass_delete)
+        if not watch_inputs:
+            return _plan_project(directory, store, env, now, prune, targets, destroy, allow_mass_delete)
+        with watching() as log:
+            outcome = _plan_project(
+                directory, store, WatchedEnv(env, log), now, prune, targets, destroy, allow_mass_delete
+            )
+        inputs = record_of(Path(directory), log, context_of(prune=prune))
+        return replace(outcome, inputs=inputs)
 
 
 def _plan_project(

@@ -1,7 +1,8 @@
 """Routes of reconciliation: the snapshot, apply, the lease lock and the apply history.
 
 Owns `GET /snapshot` and `POST /apply` (one request each, whatever the number of objects, so a plan and an
-apply cost a constant number of round trips), the lock endpoints and `GET /history`. Must never diff or
+apply cost a constant number of round trips), the known no-ops of `wp plan`'s shortcut (`/plan-inputs/{key}`),
+the lock endpoints and `GET /history`. Must never diff or
 plan: the client sends the finished plan, the store checks staleness and writes it.
 """
 
@@ -19,6 +20,8 @@ from reconciler.api.shapes import (
     CurrentLock,
     LockRequest,
     LockShape,
+    NoopRequest,
+    NoopShape,
     SnapshotShape,
     lock_to_shape,
     plan_from_shape,
@@ -65,6 +68,24 @@ def post_apply(body: ApplyRequest, store: StoreDep, request: Request) -> ApplyRe
         raise
     applies.labels("success").inc()
     return record_to_shape(record)
+
+
+@router.get("/plan-inputs/{key}", response_model=NoopShape)
+def get_plan_inputs(key: str, store: StoreDep) -> NoopShape:
+    """The no-op shortcut of `wp plan`: the store revision now and the known no-op under `key`, in one read."""
+    state = store.read_noop(key)
+    return NoopShape(
+        revision=state.revision,
+        record=dict(state.record) if state.record is not None else None,
+        record_revision=state.record_revision,
+    )
+
+
+@router.put("/plan-inputs/{key}", status_code=204)
+def put_plan_inputs(key: str, body: NoopRequest, store: StoreDep) -> None:
+    if len(key) > 64:
+        raise ValidationError("a plan-inputs key has at most 64 characters", path=["key"])
+    store.save_noop(key, body.record, body.revision)
 
 
 @router.post("/lock", response_model=LockShape, status_code=201)

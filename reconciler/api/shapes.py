@@ -88,6 +88,7 @@ class SnapshotShape(Shape):
     objects: list[LiveObjectShape]
     default_pool: str | None = None
     deleted: list[DeletedObjectShape] = Field(default_factory=list)
+    revision: int | None = None  # the store revision it was read at
 
 
 def _value_of(kind: Kind, value: Mapping[str, Any]) -> ManagedObject:
@@ -119,7 +120,9 @@ def snapshot_to_shape(snapshot: Snapshot) -> SnapshotShape:
         )
         for d in snapshot.deleted.values()
     ]
-    return SnapshotShape(objects=objects, default_pool=snapshot.default_pool, deleted=deleted)
+    return SnapshotShape(
+        objects=objects, default_pool=snapshot.default_pool, deleted=deleted, revision=snapshot.revision
+    )
 
 
 def snapshot_from_shape(shape: SnapshotShape) -> Snapshot:
@@ -138,7 +141,9 @@ def snapshot_from_shape(shape: SnapshotShape) -> Snapshot:
     deleted = {
         Key(d.kind, d.name): DeletedObject(Key(d.kind, d.name), d.owner, d.applied) for d in shape.deleted
     }
-    return Snapshot(objects=objects, default_pool=shape.default_pool, deleted=deleted)
+    return Snapshot(
+        objects=objects, default_pool=shape.default_pool, deleted=deleted, revision=shape.revision
+    )
 
 
 # ------------------------------------------------------------------------------------------ plan (unmasked)
@@ -287,6 +292,8 @@ class ApplyRecordShape(Shape):
     addresses: list[str] = Field(default_factory=list)
     git_author: str | None = None
     git_message: str | None = None
+    base_revision: int | None = None  # the store revision the plan was made at (sent with an apply)
+    revision: int | None = None  # the revision the apply produced, when the store was still at base_revision
 
 
 def record_to_shape(r: ApplyRecord) -> ApplyRecordShape:
@@ -303,6 +310,8 @@ def record_to_shape(r: ApplyRecord) -> ApplyRecordShape:
         addresses=list(r.addresses),
         git_author=r.git_author,
         git_message=r.git_message,
+        base_revision=r.base_revision,
+        revision=r.revision,
     )
 
 
@@ -320,7 +329,24 @@ def record_from_shape(s: ApplyRecordShape) -> ApplyRecord:
         addresses=tuple(s.addresses),
         git_author=s.git_author,
         git_message=s.git_message,
+        base_revision=s.base_revision,
+        revision=s.revision,
     )
+
+
+class NoopShape(Shape):
+    """`GET /plan-inputs/{key}`: the store revision now and the known no-op recorded under the key."""
+
+    revision: int
+    record: dict[str, Any] | None = None
+    record_revision: int | None = None
+
+
+class NoopRequest(Shape):
+    """`PUT /plan-inputs/{key}`: the plan described by `record` had no changes at store `revision`."""
+
+    record: dict[str, Any]
+    revision: int
 
 
 class ApplyRequest(Shape):

@@ -33,7 +33,9 @@ from reconciler.cli.context import (
 if TYPE_CHECKING:
     from reconciler.engine.plan import Plan
     from reconciler.pipeline import PlanOutcome
-    from reconciler.store.base import Store
+    from reconciler.shortcut import KnownNoop
+    from reconciler.store.base import ApplyRecord, Store
+    from reconciler.store.quick import NoopState
 
 
 class PlanFormat(StrEnum):
@@ -61,9 +63,18 @@ CompactOpt = typer.Option(
     help="A count per kind and action instead of every change (default: compact above 100 changes).",
     show_default=False,
 )
+RefreshOpt = typer.Option(
+    False,
+    "--refresh",
+    help="Always read the project and every live object. Without it, a project whose files, environment "
+    "variables and store are unchanged since a plan or apply found nothing to do prints No changes at once.",
+)
 LockTimeoutOpt = typer.Option(
     0.0, "--lock-timeout", help="Seconds to wait for the apply lock.", show_default=True
 )
+
+
+NO_DRIFT = "[green]No drift.[/green] The live objects match the configuration and the last apply."
 
 
 def _is_project(directory: Path) -> bool:
@@ -79,6 +90,7 @@ def _plan_or_exit(
     targets: list[str] | None = None,
     destroy: bool = False,
     allow_mass_delete: bool = False,
+    watch_inputs: bool = False,
 ) -> PlanOutcome:
     from reconciler.pipeline import plan_project
 
@@ -95,6 +107,7 @@ def _plan_or_exit(
         targets=targets or (),
         destroy=destroy,
         allow_mass_delete=allow_mass_delete,
+        watch_inputs=watch_inputs,
     )
     keep_until_exit(outcome)
     if outcome.diagnostics:
@@ -102,6 +115,57 @@ def _plan_or_exit(
     if outcome.plan is None:
         raise typer.Exit(1)
     return outcome
+
+
+class _Stores:
+    """The store of a command, opened only when needed: the no-op shortcut reads a SQLite store without it."""
+
+    def __init__(self) -> None:
+        self._store: Store | None = None
+
+    def __call__(self) -> Store:
+        if self._store is None:
+            self._store = open_store()
+        return self._store
+
+
+def _known_noop(directory: Path, stores: _Stores, prune: bool | None) -> KnownNoop | None:
+    """What the no-op shortcut found (reconciler/shortcut.py); None: plan in full."""
+    if not _is_project(directory):
+        return None
+    from reconciler.shortcut import known_noop
+    from reconciler.store import quick
+
+    env = environ()
+
+    def read(key: str) -> NoopState | None:
+        state = quick.read_noop(env, key)
+        if state is not None:
+            return state
+        reader = getattr(stores(), "read_noop", None)
+        return reader(key) if reader is not None else None
+
+    return known_noop(directory, read, env, prune=prune)
+
+
+def _emit_noop(known: KnownNoop, fmt: PlanFormat, compact: bool | None) -> None:
+    """What _render prints for a plan with no changes (engine/render_noop.py), without building one."""
+    from reconciler.engine.render_noop import noop_compact, noop_markdown, noop_text
+
+    if fmt is PlanFormat.markdown:
+        _emit(noop_markdown(known.project))
+    elif compact:
+        _emit(noop_compact())
+    else:
+        _emit(noop_text(color=console.is_terminal))
+
+
+def _remember(
+    directory: Path, store: Store, outcome: PlanOutcome, prune: bool | None, revision: int | None
+) -> None:
+    from reconciler.shortcut import remember_clean
+
+    remember_clean(directory, store, outcome, prune=prune, revision=revision)
 
 
 def _render(plan: Plan, fmt: PlanFormat, compact: bool | None = False) -> str:
@@ -184,15 +248,26 @@ def plan(
         False, "--detailed-exitcode", help="Exit 2 when there are changes."
     ),
     compact: bool | None = CompactOpt,
+    refresh: bool = RefreshOpt,
 ) -> None:
     """Show what apply would change: the config against the live store."""
+    stores = _Stores()
+    # The JSON form and a plan file list every object, which only the full path reads.
+    if not (refresh or target or out is not None or fmt is PlanFormat.json):
+        known = _known_noop(directory, stores, prune)
+        if known is not None:
+            _emit_noop(known, fmt, compact)
+            return
     from reconciler.engine.render import render_json
 
+    store = stores()
     outcome = _plan_or_exit(
-        directory, open_store(), prune=prune, targets=target, allow_mass_delete=allow_mass_delete
+        directory, store, prune=prune, targets=target, allow_mass_delete=allow_mass_delete, watch_inputs=True
     )
     assert outcome.plan is not None
     _emit(_render(outcome.plan, fmt, compact))
+    if not outcome.plan.has_changes and outcome.snapshot is not None:
+        _remember(directory, store, outcome, prune, outcome.snapshot.revision)
     if out is not None:
         out.write_text(render_json(outcome.plan) + "\n")
         if fmt is PlanFormat.text:
@@ -214,22 +289,45 @@ def apply(
     lock_timeout: float = LockTimeoutOpt,
     json_out: bool = JsonOption,
     compact: bool | None = CompactOpt,
+    refresh: bool = RefreshOpt,
 ) -> None:
     """Apply the configuration (or exactly a saved plan) in one transaction."""
-    store = open_store()
-    if target_path.is_file():
-        plan_obj = _saved_plan(target_path, store)
-    else:
-        outcome = _plan_or_exit(
-            target_path, store, prune=prune, targets=target, allow_mass_delete=allow_mass_delete
-        )
-        assert outcome.plan is not None
-        plan_obj = outcome.plan
+    stores = _Stores()
+    known = None if (refresh or target or target_path.is_file()) else _known_noop(target_path, stores, prune)
+    if known is not None:
         if not json_out:
-            _emit(_render(plan_obj, PlanFormat.text, compact))
-        if plan_obj.has_changes:
-            confirm_or_exit("Do you want to perform these actions?", auto_approve)
-    _apply(store, plan_obj, lock_timeout=lock_timeout, json_out=json_out, source=target_path)
+            _emit_noop(known, PlanFormat.text, compact)
+        _nothing_to_apply(json_out)
+        return
+    store = stores()
+    if target_path.is_file():
+        _apply(
+            store,
+            _saved_plan(target_path, store),
+            lock_timeout=lock_timeout,
+            json_out=json_out,
+            source=target_path,
+        )
+        return
+    outcome = _plan_or_exit(
+        target_path,
+        store,
+        prune=prune,
+        targets=target,
+        allow_mass_delete=allow_mass_delete,
+        watch_inputs=True,
+    )
+    assert outcome.plan is not None
+    plan_obj = outcome.plan
+    if not json_out:
+        _emit(_render(plan_obj, PlanFormat.text, compact))
+    if plan_obj.has_changes:
+        confirm_or_exit("Do you want to perform these actions?", auto_approve)
+    base = outcome.snapshot.revision if outcome.snapshot is not None else None
+    record = _apply(
+        store, plan_obj, lock_timeout=lock_timeout, json_out=json_out, source=target_path, base_revision=base
+    )
+    _remember(target_path, store, outcome, prune, record.revision if record is not None else base)
 
 
 def _saved_plan(path: Path, store: Store) -> Plan:
@@ -262,16 +360,29 @@ def _saved_plan(path: Path, store: Store) -> Plan:
     return resolve_saved_plan(saved, replan)
 
 
-def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool, source: Path) -> None:
+def _nothing_to_apply(json_out: bool) -> None:
+    if json_out:
+        print_json({"applied": False, "summary": {"add": 0, "change": 0, "destroy": 0}})
+    else:
+        console.print("[green]No changes.[/green] Nothing to apply.")
+
+
+def _apply(
+    store: Store,
+    plan_obj: Plan,
+    *,
+    lock_timeout: float,
+    json_out: bool,
+    source: Path,
+    base_revision: int | None = None,
+) -> ApplyRecord | None:
+    """Apply and report; the history record, or None when there was nothing to apply."""
+    if not plan_obj.has_changes:
+        _nothing_to_apply(json_out)
+        return None
     from reconciler.engine.apply import apply_plan
     from reconciler.gitops.repo import repo_facts
 
-    if not plan_obj.has_changes:
-        if json_out:
-            print_json({"applied": False, "summary": {"add": 0, "change": 0, "destroy": 0}})
-        else:
-            console.print("[green]No changes.[/green] Nothing to apply.")
-        return
     from reconciler.cli.progress import BIG_PLAN, progress_bar
 
     repo_dir = Path(plan_obj.source_dir) if plan_obj.source_dir else source
@@ -284,6 +395,7 @@ def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool,
             actor=actor(),
             repo=repo_facts(repo_dir),
             lock_timeout=lock_timeout,
+            base_revision=base_revision,
             progress=progress,
         )
     s = plan_obj.summary
@@ -295,6 +407,7 @@ def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool,
             f"[bold green]{done}[/bold green] Resources: {s.add} added, {s.change} changed, "
             f"{s.destroy} destroyed."
         )
+    return record
 
 
 def destroy(
@@ -318,13 +431,24 @@ def drift(
     directory: Path = DirArg,
     json_out: bool = JsonOption,
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 2 when drift is found."),
+    refresh: bool = RefreshOpt,
 ) -> None:
     """List objects changed outside wp since the last apply, and what the config would change back."""
+    stores = _Stores()
+    if not refresh and _known_noop(directory, stores, None) is not None:
+        if json_out:
+            print_json({"drift": [], "pending_changes": []})
+        else:
+            console.print(NO_DRIFT)
+        return
     from reconciler.engine.plan import change_to_json
 
-    outcome = _plan_or_exit(directory, open_store())
+    store = stores()
+    outcome = _plan_or_exit(directory, store, watch_inputs=True)
+    assert outcome.plan is not None
     plan_obj = outcome.plan
-    assert plan_obj is not None
+    if not plan_obj.has_changes and outcome.snapshot is not None:
+        _remember(directory, store, outcome, None, outcome.snapshot.revision)
     drifted = plan_obj.drift
     if json_out:
         print_json(
@@ -334,7 +458,7 @@ def drift(
             }
         )
     elif not drifted and not plan_obj.has_changes:
-        console.print("[green]No drift.[/green] The live objects match the configuration and the last apply.")
+        console.print(NO_DRIFT)
     else:
         _emit(_render(plan_obj, PlanFormat.text))
     if detailed_exitcode and (drifted or plan_obj.has_changes):

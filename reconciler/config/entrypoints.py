@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config.files import FileProblem, read_text
+from reconciler.config.inputs import is_file
 from reconciler.config.schema import DeploymentDoc
 from reconciler.config.sources import Path as FieldPath
 from reconciler.config.sources import Positions
@@ -214,7 +215,7 @@ def _target(root: Path, entrypoint: str) -> _Target:
         return _Target(problem=_malformed(entrypoint))
     base = root.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
+        if is_file(candidate):
             return _Target(str(candidate.relative_to(root)).replace("\\", "/"), candidate.resolve(), func)
     return _Target(module, None, func, outside=True)
 
@@ -264,7 +265,7 @@ def check_entrypoints(
                 )
             )
             continue
-        if target.path not in cache and not target.path.is_file():
+        if target.path not in cache and not is_file(target.path):
             checked.diagnostics.append(
                 positions.error(
                     f"entrypoint file '{target.shown}' does not exist",

@@ -15,6 +15,8 @@ import os
 import stat
 from pathlib import Path
 
+from reconciler.config.inputs import note_read
+
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a 10,000-deployment wp.yaml is ~4 MB
 _CHUNK = 1024 * 1024
 
@@ -68,7 +70,9 @@ def read_bytes(path: Path, name: str) -> bytes:
         while size <= MAX_FILE_BYTES:  # bounded even if the file grows while it is read
             chunk = os.read(fd, _CHUNK)
             if not chunk:
-                return b"".join(parts)
+                data = b"".join(parts)
+                note_read(path, data)
+                return data
             parts.append(chunk)
             size += len(chunk)
         raise _too_large(name)

@@ -26,6 +26,7 @@ import hcl2
 from lark import Tree
 from lark.exceptions import LarkError
 
+from reconciler.config.inputs import note_read
 from reconciler.config.sources import Location, Positions, Written
 from reconciler.config.sources import Path as FieldPath
 from reconciler.diagnostics import Diagnostic, error, warning
@@ -142,7 +143,10 @@ def _tuple_items(expr: Any) -> list[tuple[int, int]]:
 
 def _read_file(path: Path, name: str) -> tuple[list[_Block], list[Diagnostic]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        note_read(path, raw)
+        # universal newlines, as Path.read_text reads them
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except (OSError, UnicodeDecodeError) as exc:
         return [], [error(f"file '{name}' cannot be read: {exc}", file=name)]
     try:

@@ -22,6 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from reconciler.collector import collector_paused
 from reconciler.config.entrypoints import check_entrypoints
 from reconciler.config.files import FileProblem, confined, read_text
+from reconciler.config.inputs import glob_files, is_file
 from reconciler.config.normalize import substitute_env, to_desired, with_parameter_schemas
 from reconciler.config.prefect import convert_prefect_document
 from reconciler.config.pull import pull_step_problems
@@ -390,7 +391,7 @@ def _matches(reader: _Reader, pattern: str, positions: Positions, at: FieldPath)
         )
         return []
     try:
-        found = sorted(p for p in reader.root.glob(pattern) if p.is_file() and p.name != CONFIG_FILE)
+        found = [p for p in glob_files(reader.root, pattern) if p.name != CONFIG_FILE]
     except (ValueError, NotImplementedError) as exc:
         reader.diagnostics.append(
             positions.error(f"include pattern '{pattern}' is not a valid glob: {exc}", "fix the pattern", at)
@@ -436,7 +437,7 @@ def _read_documents(reader: _Reader, env: Mapping[str, str]) -> tuple[dict[str, 
     positions = Positions()
     config = reader.root / CONFIG_FILE
     tf_docs = _read_tf(reader, env)  # *.tf hook
-    if not config.is_file() and tf_docs:  # *.tf hook: only *.tf files = a project named by the provider
+    if not is_file(config) and tf_docs:  # *.tf hook: only *.tf files = a project named by the provider
         tf_only: dict[str, Any] = {"project": tf_docs[0].project}
         _merge_tf(tf_only, positions, tf_docs, reader)
         return tf_only, positions
@@ -468,7 +469,7 @@ def _read_documents(reader: _Reader, env: Mapping[str, str]) -> tuple[dict[str, 
         if part is not None:
             _merge(doc, positions, part, reader.rel(path), reader)
     prefect = reader.root / PREFECT_FILE
-    if prefect.is_file():
+    if is_file(prefect):
         part = reader.read(prefect)
         if part is not None:
             converted, notes = convert_prefect_document(part.value, part.positions, str(reader.root))
@@ -480,7 +481,7 @@ def _read_documents(reader: _Reader, env: Mapping[str, str]) -> tuple[dict[str, 
 
 # --- *.tf hook: Terraform resources of the wp provider join the document (reconciler.config.hcl) ----------
 def _read_tf(reader: _Reader, env: Mapping[str, str]) -> list[TfDocument]:
-    if not any(p.is_file() for p in reader.root.glob("*.tf")):
+    if not glob_files(reader.root, "*.tf"):
         return []  # and the HCL parser is not even imported (a tenth of `wp plan`'s imports)
     from reconciler.config.hcl import load_tf
 

@@ -27,11 +27,13 @@ def apply_plan(
     lock_timeout: float = 0.0,
     lock_id: str | None = None,
     progress: ApplyProgress | None = None,
+    base_revision: int | None = None,
 ) -> ApplyRecord:
     """Write `plan` under the lease lock; the store checks staleness and writes in one transaction.
 
     With `lock_id`, the caller already holds the lease (the sync loop takes it before planning again) and
-    keeps it; else the lease is taken for this write and released after it."""
+    keeps it; else the lease is taken for this write and released after it. `base_revision`: the store
+    revision the plan was made at; the returned record's `revision` is then set if nothing else wrote since."""
     record = ApplyRecord(
         project=plan.project,
         actor=actor,
@@ -43,6 +45,7 @@ def apply_plan(
         git_message=repo.message if repo else None,
         plan_hash=plan_to_json(plan)["plan_hash"],
         addresses=tuple(c.address for c in plan.actionable),
+        base_revision=base_revision,
     )
     if lock_id is not None:
         return store.apply(plan, record, lock_id=lock_id, progress=progress)

@@ -433,6 +433,15 @@ def _template_notes(ctx: _Context, pool: ManagedObject, change: Change) -> list[
 # ---------------------------------------------------------------------------------------------- public API
 
 
+NOTES_LEFT_OUT = "run impact notes are left out for the"  # the start of the one warning about the changes
+
+
+def standing_warnings(plan: Plan) -> tuple[str, ...]:
+    """The warnings of `plan` that its apply leaves standing (the same plan again would warn of them): all but
+    the one about the changes themselves."""
+    return tuple(w for w in plan.warnings if not w.startswith(NOTES_LEFT_OUT))
+
+
 @collector_paused()  # a large plan builds ~100,000 acyclic dicts; see reconciler.collector
 def make_plan(
     desired: DesiredState,
@@ -475,7 +484,7 @@ def make_plan(
     with_schedule_notes = schedule_changes <= MAX_SCHEDULE_NOTES
     if not with_schedule_notes:
         warnings.append(
-            f"run impact notes are left out for the {schedule_changes} schedule changes (more than "
+            f"{NOTES_LEFT_OUT} {schedule_changes} schedule changes (more than "
             f"{MAX_SCHEDULE_NOTES}); narrow the plan with --target to see them"
         )
     changes = [_with_notes(c, _notes(ctx, c, schedules=with_schedule_notes)) for c in changes]

@@ -17,10 +17,10 @@ from rich.text import Text
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, AttributeChange, Change, Plan, Reason, plan_to_json
+from reconciler.engine.render_noop import NO_CHANGES
 from reconciler.errors import WpError
 from reconciler.model import SENSITIVE_MASK, Kind, is_secret_path, mask_secrets
 
-NO_CHANGES = "No changes. Your work pools match the configuration."
 DRIFT_TITLE = "Objects changed outside wp since the last apply"
 
 _STYLE = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta"}

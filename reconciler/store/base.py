@@ -25,6 +25,7 @@ from reconciler.model import (
     WorkPool,
     WorkQueue,
 )
+from reconciler.store.quick import NoopState as NoopState
 
 ApplyProgress = Callable[[str, int, int], None]
 """Told `(phase, changes written, changes in the plan)` while an apply's one transaction goes on: "checking",
@@ -67,6 +68,10 @@ class Snapshot:
     objects: Mapping[Key, LiveObject]
     default_pool: str | None = None
     deleted: Mapping[Key, DeletedObject] = field(default_factory=dict)
+    # The store revision this snapshot was read at (None: the store keeps none). It is read before the objects,
+    # so a snapshot may be newer than its revision, never older: a no-op recorded with it can only be too
+    # cautious (see reconciler/shortcut.py).
+    revision: int | None = None
 
     def get(self, key: Key) -> LiveObject | None:
         return self.objects.get(key)
@@ -97,6 +102,11 @@ class ApplyRecord:
     addresses: Sequence[str] = field(default_factory=tuple)
     git_author: str | None = None  # "Name <email>" of the commit applied
     git_message: str | None = None  # its message's first line
+    # The store revision the plan was made at (Snapshot.revision), sent with an apply; not stored in history.
+    base_revision: int | None = None
+    # Set by apply when the store was still at `base_revision` when the apply began: the revision the apply
+    # produced, i.e. the store is then exactly the plan's view plus the plan's writes. None otherwise.
+    revision: int | None = None
 
 
 class SyncPhase(StrEnum):
@@ -198,6 +208,15 @@ class Store(Protocol):
     def current_lock(self) -> LockInfo | None: ...
 
     def list_history(self, project: str | None = None, limit: int = 50) -> list[ApplyRecord]: ...
+
+    def read_noop(self, key: str) -> NoopState:
+        """The store revision now and the known no-op recorded under `key` (reconciler/shortcut.py)."""
+        ...
+
+    def save_noop(self, key: str, record: Mapping[str, Any], revision: int) -> None:
+        """Remember that the plan whose inputs `record` describes had no changes at store `revision`; keeps the
+        newest few hundred keys."""
+        ...
 
     # ------------------------------------------------------------------ imperative CRUD (owner None unless given)
     def create_work_pool(

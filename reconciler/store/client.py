@@ -58,6 +58,7 @@ from reconciler.errors import (
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, RunStateChange, Worker, WorkPool, WorkQueue
 from reconciler.store.base import ApplyProgress, ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
+from reconciler.store.quick import NoopState
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -247,6 +248,15 @@ class HttpStore:
     def list_history(self, project: str | None = None, limit: int = 50) -> list[ApplyRecord]:
         data = self._get("/history", project=project, limit=limit)
         return [record_from_shape(ApplyRecordShape.model_validate(r)) for r in data]
+
+    def read_noop(self, key: str) -> NoopState:
+        data = self._get(f"/plan-inputs/{_segment(key)}")
+        return NoopState(int(data["revision"]), data.get("record"), data.get("record_revision"))
+
+    def save_noop(self, key: str, record: Mapping[str, Any], revision: int) -> None:
+        self._request(
+            "PUT", f"/plan-inputs/{_segment(key)}", json={"record": dict(record), "revision": revision}
+        )
 
     # ------------------------------------------------------------------------------------------- pools
 

@@ -9,6 +9,7 @@ decide what a plan contains (engine/).
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from reconciler.engine.plan import Plan
@@ -21,6 +22,7 @@ from reconciler.store.crud import SqlObjects
 from reconciler.store.live import read_live
 from reconciler.store.lock import SqlLocks, check_lock, insert_history
 from reconciler.store.objects import PlanWriter, check_fresh
+from reconciler.store.revision import SqlNoops, read_revision
 from reconciler.store.runs import SqlRuns
 from reconciler.store.settings import read_default_pool, read_deleted
 from reconciler.store.sync_status import SqlSync
@@ -33,16 +35,17 @@ def _silent(phase: str, done: int, total: int) -> None:
 KEYED_CHECK_MAX = 200  # beyond this many objects, one read of everything is cheaper than a long WHERE
 
 
-class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts):
+class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts, SqlNoops):
     """`SqlStore("sqlite:///path/wp.db")` or `SqlStore("postgresql://…")`; migrates the schema on open."""
 
     def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:
         now = datetime.now(UTC)  # the I/O edge reads the clock for runtime statuses
         with self.reading() as conn:
+            revision = read_revision(conn)  # first: the objects read next may be newer, never older
             deleted = read_deleted(conn)
             if only is not None:
                 deleted = {k: d for k, d in deleted.items() if k in only}
-            return Snapshot(read_live(conn, now, only), read_default_pool(conn), deleted)
+            return Snapshot(read_live(conn, now, only), read_default_pool(conn), deleted, revision)
 
     def apply(
         self,
@@ -56,6 +59,8 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts):
         tell = progress or _silent
         with self.transaction() as conn:
             check_lock(conn, lock_id, now)
+            # Held until commit: no other writer moves the revision between this read and the one below.
+            unchanged = read_revision(conn, hold=True) == record.base_revision
             touched = [c.key for c in plan.actionable]
             tell("checking", 0, len(touched))
             # a small plan (a Terraform resource, a hand-sized change) checks just its objects, not the store
@@ -64,4 +69,5 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts):
             tell("checking references", len(touched), len(touched))
             integrity.check_plan(conn, plan)
             tell("recording", len(touched), len(touched))
-            return insert_history(conn, record, now)
+            written = insert_history(conn, record, now)
+            return replace(written, revision=read_revision(conn) if unchanged else None)

@@ -212,6 +212,26 @@ sync_status = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+# The store revision: one row, counted up by database triggers (migration 0003_revision) in every transaction
+# that writes a declared object or a setting, whatever wrote it (apply, CLI, API, UI, raw SQL). A runtime write
+# (runs, workers, a queue's `last_polled`) leaves it alone. See `revision.py`.
+store_revision = Table(
+    "store_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", Integer, nullable=False),
+)
+
+# Known no-ops: the input manifest of a project whose plan had no changes at `revision` (shortcut.py).
+plan_inputs = Table(
+    "plan_inputs",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of the project directory and the plan flags
+    Column("revision", Integer, nullable=False),
+    Column("record", JsonValue(), nullable=False),
+    Column("updated", UtcDateTime(), nullable=False, index=True),
+)
+
 # -------------------------------------------------------------------------------------- runtime tables
 
 flow_runs = Table(
