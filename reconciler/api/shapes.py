@@ -483,3 +483,4 @@ class MarkLateRequest(Shape):
 
 class RecoverRequest(Shape):
     now: UtcDatetime | None = None
+    heard_since: UtcDatetime | None = None  # heartbeats due before it are not counted as missed

@@ -319,9 +319,10 @@ class Store(Protocol):
         """SCHEDULED runs `threshold_seconds` past their expected start become LATE; returns how many."""
         ...
 
-    def recover_dead_workers(self, now: datetime) -> dict[str, int]:
+    def recover_dead_workers(self, now: datetime, *, heard_since: datetime | None = None) -> dict[str, int]:
         """Workers silent for 3 heartbeat intervals lose their runs: PENDING → SCHEDULED, RUNNING/CANCELLING →
-        CRASHED. Returns counts `workers`, `requeued`, `crashed`."""
+        CRASHED. Returns counts `workers`, `requeued`, `crashed`. A heartbeat due before `heard_since` (the
+        judge's start, the end of a store outage) is not counted as missed."""
         ...
 
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]: ...

@@ -428,8 +428,9 @@ class HttpStore:
         body = {"now": now, "threshold_seconds": threshold_seconds}
         return int(self._request("POST", "/flow_runs/mark_late", json=body)["count"])
 
-    def recover_dead_workers(self, now: datetime) -> dict[str, int]:
-        return _COUNTS.validate_python(self._request("POST", "/workers/recover", json={"now": now}))
+    def recover_dead_workers(self, now: datetime, *, heard_since: datetime | None = None) -> dict[str, int]:
+        body = {"now": now, "heard_since": heard_since}
+        return _COUNTS.validate_python(self._request("POST", "/workers/recover", json=body))
 
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]:
         path = f"/work_pools/{_segment(work_pool)}/run_counts"
