@@ -275,6 +275,9 @@ class Worker:
             )
         except WpError as exc:
             self._link.failed("claiming runs", exc)
+            self._next_poll = time.monotonic() + float(
+                exc.details.get("retry_after") or self.options.poll_interval
+            )
             return
         self._polled_once = True
         for run in runs:

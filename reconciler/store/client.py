@@ -53,6 +53,7 @@ from reconciler.errors import (
     PlanError,
     StalePlanError,
     StoreError,
+    StoreUnavailableError,
     ValidationError,
     WpError,
 )
@@ -81,6 +82,7 @@ _BY_TYPE: dict[str, type[WpError]] = {
         StalePlanError,
         LockHeldError,
         StoreError,
+        StoreUnavailableError,
         AuthError,
     )
 }
@@ -89,6 +91,7 @@ _BY_STATUS: dict[int, type[WpError]] = {
     404: NotFoundError,
     409: ConflictError,
     423: LockHeldError,
+    503: StoreUnavailableError,
 }
 
 
@@ -111,6 +114,14 @@ def _diagnostic(d: Mapping[str, Any]) -> Diagnostic:
     )
 
 
+def _retry_after(header: str | None) -> float:
+    """Seconds from a Retry-After header (delta-seconds; an HTTP date or nothing counts as 1 s), at most 60."""
+    try:
+        return min(60.0, max(0.0, float(header or 1)))
+    except ValueError:
+        return 1.0
+
+
 def error_from_response(response: httpx.Response) -> WpError:
     """The exception a store would have raised, rebuilt from a server's error answer."""
     try:
@@ -122,6 +133,8 @@ def error_from_response(response: httpx.Response) -> WpError:
     except (ValueError, KeyError, TypeError):
         type_, message, path, details = "", response.text[:500] or response.reason_phrase, None, {}
     status = response.status_code
+    if status == 503:  # honoured by callers that retry (the worker): wait as long as the server asks
+        details["retry_after"] = _retry_after(response.headers.get("Retry-After"))
     if type_ == "ConfigError":
         return ConfigError([_diagnostic(d) for d in details.get("diagnostics", [])])
     if type_ == "ValidationError" or (not type_ and status == 422):
