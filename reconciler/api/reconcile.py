@@ -69,7 +69,10 @@ def post_apply(body: ApplyRequest, store: StoreDep, request: Request) -> ApplyRe
 
 @router.post("/lock", response_model=LockShape, status_code=201)
 def post_lock(body: LockRequest, store: StoreDep) -> LockShape:
-    return lock_to_shape(store.acquire_lock(body.holder, body.operation, timeout=body.timeout, ttl=body.ttl))
+    lock = store.acquire_lock(
+        body.holder, body.operation, timeout=body.timeout, ttl=body.ttl, process=body.holder_process()
+    )
+    return lock_to_shape(lock)
 
 
 @router.get("/lock", response_model=CurrentLock)

@@ -273,7 +273,14 @@ def _apply(store: Store, plan_obj: Plan, *, lock_timeout: float, json_out: bool,
             console.print("[green]No changes.[/green] Nothing to apply.")
         return
     repo_dir = Path(plan_obj.source_dir) if plan_obj.source_dir else source
-    record = apply_plan(store, plan_obj, actor=actor(), repo=repo_facts(repo_dir), lock_timeout=lock_timeout)
+    record = apply_plan(
+        store,
+        plan_obj,
+        actor=actor(),
+        repo=repo_facts(repo_dir),
+        lock_timeout=lock_timeout,
+        notice=lambda message: err_console.print(message, markup=False, highlight=False),
+    )
     s = plan_obj.summary
     if json_out:
         print_json({"applied": True, "summary": dict(record.summary), "history_id": record.id})

@@ -24,6 +24,7 @@ from reconciler.model import (
     WorkPool,
     WorkQueue,
 )
+from reconciler.store.holder import HolderProcess
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Snapshot:
         return self.objects.get(key)
 
 
+MAX_LEASE_SECONDS = 3600.0  # the longest lease an apply may take: a dead holder's lease blocks for this long
+
+
 @dataclass(frozen=True)
 class LockInfo:
     id: str
@@ -74,6 +78,15 @@ class LockInfo:
     operation: str
     acquired_at: datetime
     expires_at: datetime
+    host: str | None = None  # the holding process, when it said (store/holder.py): a dead one can be told
+    pid: int | None = None
+    started: str | None = None
+
+    @property
+    def process(self) -> HolderProcess | None:
+        if self.host is None or self.pid is None:
+            return None
+        return HolderProcess(self.host, self.pid, self.started)
 
 
 @dataclass(frozen=True)
@@ -170,10 +183,17 @@ class Store(Protocol):
         ...
 
     def acquire_lock(
-        self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0
+        self,
+        holder: str,
+        operation: str,
+        *,
+        timeout: float = 0.0,
+        ttl: float = 600.0,
+        process: HolderProcess | None = None,
     ) -> LockInfo:
         """Take the lease lock, waiting up to `timeout` seconds; LockHeldError naming the holder otherwise.
-        An expired lease is taken over."""
+        An expired lease is taken over. `ttl` is at most MAX_LEASE_SECONDS (ValidationError). `process` is
+        recorded so a holder that died can be told (`reconciler.store.holder.gone`)."""
         ...
 
     def release_lock(self, lock_id: str) -> None: ...

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -59,6 +60,7 @@ from reconciler.errors import (
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, Worker, WorkPool, WorkQueue
 from reconciler.store.base import ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
+from reconciler.store.holder import HolderProcess
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -225,9 +227,21 @@ class HttpStore:
         return record_from_shape(ApplyRecordShape.model_validate(data))
 
     def acquire_lock(
-        self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0
+        self,
+        holder: str,
+        operation: str,
+        *,
+        timeout: float = 0.0,
+        ttl: float = 600.0,
+        process: HolderProcess | None = None,
     ) -> LockInfo:
-        body = {"holder": holder, "operation": operation, "timeout": timeout, "ttl": ttl}
+        body = {
+            "holder": holder,
+            "operation": operation,
+            "timeout": timeout,
+            "ttl": ttl,
+            "process": asdict(process) if process is not None else None,
+        }
         # the server may wait `timeout` seconds for the lock before answering
         wait = timeout + DEFAULT_TIMEOUT if timeout > 0 else None
         data = self._request("POST", "/lock", json=body, timeout=wait)
