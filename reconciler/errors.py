@@ -10,6 +10,7 @@
     ├── StalePlanError           live objects changed since the plan was made (exit 3)
     ├── LockHeldError            another apply holds the lease lock (exit 3)
     ├── StoreError               the store failed (database, connection)
+    │   └── StoreUnavailableError  a transient failure (connection lost, database restarting, busy): retry (503)
     ├── GitFetchError            git could not fetch a sync's repository (unreachable, no such branch)
     ├── ApiError                 a wp server answered with an error (HTTP status kept)
     └── AuthError                a wp server refused the token (HTTP 401)
@@ -78,6 +79,17 @@ class LockHeldError(WpError):
 
 class StoreError(WpError):
     http_status = 500
+
+
+class StoreUnavailableError(StoreError):
+    """The database is briefly out of reach (connection lost, a PostgreSQL restart, SQLite busy): the same call
+    may succeed in a moment. `details`: `retryable` (always true) and `retry_after` (seconds to wait)."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **details: Any) -> None:
+        details.pop("retryable", None)
+        super().__init__(message, retryable=True, retry_after=retry_after, **details)
 
 
 class GitFetchError(WpError):

@@ -44,7 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _start_scheduler(store: Store, stop: threading.Event, metrics: ServerMetrics) -> threading.Thread | None:
+def _start_scheduler(store: Store, stop: threading.Event, state: Any) -> threading.Thread | None:
     """Run `reconciler.runtime.scheduler.Scheduler(store).run_forever(stop, interval)` in a daemon thread,
     if the runtime is installed; an API-only server is still useful without it."""
     try:
@@ -55,7 +55,10 @@ def _start_scheduler(store: Store, stop: threading.Event, metrics: ServerMetrics
         log.warning("reconciler.runtime.scheduler is not available; serving the API without a scheduler")
         return None
     scheduler = module.Scheduler(store)
+    metrics: ServerMetrics = state.metrics
     metrics.scheduler_interval = SCHEDULER_INTERVAL
+    # a request that found the database unreachable (503) tells the scheduler heartbeats may have been lost
+    state.store_unreachable = lambda: scheduler.store_unreachable(datetime.now(UTC))
 
     def clock() -> datetime:
         metrics.scheduler_ticked()  # the scheduler reads the clock once, as each tick starts
@@ -72,7 +75,7 @@ def _lifespan(store: Store, background: bool, sync_loop: SyncLoop | None) -> Any
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        thread = _start_scheduler(store, stop, app.state.metrics) if background else None
+        thread = _start_scheduler(store, stop, app.state) if background else None
         syncing = None
         if sync_loop is not None:
             syncing = threading.Thread(target=sync_loop.run_forever, name="wp-sync", daemon=True)

@@ -8,6 +8,7 @@ client and never decide anything about the domain: the status comes from the exc
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reconciler.diagnostics import format_path
-from reconciler.errors import ConfigError, ValidationError, WpError
+from reconciler.errors import ConfigError, StoreUnavailableError, ValidationError, WpError
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,16 @@ _LOCATIONS = {
 
 
 def error_response(
-    status: int, type_: str, message: str, path: str | None = None, details: dict[str, Any] | None = None
+    status: int,
+    type_: str,
+    message: str,
+    path: str | None = None,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"type": type_, "message": message, "path": path, "details": details or {}}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(status_code=status, content=jsonable_encoder(body), headers=headers)
 
 
@@ -48,13 +55,20 @@ def _safe_details(details: dict[str, Any]) -> dict[str, Any]:
     return encoded if isinstance(encoded, dict) else {}
 
 
-def _wp_error(_request: Request, exc: Exception) -> JSONResponse:
+def _wp_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WpError)
     path = (format_path(exc.path) or None) if isinstance(exc, ValidationError) else None
     details = _safe_details(dict(exc.details))
     if isinstance(exc, ConfigError):
         details["diagnostics"] = [d.to_json() for d in exc.diagnostics if hasattr(d, "to_json")]
-    return error_response(exc.http_status, type(exc).__name__, exc.message, path, details)
+    headers = None
+    if isinstance(exc, StoreUnavailableError):
+        # a transient database failure: 503, and when to try again (HTTP's Retry-After is whole seconds)
+        headers = {"Retry-After": str(max(1, math.ceil(float(exc.details.get("retry_after") or 1))))}
+        unreachable = getattr(request.app.state, "store_unreachable", None)
+        if unreachable is not None:  # heartbeats may have been lost: the scheduler listens anew
+            unreachable()
+    return error_response(exc.http_status, type(exc).__name__, exc.message, path, details, headers)
 
 
 def _describe(errors: Sequence[Any], with_location: bool) -> tuple[str | None, str]:

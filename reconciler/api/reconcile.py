@@ -90,7 +90,10 @@ def put_plan_inputs(key: str, body: NoopRequest, store: StoreDep) -> None:
 
 @router.post("/lock", response_model=LockShape, status_code=201)
 def post_lock(body: LockRequest, store: StoreDep) -> LockShape:
-    return lock_to_shape(store.acquire_lock(body.holder, body.operation, timeout=body.timeout, ttl=body.ttl))
+    lock = store.acquire_lock(
+        body.holder, body.operation, timeout=body.timeout, ttl=body.ttl, process=body.holder_process()
+    )
+    return lock_to_shape(lock)
 
 
 @router.get("/lock", response_model=CurrentLock)

@@ -40,7 +40,7 @@ def mark_late_runs(body: MarkLateRequest, store: StoreDep) -> Count:
 
 @router.post("/workers/recover", response_model=dict[str, int])
 def recover_dead_workers(body: RecoverRequest, store: StoreDep) -> dict[str, int]:
-    return store.recover_dead_workers(now_or_clock(body.now))
+    return store.recover_dead_workers(now_or_clock(body.now), heard_since=body.heard_since)
 
 
 @router.get("/work_pools/{pool}/run_counts", response_model=dict[str, int])

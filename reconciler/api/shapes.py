@@ -14,6 +14,7 @@ write the real secret values, and the channel is the API's own (authenticated, i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -29,7 +30,15 @@ from reconciler.model import (
     ManagedObject,
 )
 from reconciler.states import RunState
-from reconciler.store.base import ApplyRecord, DeletedObject, LiveObject, LockInfo, Snapshot
+from reconciler.store.base import (
+    MAX_LEASE_SECONDS,
+    ApplyRecord,
+    DeletedObject,
+    LiveObject,
+    LockInfo,
+    Snapshot,
+)
+from reconciler.store.holder import HolderProcess
 
 
 class Shape(BaseModel):
@@ -355,27 +364,46 @@ class ApplyRequest(Shape):
     lock_id: str | None = None
 
 
+class HolderProcessShape(Shape):
+    """The process holding a lock, as it says: a client on the same host can tell when it has died."""
+
+    host: str = Field(min_length=1, max_length=255)
+    pid: int = Field(gt=0, le=2**31 - 1)
+    started: str | None = Field(default=None, max_length=100)
+
+
 class LockShape(Shape):
     id: str
     holder: str
     operation: str
     acquired_at: UtcDatetime
     expires_at: UtcDatetime
+    process: HolderProcessShape | None = None
 
 
 def lock_to_shape(lock: LockInfo) -> LockShape:
+    process = lock.process
     return LockShape(
         id=lock.id,
         holder=lock.holder,
         operation=lock.operation,
         acquired_at=lock.acquired_at,
         expires_at=lock.expires_at,
+        process=HolderProcessShape(**asdict(process)) if process is not None else None,
     )
 
 
 def lock_from_shape(s: LockShape) -> LockInfo:
+    p = s.process
     return LockInfo(
-        id=s.id, holder=s.holder, operation=s.operation, acquired_at=s.acquired_at, expires_at=s.expires_at
+        id=s.id,
+        holder=s.holder,
+        operation=s.operation,
+        acquired_at=s.acquired_at,
+        expires_at=s.expires_at,
+        host=p.host if p else None,
+        pid=p.pid if p else None,
+        started=p.started if p else None,
     )
 
 
@@ -383,7 +411,13 @@ class LockRequest(Shape):
     holder: str = Field(min_length=1)
     operation: str
     timeout: float = Field(default=0.0, ge=0, le=3600)
-    ttl: float = Field(default=600.0, gt=0, le=86400 * 7)
+    # a lease is at most an hour (MAX_LEASE_SECONDS): a holder that dies keeps the lock that long
+    ttl: float = Field(default=600.0, gt=0, le=MAX_LEASE_SECONDS)
+    process: HolderProcessShape | None = None
+
+    def holder_process(self) -> HolderProcess | None:
+        p = self.process
+        return HolderProcess(p.host, p.pid, p.started) if p is not None else None
 
 
 class CurrentLock(Shape):
@@ -512,3 +546,4 @@ class MarkLateRequest(Shape):
 
 class RecoverRequest(Shape):
     now: UtcDatetime | None = None
+    heard_since: UtcDatetime | None = None  # heartbeats due before it are not counted as missed

@@ -312,7 +312,7 @@ def _apply_mode(run: _Run, store: Store) -> int:
     else:
         _check_reviewed(run, plan)
     try:
-        apply_plan(store, plan, actor=_actor(run.gh), repo=repo_facts(run.directory))
+        apply_plan(store, plan, actor=_actor(run.gh), repo=repo_facts(run.directory), notice=_info)
     except (StalePlanError, LockHeldError):
         raise
     except WpError as exc:

@@ -380,10 +380,9 @@ def _apply(
     if not plan_obj.has_changes:
         _nothing_to_apply(json_out)
         return None
+    from reconciler.cli.progress import BIG_PLAN, progress_bar
     from reconciler.engine.apply import apply_plan
     from reconciler.gitops.repo import repo_facts
-
-    from reconciler.cli.progress import BIG_PLAN, progress_bar
 
     repo_dir = Path(plan_obj.source_dir) if plan_obj.source_dir else source
     big = len(plan_obj.actionable) >= BIG_PLAN
@@ -397,6 +396,7 @@ def _apply(
             lock_timeout=lock_timeout,
             base_revision=base_revision,
             progress=progress,
+            notice=lambda message: err_console.print(message, markup=False, highlight=False),
         )
     s = plan_obj.summary
     if json_out:

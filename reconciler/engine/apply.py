@@ -1,6 +1,7 @@
 """Apply: lock, stale check, one store transaction, history record.
 
-Owns the guarded write of a plan and the reading-back of a saved plan file (whose secrets are masked, so they
+Owns the guarded write of a plan, taking the lease lock (over from a holder that provably died: same host,
+process gone; see store/holder.py) and the reading-back of a saved plan file (whose secrets are masked, so they
 are re-read from the configuration the plan was made from). Never renders; never decides what changes.
 """
 
@@ -12,10 +13,42 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.engine.plan import Action, Plan, change_to_json, plan_to_json
-from reconciler.errors import StalePlanError
+from reconciler.errors import LockHeldError, NotFoundError, StalePlanError
 from reconciler.gitops.repo import RepoFacts
 from reconciler.model import SENSITIVE_MASK, canonical_json
-from reconciler.store.base import ApplyProgress, ApplyRecord, Store
+from reconciler.store.base import ApplyProgress, ApplyRecord, LockInfo, Store
+from reconciler.store.holder import gone, this_process
+
+
+def take_lock(
+    store: Store,
+    holder: str,
+    operation: str,
+    *,
+    timeout: float = 0.0,
+    notice: Callable[[str], None] | None = None,
+) -> LockInfo:
+    """The lease lock, recorded with this process. A lease whose holder is provably gone (it ran on this host
+    and its process no longer exists) is taken over at once, and `notice` is told whose it was; a live holder,
+    or one on another host, is waited for up to `timeout` seconds as usual."""
+    me = this_process()
+    try:
+        return store.acquire_lock(holder, operation, process=me)
+    except LockHeldError:
+        current = store.current_lock()
+        process = current.process if current is not None else None
+        if current is not None and process is not None and gone(process):
+            try:
+                store.force_unlock(current.id)  # only that lease: a newer one is left alone (NotFoundError)
+            except NotFoundError:
+                pass
+            else:
+                if notice is not None:
+                    notice(
+                        f"took over the lock {current.id} of {current.holder} ({current.operation}, "
+                        f"{process.describe()}): that process is gone"
+                    )
+    return store.acquire_lock(holder, operation, timeout=timeout, process=me)
 
 
 def apply_plan(
@@ -28,6 +61,7 @@ def apply_plan(
     lock_id: str | None = None,
     progress: ApplyProgress | None = None,
     base_revision: int | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> ApplyRecord:
     """Write `plan` under the lease lock; the store checks staleness and writes in one transaction.
 
@@ -49,7 +83,7 @@ def apply_plan(
     )
     if lock_id is not None:
         return store.apply(plan, record, lock_id=lock_id, progress=progress)
-    lock = store.acquire_lock(actor, f"apply {plan.project}", timeout=lock_timeout)
+    lock = take_lock(store, actor, f"apply {plan.project}", timeout=lock_timeout, notice=notice)
     try:
         return store.apply(plan, record, lock_id=lock.id, progress=progress)
     finally:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.engine.apply import apply_plan
+from reconciler.engine.apply import apply_plan, take_lock
 from reconciler.engine.plan import Plan
 from reconciler.errors import GitFetchError, LockHeldError, PlanError, StalePlanError, StoreError, WpError
 from reconciler.gitops.repo import RepoFacts
@@ -356,7 +356,7 @@ class SyncLoop:
         s, rev = self.settings, p.revision
         facts = RepoFacts(rev.sha, s.branch, False, rev.author, rev.message)
         try:
-            lock = self.store.acquire_lock(s.actor, f"sync {s.key} at {rev.short}", timeout=s.lock_timeout)
+            lock = take_lock(self.store, s.actor, f"sync {s.key} at {rev.short}", timeout=s.lock_timeout)
         except LockHeldError as exc:
             return self._failed(p, "LockHeld", exc.message, digest)
         try:

@@ -158,7 +158,9 @@ class SchedulerStore(Protocol):
 
     def mark_late_runs(self, now: datetime, threshold_seconds: float = LATE_AFTER_SECONDS) -> int: ...
 
-    def recover_dead_workers(self, now: datetime) -> dict[str, int]: ...
+    def recover_dead_workers(
+        self, now: datetime, *, heard_since: datetime | None = None
+    ) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -182,11 +184,21 @@ class Scheduler:
     def __init__(self, store: SchedulerStore, *, late_after_seconds: float = LATE_AFTER_SECONDS) -> None:
         self.store = store
         self.late_after_seconds = late_after_seconds
+        # Since when this scheduler could have heard heartbeats: set by `run_forever` as it starts and after
+        # the store was unreachable. A worker is judged dead only on 3 intervals heard in full, so a server
+        # that was down (or whose database was) never crashes the healthy runs of workers it could not hear.
+        self.heard_since: datetime | None = None
+
+    def store_unreachable(self, at: datetime) -> None:
+        """The store could not be reached at `at` (e.g. a heartbeat answered 503): listen anew from then.
+        Safe from another thread: one attribute is replaced."""
+        if self.heard_since is None or at > self.heard_since:
+            self.heard_since = at
 
     def tick(self, now: datetime) -> TickReport:
         created, skipped = self.schedule_runs(now)
         late = self.store.mark_late_runs(now, self.late_after_seconds)
-        recovered = self.store.recover_dead_workers(now)
+        recovered = self.store.recover_dead_workers(now, heard_since=self.heard_since)
         return TickReport(
             created=created,
             late=late,
@@ -227,14 +239,22 @@ class Scheduler:
     def run_forever(
         self, stop_event: threading.Event, interval: float = 5.0, clock: Callable[[], datetime] = utc_now
     ) -> None:
-        """Tick every `interval` seconds until `stop_event` is set; a failing tick is logged, not fatal."""
+        """Tick every `interval` seconds until `stop_event` is set; a failing tick is logged, not fatal. The
+        loop listens for heartbeats from its first tick, and anew after a tick the store failed."""
+        listening = False
         while not stop_event.is_set():
+            now = clock()
+            if not listening:
+                self.store_unreachable(now)
+                listening = True
             try:
-                report = self.tick(clock())
+                report = self.tick(now)
                 if report.created or report.late or report.requeued or report.crashed:
                     log.info("scheduler tick: %s", report)
             except WpError as exc:
                 log.error("scheduler tick failed: %s", exc)
+                listening = False
             except Exception:  # the server must keep scheduling after a transient database error
                 log.exception("scheduler tick failed")
+                listening = False
             stop_event.wait(interval)

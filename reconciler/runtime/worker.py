@@ -8,10 +8,10 @@ process's reports and output to the store, cancellation (a CANCELLING run's infr
 the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
 claiming, hand back runs not started, let running ones finish; a second stop request kills them), and re-attach:
 a worker restarted under the same name follows again the infrastructure its earlier life started (the id stored
-on each run), skipping the log lines already shipped. It rides out
-a store that is briefly unreachable (a `wp server` restarting): state changes, log shipping and the reads a
-submission needs are retried with backoff for up to `store_retry_seconds`, so no final state or log line is
-lost; heartbeats and polls simply try again at their next turn.
+on each run), skipping the log lines already shipped. It rides out a store that is briefly unreachable (a `wp
+server` restarting): state changes, log shipping and the reads a submission needs are retried (store_link.py),
+so no final state or log line is lost. A run the store took from the worker meanwhile (CRASHED by a server's
+dead-worker recovery, handed to another worker) has its infrastructure stopped and is let go, never reported.
 
 Single-threaded: one loop waits on every child's pipes at once, so store calls never race. The clock is
 injected. Must never decide which runs are due or claimable (that is the store's atomic claim).
@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import os
 import selectors
-import socket
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
 from reconciler.model import DEFAULT_QUEUE, Deployment, FlowRun, LogLine, WorkPool
@@ -43,6 +42,7 @@ from reconciler.runtime.executors.base import (
     StateReport,
 )
 from reconciler.runtime.shipped import ShippedOutput
+from reconciler.runtime.store_link import StoreLink
 from reconciler.runtime.wake import WakeListener
 from reconciler.states import FINAL_STATES, RunState
 from reconciler.store.base import Store
@@ -53,10 +53,6 @@ EXECUTORS: dict[str, str] = {
     "kubernetes": "reconciler.runtime.executors.kubernetes:KubernetesExecutor",
 }
 UNLIMITED_CLAIM = 200  # the most one poll asks for when the worker has no --limit
-RETRY_FIRST_DELAY = 0.25  # seconds before the first retry of a store call while the server is unreachable
-RETRY_MAX_DELAY = 5.0
-
-T = TypeVar("T")
 
 
 class WorkerSetupError(WpError):
@@ -97,6 +93,9 @@ class _Active:
     running_reported: bool = False
     cancelling: bool = False
     aborted: bool = False
+    taken: str | None = (
+        None  # why the store no longer gives this run to the worker: it is stopped, not reported
+    )
     seq: int = 0
     log_buffer: list[LogLine] = field(default_factory=list)
     recorded_id: str | None = None  # the infrastructure id stored on the run
@@ -151,7 +150,17 @@ class Worker:
         self._stop_lock = threading.Lock()
         self._handed_back = False
         self._polled_once = False
-        self._next_heartbeat = 0.0
+        self._link = StoreLink(
+            store,
+            pool=options.pool,
+            name=self.name,
+            heartbeat_interval=options.heartbeat_interval,
+            retry_seconds=options.store_retry_seconds,
+            now=now,
+            say=self._say,
+            give_up=lambda: self._stop_requests > 1,
+        )
+        self._retrying = self._link.retrying
         self._next_poll = 0.0
         self._next_cancel_check = 0.0
         self._selector = selectors.DefaultSelector()
@@ -178,7 +187,7 @@ class Worker:
         if self._executor is None:
             self._executor = load_executor(pool.type)
         self.pool = pool
-        self._heartbeat()
+        self._link.heartbeat()
         self._listen_for_wakes(pool.name)
         self._say(f"Worker {self.name!r} started on work pool {pool.name!r}.")
         self._reattach_all()
@@ -234,8 +243,8 @@ class Worker:
     def tick(self) -> None:
         """One turn of the loop: heartbeat, stop handling, claim, start, cancel, read output, reap."""
         mono = time.monotonic()
-        if mono >= self._next_heartbeat:
-            self._heartbeat()
+        if mono >= self._link.next_heartbeat and self._link.heartbeat():
+            self._let_go_of_taken_runs()
         if self.stopping:
             self._handle_stop()
         elif not (self.options.run_once and self._polled_once) and mono >= self._next_poll:
@@ -248,44 +257,6 @@ class Worker:
         self._flush_logs()
 
     # ------------------------------------------------------------------------------------------ store calls
-
-    def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """`call()`, retried with backoff while the store is unreachable (`details["retryable"]`, e.g. a wp
-        server restarting) for up to `store_retry_seconds`; any other error, or the last one, is raised."""
-        delay = RETRY_FIRST_DELAY
-        deadline = time.monotonic() + self.options.store_retry_seconds
-        while True:
-            try:
-                return call()
-            except WpError as exc:
-                out_of_time = time.monotonic() + delay > deadline
-                if not exc.details.get("retryable") or out_of_time or self._stop_requests > 1:
-                    raise
-                self._say(f"server unreachable, retrying {what} in {delay:g} s: {exc.message}")
-            time.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_DELAY)
-
-    def _store_failed(self, what: str, exc: WpError) -> None:
-        """A periodic call (heartbeat, poll) failed; it is simply made again at its next turn."""
-        if exc.details.get("retryable"):
-            self._say(f"server unreachable, retrying {what} at its next turn: {exc.message}")
-        else:
-            self._say(f"{what} failed: {exc}")
-
-    def _heartbeat(self) -> None:
-        self._next_heartbeat = time.monotonic() + self.options.heartbeat_interval
-        try:
-            self.store.heartbeat_worker(
-                self.options.pool,
-                self.name,
-                interval=self.options.heartbeat_interval,
-                now=self._now(),
-                host=socket.gethostname(),
-                pid=os.getpid(),
-            )
-        except WpError as exc:  # a flaky store must not kill the runs in hand
-            self._store_failed("heartbeat", exc)
-            self._next_heartbeat = time.monotonic() + min(5.0, self.options.heartbeat_interval)
 
     def _claim(self) -> None:
         self._next_poll = time.monotonic() + self.options.poll_interval
@@ -304,7 +275,10 @@ class Worker:
                 work_queues=self.options.queues,
             )
         except WpError as exc:
-            self._store_failed("claiming runs", exc)
+            self._link.failed("claiming runs", exc)
+            self._next_poll = time.monotonic() + float(
+                exc.details.get("retry_after") or self.options.poll_interval
+            )
             return
         self._polled_once = True
         for run in runs:
@@ -480,7 +454,7 @@ class Worker:
     def _wait_time(self) -> float:
         """Seconds the loop may sleep: until the next poll, heartbeat, cancel check or start; at most 0.5."""
         mono = time.monotonic()
-        deadlines = [self._next_heartbeat, self._next_cancel_check]
+        deadlines = [self._link.next_heartbeat, self._next_cancel_check]
         if not self.stopping:
             deadlines.append(self._next_poll)
         wait = min(deadlines) - mono
@@ -517,7 +491,8 @@ class Worker:
             elif event.state == RunState.RUNNING:
                 if not active.running_reported:
                     active.running_reported = True
-                    self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
+                    if not self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING]):
+                        self._let_go_of_taken_runs()  # refused: the store may have given the run away
             else:
                 active.reported = event
         self._record_infrastructure(active)
@@ -550,6 +525,9 @@ class Worker:
             close()
         self._active.pop(active.run.id, None)
         self._flush_run_logs(active)
+        if active.taken is not None:
+            self._say(f"{active.run.name}: its {self._type} {active.infra.id} is stopped ({active.taken})")
+            return
         state, message = self._final_state(active, code)
         if state is RunState.COMPLETED and not active.running_reported:
             # a custom command that exits 0 reports nothing: pass through RUNNING as the state table requires
@@ -581,11 +559,11 @@ class Worker:
                 states=[RunState.CANCELLING.value], work_pool=self.options.pool, limit=1000
             )
         except WpError as exc:
-            self._store_failed("checking for cancellations", exc)
+            self._link.failed("checking for cancellations", exc)
             return
         for run in cancelling:
             active = self._active.get(run.id)
-            if active is None or active.cancelling:
+            if active is None or active.cancelling or active.taken is not None:
                 continue
             active.cancelling = True
             if active.infra is None:
@@ -594,6 +572,28 @@ class Worker:
             else:
                 self._log(active, "wp", f"cancelling: stopping {active.infra.id}")
                 active.infra.stop(self.options.stop_grace_seconds)
+
+    def _let_go_of_taken_runs(self) -> None:
+        """Stop the infrastructure of every run in hand that the store no longer gives this worker (a server
+        judged it dead, another worker holds the run): that slot is free in the store, so it must be free in
+        fact. The run's state is the store's; the worker reports nothing more for it."""
+        held = [run_id for run_id, active in self._active.items() if active.taken is None]
+        for run_id, why in self._link.taken(held).items():
+            active = self._active[run_id]
+            active.taken = why
+            what = f"{self._type} {active.infra.id}" if active.infra is not None else "nothing started yet"
+            message = f"worker {self.name} no longer holds this run ({why}); stopping {what}"
+            self._log(active, "wp", message)
+            self._say(f"{active.run.name}: {message}")
+            if active.infra is None:
+                self._active.pop(run_id, None)
+                self._flush_run_logs(active)
+            else:
+                active.infra.stop(self.options.stop_grace_seconds)
+
+    @property
+    def _type(self) -> str:
+        return self._executor.type if self._executor is not None else "infrastructure"
 
     def _handle_stop(self) -> None:
         if not self._handed_back:
@@ -607,7 +607,7 @@ class Worker:
                 self._say(f"Stopping: waiting for {len(self._active)} running flow run(s) to finish.")
         if self._stop_requests > 1:
             for active in self._active.values():
-                if active.infra is not None and not active.aborted and not active.cancelling:
+                if active.infra is not None and not (active.aborted or active.cancelling or active.taken):
                     active.aborted = True
                     active.infra.stop(self.options.stop_grace_seconds)
 

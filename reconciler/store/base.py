@@ -25,6 +25,7 @@ from reconciler.model import (
     WorkPool,
     WorkQueue,
 )
+from reconciler.store.holder import HolderProcess
 from reconciler.store.quick import NoopState as NoopState
 
 ApplyProgress = Callable[[str, int, int], None]
@@ -77,6 +78,9 @@ class Snapshot:
         return self.objects.get(key)
 
 
+MAX_LEASE_SECONDS = 3600.0  # the longest lease an apply may take: a dead holder's lease blocks for this long
+
+
 @dataclass(frozen=True)
 class LockInfo:
     id: str
@@ -84,6 +88,15 @@ class LockInfo:
     operation: str
     acquired_at: datetime
     expires_at: datetime
+    host: str | None = None  # the holding process, when it said (store/holder.py): a dead one can be told
+    pid: int | None = None
+    started: str | None = None
+
+    @property
+    def process(self) -> HolderProcess | None:
+        if self.host is None or self.pid is None:
+            return None
+        return HolderProcess(self.host, self.pid, self.started)
 
 
 @dataclass(frozen=True)
@@ -193,10 +206,17 @@ class Store(Protocol):
         ...
 
     def acquire_lock(
-        self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0
+        self,
+        holder: str,
+        operation: str,
+        *,
+        timeout: float = 0.0,
+        ttl: float = 600.0,
+        process: HolderProcess | None = None,
     ) -> LockInfo:
         """Take the lease lock, waiting up to `timeout` seconds; LockHeldError naming the holder otherwise.
-        An expired lease is taken over."""
+        An expired lease is taken over. `ttl` is at most MAX_LEASE_SECONDS (ValidationError). `process` is
+        recorded so a holder that died can be told (`reconciler.store.holder.gone`)."""
         ...
 
     def release_lock(self, lock_id: str) -> None: ...
@@ -368,9 +388,10 @@ class Store(Protocol):
         """SCHEDULED runs `threshold_seconds` past their expected start become LATE; returns how many."""
         ...
 
-    def recover_dead_workers(self, now: datetime) -> dict[str, int]:
+    def recover_dead_workers(self, now: datetime, *, heard_since: datetime | None = None) -> dict[str, int]:
         """Workers silent for 3 heartbeat intervals lose their runs: PENDING → SCHEDULED, RUNNING/CANCELLING →
-        CRASHED. Returns counts `workers`, `requeued`, `crashed`."""
+        CRASHED. Returns counts `workers`, `requeued`, `crashed`. A heartbeat due before `heard_since` (the
+        judge's start, the end of a store outage) is not counted as missed."""
         ...
 
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]: ...

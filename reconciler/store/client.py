@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -53,11 +54,13 @@ from reconciler.errors import (
     PlanError,
     StalePlanError,
     StoreError,
+    StoreUnavailableError,
     ValidationError,
     WpError,
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, RunStateChange, Worker, WorkPool, WorkQueue
 from reconciler.store.base import ApplyProgress, ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
+from reconciler.store.holder import HolderProcess
 from reconciler.store.quick import NoopState
 
 DEFAULT_TIMEOUT = 30.0
@@ -83,6 +86,7 @@ _BY_TYPE: dict[str, type[WpError]] = {
         StalePlanError,
         LockHeldError,
         StoreError,
+        StoreUnavailableError,
         AuthError,
     )
 }
@@ -91,6 +95,7 @@ _BY_STATUS: dict[int, type[WpError]] = {
     404: NotFoundError,
     409: ConflictError,
     423: LockHeldError,
+    503: StoreUnavailableError,
 }
 
 
@@ -113,6 +118,14 @@ def _diagnostic(d: Mapping[str, Any]) -> Diagnostic:
     )
 
 
+def _retry_after(header: str | None) -> float:
+    """Seconds from a Retry-After header (delta-seconds; an HTTP date or nothing counts as 1 s), at most 60."""
+    try:
+        return min(60.0, max(0.0, float(header or 1)))
+    except ValueError:
+        return 1.0
+
+
 def error_from_response(response: httpx.Response) -> WpError:
     """The exception a store would have raised, rebuilt from a server's error answer."""
     try:
@@ -124,6 +137,8 @@ def error_from_response(response: httpx.Response) -> WpError:
     except (ValueError, KeyError, TypeError):
         type_, message, path, details = "", response.text[:500] or response.reason_phrase, None, {}
     status = response.status_code
+    if status == 503:  # honoured by callers that retry (the worker): wait as long as the server asks
+        details["retry_after"] = _retry_after(response.headers.get("Retry-After"))
     if type_ == "ConfigError":
         return ConfigError([_diagnostic(d) for d in details.get("diagnostics", [])])
     if type_ == "ValidationError" or (not type_ and status == 422):
@@ -226,9 +241,21 @@ class HttpStore:
         return record_from_shape(ApplyRecordShape.model_validate(data))
 
     def acquire_lock(
-        self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0
+        self,
+        holder: str,
+        operation: str,
+        *,
+        timeout: float = 0.0,
+        ttl: float = 600.0,
+        process: HolderProcess | None = None,
     ) -> LockInfo:
-        body = {"holder": holder, "operation": operation, "timeout": timeout, "ttl": ttl}
+        body = {
+            "holder": holder,
+            "operation": operation,
+            "timeout": timeout,
+            "ttl": ttl,
+            "process": asdict(process) if process is not None else None,
+        }
         # the server may wait `timeout` seconds for the lock before answering
         wait = timeout + DEFAULT_TIMEOUT if timeout > 0 else None
         data = self._request("POST", "/lock", json=body, timeout=wait)
@@ -471,8 +498,9 @@ class HttpStore:
         body = {"now": now, "threshold_seconds": threshold_seconds}
         return int(self._request("POST", "/flow_runs/mark_late", json=body)["count"])
 
-    def recover_dead_workers(self, now: datetime) -> dict[str, int]:
-        return _COUNTS.validate_python(self._request("POST", "/workers/recover", json={"now": now}))
+    def recover_dead_workers(self, now: datetime, *, heard_since: datetime | None = None) -> dict[str, int]:
+        body = {"now": now, "heard_since": heard_since}
+        return _COUNTS.validate_python(self._request("POST", "/workers/recover", json=body))
 
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]:
         path = f"/work_pools/{_segment(work_pool)}/run_counts"

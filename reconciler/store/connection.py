@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 
-from reconciler.errors import ConflictError, StoreError, WpError
+from reconciler.errors import ConflictError, StoreError, StoreUnavailableError, WpError
 
+RETRY_AFTER_SECONDS = 1.0  # what a transient database failure tells the caller to wait before trying again
 HEAD_REVISION = "0003_run_history"  # tests check that it matches the newest file in migrations/versions
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -95,19 +96,48 @@ def make_sql_engine(url: str) -> Engine:
         raise StoreError(f"cannot use store URL {describe_url(url)}: {e}") from None
 
 
+def is_transient(error: exc.SQLAlchemyError) -> bool:
+    """A failure the same call may well not meet again a moment later: the connection was lost or refused (a PostgreSQL
+    restart), the server is shutting down, a serialization failure or deadlock, SQLite busy or locked, no
+    pooled connection free in time. Not: a bad statement, a missing table, a refused value."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, exc.DisconnectionError | exc.TimeoutError | exc.PendingRollbackError):
+        return True
+    if isinstance(error, exc.InterfaceError):  # psycopg: the connection is closed
+        return True
+    if isinstance(error, exc.OperationalError):
+        if isinstance(error.orig, sqlite3.OperationalError):
+            text_ = str(error.orig).lower()
+            return "locked" in text_ or "busy" in text_
+        return True  # psycopg's OperationalError: connection failures, admin shutdown, rollbacks to retry
+    return False
+
+
 @contextlib.contextmanager
 def translated_errors(url: str) -> Iterator[None]:
-    """Driver errors become StoreError / ConflictError naming the store; wp's own errors pass through."""
+    """Driver errors become StoreError / ConflictError naming the store, and transient ones (is_transient)
+    StoreUnavailableError, which the API answers 503 with Retry-After; wp's own errors pass through."""
     try:
         yield
     except WpError:
         raise
     except exc.IntegrityError as e:
         raise ConflictError(f"the store refused a write: {getattr(e, 'orig', e)}") from e
-    except exc.DBAPIError as e:
-        raise StoreError(f"the store at {describe_url(url)} failed: {getattr(e, 'orig', e)}") from e
     except exc.SQLAlchemyError as e:
-        raise StoreError(f"the store at {describe_url(url)} failed: {e}") from e
+        if not is_transient(e):
+            raise _store_error(url, e) from e
+        raise StoreUnavailableError(
+            f"the store at {describe_url(url)} is briefly unavailable, try again: "
+            f"{str(getattr(e, 'orig', e)).strip()}",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from e
+
+
+def _store_error(url: str, e: exc.SQLAlchemyError) -> StoreError:
+    if isinstance(e, exc.DBAPIError):
+        return StoreError(f"the store at {describe_url(url)} failed: {getattr(e, 'orig', e)}")
+    return StoreError(f"the store at {describe_url(url)} failed: {e}")
 
 
 def _current_revision(conn: Connection) -> str | None:

@@ -16,17 +16,27 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from reconciler.errors import ConflictError, LockHeldError, NotFoundError
+from reconciler.errors import ConflictError, LockHeldError, NotFoundError, ValidationError
 from reconciler.store import tables
-from reconciler.store.base import ApplyRecord, LockInfo
+from reconciler.store.base import MAX_LEASE_SECONDS, ApplyRecord, LockInfo
 from reconciler.store.connection import SqlEngine
+from reconciler.store.holder import HolderProcess
 
 APPLY_LOCK = "apply"
 LOCK_POLL_SECONDS = 0.1
 
 
 def _lock_from_row(row: Mapping[Any, Any]) -> LockInfo:
-    return LockInfo(row["lock_id"], row["holder"], row["operation"], row["acquired_at"], row["expires_at"])
+    return LockInfo(
+        row["lock_id"],
+        row["holder"],
+        row["operation"],
+        row["acquired_at"],
+        row["expires_at"],
+        host=row["holder_host"],
+        pid=row["holder_pid"],
+        started=row["holder_started"],
+    )
 
 
 def read_lock(conn: Connection) -> LockInfo | None:
@@ -35,12 +45,23 @@ def read_lock(conn: Connection) -> LockInfo | None:
 
 
 def held_message(lock: LockInfo) -> str:
+    process = lock.process
+    by = f"{lock.holder}, {process.describe()}" if process is not None else lock.holder
     return (
-        f"the store is locked by {lock.holder} ({lock.operation}) "
+        f"the store is locked by {by} ({lock.operation}) "
         f"since {lock.acquired_at:%Y-%m-%d %H:%M:%S} UTC, "
         f"lock id {lock.id}, lease until {lock.expires_at:%H:%M:%S} UTC; wait and retry (--lock-timeout), "
         f"or run `wp force-unlock {lock.id}` if that apply is gone"
     )
+
+
+def check_lease(ttl: float) -> None:
+    """A lease is positive and at most MAX_LEASE_SECONDS: a holder that dies keeps the lock that long."""
+    if not 0 < ttl <= MAX_LEASE_SECONDS:
+        raise ValidationError(
+            f"a lease must be more than 0 and at most {MAX_LEASE_SECONDS:.0f} seconds, got {ttl:g}",
+            path=("ttl",),
+        )
 
 
 def check_lock(conn: Connection, lock_id: str | None, now: datetime) -> None:
@@ -92,7 +113,9 @@ def _record_from_row(row: Mapping[Any, Any]) -> ApplyRecord:
 class SqlLocks(SqlEngine):
     """Lease lock and history methods of the Store protocol."""
 
-    def _try_lock(self, holder: str, operation: str, ttl: float) -> LockInfo | None:
+    def _try_lock(
+        self, holder: str, operation: str, ttl: float, process: HolderProcess | None
+    ) -> LockInfo | None:
         """Take the lock if free or expired; None when another live lease holds it."""
         now = datetime.now(UTC)
         with self.transaction() as conn:
@@ -100,7 +123,16 @@ class SqlLocks(SqlEngine):
             if current is not None and current.expires_at > now:
                 return None
             conn.execute(delete(tables.locks).where(tables.locks.c.name == APPLY_LOCK))
-            lock = LockInfo(uuid.uuid4().hex, holder, operation, now, now + timedelta(seconds=ttl))
+            lock = LockInfo(
+                uuid.uuid4().hex,
+                holder,
+                operation,
+                now,
+                now + timedelta(seconds=ttl),
+                host=process.host if process else None,
+                pid=process.pid if process else None,
+                started=process.started if process else None,
+            )
             conn.execute(
                 insert(tables.locks),
                 {
@@ -110,17 +142,27 @@ class SqlLocks(SqlEngine):
                     "operation": operation,
                     "acquired_at": lock.acquired_at,
                     "expires_at": lock.expires_at,
+                    "holder_host": lock.host,
+                    "holder_pid": lock.pid,
+                    "holder_started": lock.started,
                 },
             )
             return lock
 
     def acquire_lock(
-        self, holder: str, operation: str, *, timeout: float = 0.0, ttl: float = 600.0
+        self,
+        holder: str,
+        operation: str,
+        *,
+        timeout: float = 0.0,
+        ttl: float = 600.0,
+        process: HolderProcess | None = None,
     ) -> LockInfo:
+        check_lease(ttl)
         deadline = time.monotonic() + timeout
         while True:
             try:
-                lock = self._try_lock(holder, operation, ttl)
+                lock = self._try_lock(holder, operation, ttl, process)
             except ConflictError:
                 lock = None  # another process inserted its lease between our read and write (PostgreSQL)
             if lock is not None:

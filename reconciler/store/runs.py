@@ -282,9 +282,13 @@ class SqlRuns(SqlEngine):
             )
         return len(late)
 
-    def recover_dead_workers(self, now: datetime) -> dict[str, int]:
+    def recover_dead_workers(self, now: datetime, *, heard_since: datetime | None = None) -> dict[str, int]:
         """Runs held by workers that missed 3 heartbeats: PENDING goes back to SCHEDULED, RUNNING and
-        CANCELLING become CRASHED. Returns counts: workers, requeued, crashed."""
+        CANCELLING become CRASHED. Returns counts: workers, requeued, crashed.
+
+        `heard_since`: since when the caller could have heard heartbeats (its own start, the end of an outage
+        of the store): a heartbeat the caller could not have received is not counted as missed, so a worker
+        is judged only on 3 intervals the caller was listening for."""
         with self.transaction() as conn:
             held = conn.execute(
                 select(flow_runs.c.id, flow_runs.c.state, workers.c.name, workers.c.last_heartbeat)
@@ -295,7 +299,11 @@ class SqlRuns(SqlEngine):
                 )
                 .where(flow_runs.c.state.in_(SLOT))
             ).all()
-            dead = [r for r in held if not worker_online(r.last_heartbeat, r.heartbeat_interval, now)]
+            dead = [
+                r
+                for r in held
+                if not worker_online(_heard(r.last_heartbeat, heard_since), r.heartbeat_interval, now)
+            ]
             requeue = [r.id for r in dead if r.state == RunState.PENDING.value]
             crash = [r.id for r in dead if r.state != RunState.PENDING.value]
             dead_names = sorted({r.name for r in dead})
@@ -477,6 +485,13 @@ class SqlRuns(SqlEngine):
         )
         with self.reading() as conn:
             return [LogLine.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def _heard(last_heartbeat: datetime, heard_since: datetime | None) -> datetime:
+    """The last heartbeat, or the moment the judge started listening if that is later."""
+    if heard_since is None:
+        return last_heartbeat
+    return max(last_heartbeat, heard_since.astimezone(last_heartbeat.tzinfo or UTC))
 
 
 def _state_values(row: Row, target: RunState, message: str | None, now: datetime) -> dict[str, Any]:

@@ -166,6 +166,10 @@ locks = Table(
     Column("operation", String(100), nullable=False),
     Column("acquired_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+    # the holding process (store/holder.py), so that a holder that died on this host can be told
+    Column("holder_host", String(255), nullable=True),
+    Column("holder_pid", Integer(), nullable=True),
+    Column("holder_started", String(100), nullable=True),
 )
 
 apply_history = Table(

@@ -1,0 +1,133 @@
+"""The worker's link to the store: heartbeats, store calls retried through an outage, and ownership.
+
+Owns what keeps a worker and the store agreeing on who holds which run:
+- heartbeats on the worker's interval (sooner again after a failed one), also sent while a store call is
+  being retried, so the end of an outage is heard at once and not after a long backoff;
+- `retrying`: a call retried with backoff while the store is unreachable (`details["retryable"]`: a wp server
+  restarting, or a server answering 503 for a database that is briefly gone, whose `Retry-After` is honoured);
+- `taken`: which runs in the worker's hands the store no longer gives it (CRASHED by a server's dead-worker
+  recovery, handed to another worker, ended), so the worker stops their infrastructure and the freed slot is
+  really free.
+Must never decide a run's state: the store has the last word, the worker only stops what it no longer holds.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import TypeVar
+
+from reconciler.errors import WpError
+from reconciler.states import SLOT_STATES
+from reconciler.store.base import Store
+
+RETRY_FIRST_DELAY = 0.25  # seconds before the first retry of a store call while the server is unreachable
+RETRY_MAX_DELAY = 5.0
+OWNERSHIP_PAGE = 10_000  # slot holders read per ownership check; a fuller pool is judged only on what it read
+
+T = TypeVar("T")
+
+
+class StoreLink:
+    """One worker's heartbeats and retried calls to `store`; `say` prints a line to the worker's output."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        pool: str,
+        name: str,
+        heartbeat_interval: float,
+        retry_seconds: float,
+        now: Callable[[], datetime],
+        say: Callable[[str], None],
+        give_up: Callable[[], bool],
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.name = name
+        self.heartbeat_interval = heartbeat_interval
+        self.retry_seconds = retry_seconds
+        self._now = now
+        self._say = say
+        self._give_up = give_up  # a second stop request: stop retrying
+        self.next_heartbeat = 0.0
+
+    def heartbeat(self) -> bool:
+        """Send a heartbeat; a failure is reported and the next one comes sooner. True if it was stored."""
+        self.next_heartbeat = time.monotonic() + self.heartbeat_interval
+        try:
+            self.store.heartbeat_worker(
+                self.pool,
+                self.name,
+                interval=self.heartbeat_interval,
+                now=self._now(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+        except WpError as exc:  # a flaky store must not kill the runs in hand
+            self.failed("heartbeat", exc)
+            self.next_heartbeat = time.monotonic() + min(5.0, self.heartbeat_interval)
+            return False
+        return True
+
+    def retrying(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, retried with backoff while the store is unreachable for up to `retry_seconds`; any other
+        error, or the last one, is raised. Heartbeats due meanwhile are sent between the attempts."""
+        delay = RETRY_FIRST_DELAY
+        deadline = time.monotonic() + self.retry_seconds
+        while True:
+            try:
+                return call()
+            except WpError as exc:
+                wait = max(delay, float(exc.details.get("retry_after") or 0))
+                out_of_time = time.monotonic() + wait > deadline
+                if not exc.details.get("retryable") or out_of_time or self._give_up():
+                    raise
+                self._say(f"server unreachable, retrying {what} in {wait:g} s: {exc.message}")
+            # never sleep past a heartbeat: the server must hear the worker as soon as it is back
+            wake = time.monotonic() + wait
+            while (left := wake - time.monotonic()) > 0:
+                time.sleep(max(0.0, min(left, self.next_heartbeat - time.monotonic())))
+                if time.monotonic() >= self.next_heartbeat:
+                    self.heartbeat()
+            delay = min(delay * 2, RETRY_MAX_DELAY)
+
+    def failed(self, what: str, exc: WpError) -> None:
+        """A periodic call (heartbeat, poll) failed; it is simply made again at its next turn."""
+        if exc.details.get("retryable"):
+            self._say(f"server unreachable, retrying {what} at its next turn: {exc.message}")
+        else:
+            self._say(f"{what} failed: {exc}")
+
+    def taken(self, held: Collection[str]) -> dict[str, str]:
+        """Of the run ids `held` in the worker's hands, those the store no longer gives this worker, each with
+        why (the run's state and message, or the worker now holding it). Empty when the store cannot say."""
+        if not held:
+            return {}
+        slot = [s.value for s in SLOT_STATES]
+        try:
+            runs = self.store.list_flow_runs(states=slot, work_pool=self.pool, limit=OWNERSHIP_PAGE)
+        except WpError as exc:
+            self.failed("checking which runs are still this worker's", exc)
+            return {}
+        by_id = {r.id: r for r in runs}
+        complete = len(runs) < OWNERSHIP_PAGE
+        taken: dict[str, str] = {}
+        for run_id in held:
+            run = by_id.get(run_id)
+            if run is not None and run.worker not in (None, self.name):
+                taken[run_id] = f"worker {run.worker} holds it now"
+            elif run is None and complete:
+                taken[run_id] = self._why_gone(run_id)
+        return taken
+
+    def _why_gone(self, run_id: str) -> str:
+        try:
+            run = self.store.get_flow_run(run_id)
+        except WpError:
+            return "the store no longer has it"
+        return f"it is {run.state}" + (f": {run.state_message}" if run.state_message else "")
