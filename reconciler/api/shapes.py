@@ -88,6 +88,7 @@ class SnapshotShape(Shape):
     objects: list[LiveObjectShape]
     default_pool: str | None = None
     deleted: list[DeletedObjectShape] = Field(default_factory=list)
+    sealed: bool = Field(default=False, description="secret values are masks `(sensitive sha256:…)`")
 
 
 def _value_of(kind: Kind, value: Mapping[str, Any]) -> ManagedObject:
@@ -138,7 +139,7 @@ def snapshot_from_shape(shape: SnapshotShape) -> Snapshot:
     deleted = {
         Key(d.kind, d.name): DeletedObject(Key(d.kind, d.name), d.owner, d.applied) for d in shape.deleted
     }
-    return Snapshot(objects=objects, default_pool=shape.default_pool, deleted=deleted)
+    return Snapshot(objects=objects, default_pool=shape.default_pool, deleted=deleted, sealed=shape.sealed)
 
 
 # ------------------------------------------------------------------------------------------ plan (unmasked)
