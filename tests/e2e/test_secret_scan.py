@@ -16,7 +16,7 @@ import re
 import subprocess
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from urllib.parse import quote, quote_plus, urljoin, urlparse
 
 import httpx
@@ -99,8 +99,16 @@ def _leaks(text: str) -> list[str]:
     return sorted({f"{FORMS[form]!r} as {form!r}" for form in FORMS if form in text})
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
+@dataclass
+class Scene:
+    runtime: Runtime
+    run_id: str  # a run the worker ran to FAILED
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    """One server for the module: the config applied through it, and a run a worker ran from it."""
+    tmp_path = tmp_path_factory.mktemp("secret-scan")
     root = tmp_path / "project"
     (root / "flows").mkdir(parents=True)
     (root / "flows" / "leak.py").write_text(FLOW)
@@ -115,12 +123,25 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     rt = Runtime(root, {"WP_HOME": str(tmp_path / "home")})
     try:
         rt.start_server()
-        yield rt
+        applied = run_wp("apply", root, "--auto-approve", env={**rt.client_env(), "API_TOKEN": TOKEN})
+        assert applied.code == 0, applied.stderr
+        run_id = _new_run(rt)
+        worker = rt.start_worker("w1", "--run-once")
+        assert worker.wait(timeout=60) == 0, rt.worker_log("w1")
+        yield Scene(rt, run_id)
     finally:
         rt.close()
 
 
+def _new_run(rt: Runtime) -> str:
+    """A run made with `wp deployment run` through the server: the CLI read the deployment masked."""
+    made = run_wp("deployment", "run", "leak/d", "--json", env=rt.client_env())
+    assert made.code == 0, made.stderr
+    return str(json.loads(made.stdout)["id"])
+
+
 def _api_paths(client: httpx.Client, values: dict[str, str]) -> list[str]:
+    # `values` by parameter name, or by "TEMPLATE:NAME" where one name means different things
     """Every GET route of the API's own OpenAPI document, with its path parameters filled in."""
     spec = client.get("/openapi.json").json()
     paths = []
@@ -128,8 +149,9 @@ def _api_paths(client: httpx.Client, values: dict[str, str]) -> list[str]:
         if "get" not in operations:
             continue
         names = re.findall(r"{(\w+)}", template)
-        if all(n in values for n in names):
-            paths.append(template.format(**{n: values[n] for n in names}))
+        filled = {n: values.get(f"{template}:{n}", values.get(n)) for n in names}
+        if all(v is not None for v in filled.values()):
+            paths.append(template.format(**filled))
         else:
             raise AssertionError(f"the scan does not know how to fill {template}: add its parameters")
     return paths
@@ -147,23 +169,15 @@ def _ui_pages(client: httpx.Client) -> dict[str, str]:
             continue
         answer = client.get(path, follow_redirects=True)
         seen[path] = answer.text
-        for href in re.findall(r'href="([^"#]+)"', answer.text):
+        for href in re.findall(r'(?:href|hx-get|data-url)="([^"#]+)"', answer.text):
             target = urlparse(urljoin(f"http://x{path}", html.unescape(href)))
             if target.path.startswith("/ui") and not target.path.startswith("/ui/static"):
                 todo.append(target.path + (f"?{target.query}" if target.query else ""))
     return seen
 
 
-def test_no_api_answer_ui_page_or_cli_view_carries_a_secret(runtime: Runtime) -> None:
-    env = {**runtime.client_env(), "API_TOKEN": TOKEN}
-    applied = run_wp("apply", runtime.root, "--auto-approve", env=env)
-    assert applied.code == 0, applied.stderr
-    made = run_wp("deployment", "run", "leak/d", "--json", env=runtime.client_env())
-    assert made.code == 0, made.stderr
-    run_id = json.loads(made.stdout)["id"]
-
-    worker = runtime.start_worker("w1", "--run-once")
-    assert worker.wait(timeout=60) == 0, runtime.worker_log("w1")
+def test_the_flow_got_its_secrets_and_the_store_got_them_masked(scene: Scene) -> None:
+    runtime, run_id = scene.runtime, scene.run_id
     api = runtime.api()
     run = api.get_flow_run(run_id)
     assert run.state == "FAILED", runtime.worker_log("w1")
@@ -173,19 +187,29 @@ def test_no_api_answer_ui_page_or_cli_view_carries_a_secret(runtime: Runtime) ->
     assert f"digest {hashlib.sha256(PASSWORD.encode()).hexdigest()[:12]}" in logs, logs
     assert "password (sensitive)" in logs and "token (sensitive)" in logs and "default (sensitive)" in logs
 
-    # a plan through the server: nothing changed; then a rotated token is a change, though never read in clear
+
+def test_a_plan_through_the_server_sees_a_changed_secret_it_never_reads(scene: Scene) -> None:
+    runtime = scene.runtime
+    env = {**runtime.client_env(), "API_TOKEN": TOKEN}
     unchanged = run_wp("plan", runtime.root, "--detailed-exitcode", env=env)
     assert unchanged.code == 0, unchanged.stdout + unchanged.stderr
     rotated = run_wp("plan", runtime.root, "--detailed-exitcode", env={**env, "API_TOKEN": "rotated-token-1"})
     assert rotated.code == 2 and "deployment.leak/d" in rotated.stdout, rotated.stdout
     assert "rotated-token-1" not in rotated.stdout
 
+
+def test_no_api_answer_ui_page_or_cli_view_carries_a_secret(scene: Scene) -> None:
+    runtime, run_id = scene.runtime, scene.run_id
     scanned: dict[str, str] = {}
     headers = {"Authorization": f"Bearer {KEY}"}
     with httpx.Client(base_url=runtime.url, headers=headers, timeout=30) as client:
         values = {
             "flow": "leak",
             "name": "d",
+            "/work_pools/{name}:name": "p",
+            "/work_pools/{name}/status:name": "p",
+            "/work_pools/{pool}/queues/{name}:name": "default",
+            "/work_pools/{pool}/queues/{name}/status:name": "default",
             "run_id": run_id,
             "pool": "p",
             "lock_id": "none",
@@ -211,35 +235,38 @@ def test_no_api_answer_ui_page_or_cli_view_carries_a_secret(runtime: Runtime) ->
         )
         scanned["GET /snapshot?keyed"] = keyed.text
         scanned |= {f"UI {path}": text for path, text in _ui_pages(client).items()}
-    assert any(p.startswith("UI /ui/runs/") for p in scanned), {
-        k: v[:300] for k, v in scanned.items() if k.startswith("UI")
-    }
+    assert f"UI /ui/runs/{run_id}/logs" in scanned, sorted(scanned)
 
     for argv in (
         ("deployment", "inspect", "leak/d"),
         ("deployment", "inspect", "leak/d", "--json"),
+        ("deployment", "ls"),
         ("flow-run", "inspect", run_id, "--json"),
-        ("flow-run", "logs", run_id),
+        ("flow-run", "ls", "--json"),
         ("work-pool", "inspect", "p"),
         ("history",),
     ):
-        # a child process, not run_wp: the run's logs hold the flow's traceback, which run_wp refuses
-        shown = subprocess.run(
-            [WP, *argv], env=clean_env(**runtime.client_env()), capture_output=True, text=True, timeout=60
-        )
-        assert shown.returncode == 0, shown.stderr
+        shown = run_wp(*argv, env=runtime.client_env())
+        assert shown.code == 0, shown.stderr
         scanned["wp " + " ".join(argv)] = shown.stdout + shown.stderr
+    # a child process, not run_wp: the run's logs hold the flow's traceback, which run_wp refuses
+    logs = subprocess.run(
+        [WP, "flow-run", "logs", run_id],
+        env=clean_env(**runtime.client_env()),
+        capture_output=True,
+        text=True,
+    )
+    assert logs.returncode == 0 and "ValueError" in logs.stdout, logs.stderr
+    scanned["wp flow-run logs"] = logs.stdout + logs.stderr
 
     leaks = {where: found for where, text in scanned.items() if (found := _leaks(text))}
     assert not leaks, json.dumps(leaks, indent=1)
     assert len(scanned) > 30, sorted(scanned)  # the scan really covered the API, the UI and the CLI
 
 
-def test_the_worker_reads_its_runs_inputs_and_nobody_else(runtime: Runtime) -> None:
-    env = {**runtime.client_env(), "API_TOKEN": TOKEN}
-    assert run_wp("apply", runtime.root, "--auto-approve", env=env).code == 0
-    made = run_wp("deployment", "run", "leak/d", "--json", env=runtime.client_env())
-    run_id = json.loads(made.stdout)["id"]
+def test_the_worker_reads_its_runs_inputs_and_nobody_else(scene: Scene) -> None:
+    runtime = scene.runtime
+    run_id = _new_run(runtime)
     headers = {"Authorization": f"Bearer {KEY}"}
     with httpx.Client(base_url=runtime.url, headers=headers, timeout=30) as client:
         early = client.get(f"/flow_runs/{run_id}/inputs", params={"worker": "w1"})
