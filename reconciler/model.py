@@ -13,7 +13,7 @@ import fnmatch
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -337,11 +337,16 @@ def is_secret_path(parts: Iterable[str], patterns: Iterable[str] = DEFAULT_SECRE
 
 
 def mask_secrets(
-    value: Any, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS, *, reference: bool = False
+    value: Any,
+    patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS,
+    *,
+    reference: bool = False,
+    replace: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A copy of `value` with every entry whose key looks secret replaced by `(sensitive)`; also the `value` of
     a Kubernetes-style `{name: DB_PASSWORD, value: ...}` entry. Under a reference to a Secret (`reference`),
-    its `name`/`key` fields are kept."""
+    its `name`/`key` fields are kept. `replace(secret)` gives the replacement instead of `(sensitive)` (the
+    API's digest-carrying mask, `reconciler.secret_values`): one rule decides what is secret, everywhere."""
     pats = tuple(patterns)
     if isinstance(value, Mapping):
         named = value.get("name")
@@ -349,16 +354,16 @@ def mask_secrets(
         out: dict[Any, Any] = {}
         for k, v in value.items():
             if is_secret_reference(str(k)) or _volume_secret(k, isinstance(v, Mapping) and "secretName" in v):
-                out[k] = mask_secrets(v, pats, reference=True)
+                out[k] = mask_secrets(v, pats, reference=True, replace=replace)
             elif reference and k in _REFERENCE_FIELDS:
                 out[k] = v
             elif v is not None and (is_secret_key(str(k), pats) or (masked_value and k == "value")):
-                out[k] = SENSITIVE_MASK
+                out[k] = SENSITIVE_MASK if replace is None else replace(v)
             else:
-                out[k] = mask_secrets(v, pats)
+                out[k] = mask_secrets(v, pats, replace=replace)
         return out
     if isinstance(value, list | tuple):
-        return [mask_secrets(v, pats, reference=reference) for v in value]
+        return [mask_secrets(v, pats, reference=reference, replace=replace) for v in value]
     return value
 
 

@@ -16,10 +16,11 @@ from reconciler.config.inputs import InputRecord, WatchedEnv, context_of, record
 from reconciler.config.load import LoadedConfig, load_project
 from reconciler.config.validate import validate_references
 from reconciler.diagnostics import Diagnostic, has_errors, sort_diagnostics
-from reconciler.engine.diff import make_plan
+from reconciler.engine.diff import desired_objects, make_plan
 from reconciler.engine.plan import Action, Plan
-from reconciler.model import DesiredState, Kind, WorkPool
-from reconciler.store.base import Snapshot, Store
+from reconciler.model import DesiredState, Key, Kind, WorkPool
+from reconciler.secret_values import unseal
+from reconciler.store.base import LiveObject, Snapshot, Store
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def _plan_project(
     if loaded.desired is None:
         return PlanOutcome(None, loaded.diagnostics, loaded, snapshot)
     desired = loaded.desired.model_copy(update={"source_dir": str(Path(directory).resolve())})
+    if snapshot.sealed:
+        snapshot = unsealed(snapshot, desired)
 
     def build(in_flight: Mapping[str, Mapping[str, int]]) -> Plan:
         return make_plan(
@@ -130,6 +133,24 @@ def _plan_project(
     if in_flight:
         plan = build(in_flight)
     return PlanOutcome(plan, loaded.diagnostics, loaded, snapshot)
+
+
+def unsealed(snapshot: Snapshot, desired: DesiredState) -> Snapshot:
+    """A snapshot read through the API, with the config's clear secret values put back wherever the store's
+    sealed masks match them: an unchanged secret compares equal, a changed one still differs (and shows masked)."""
+    wanted = desired_objects(desired, snapshot.default_pool)
+    objects: dict[Key, LiveObject] = {}
+    for key, live in snapshot.objects.items():
+        want = wanted.get(key)
+        if want is None:
+            objects[key] = live
+            continue
+        value = unseal(live.value.model_dump(mode="json"), want.value.model_dump(mode="json"))
+        applied = unseal(live.applied, want.attrs) if live.applied is not None else None
+        objects[key] = replace(
+            live, value=type(live.value).model_validate(value), applied=applied, attrs=None
+        )
+    return replace(snapshot, objects=objects, sealed=False)
 
 
 def runs_in_flight(store: Store, plan: Plan) -> dict[str, dict[str, int]]:

@@ -6,28 +6,36 @@ Owns `/deployments` and `/deployments/{flow}/{name}`. Deployments are created on
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from reconciler.api.dependencies import StoreDep
+from reconciler.api.masking import restored_fields, shown_deployment
 from reconciler.api.shapes import DeploymentUpdate, set_fields
 from reconciler.model import Deployment
 
 router = APIRouter(tags=["deployments"])
 
 
+# Every answer seals secret parameters and job variables (reconciler.api.masking); a worker reads them clear
+# through GET /flow_runs/{id}/inputs.
 @router.get("/deployments", response_model=list[Deployment])
-def list_deployments(store: StoreDep, work_pool: str | None = None) -> list[Deployment]:
-    return store.list_deployments(work_pool)
+def list_deployments(store: StoreDep, work_pool: str | None = None) -> list[dict[str, Any]]:
+    return [shown_deployment(d) for d in store.list_deployments(work_pool)]
 
 
 @router.get("/deployments/{flow}/{name}", response_model=Deployment)
-def get_deployment(flow: str, name: str, store: StoreDep) -> Deployment:
-    return store.get_deployment(flow, name)
+def get_deployment(flow: str, name: str, store: StoreDep) -> dict[str, Any]:
+    return shown_deployment(store.get_deployment(flow, name))
 
 
 @router.patch("/deployments/{flow}/{name}", response_model=Deployment)
-def update_deployment(flow: str, name: str, body: DeploymentUpdate, store: StoreDep) -> Deployment:
-    return store.update_deployment(flow, name, **set_fields(body))
+def update_deployment(flow: str, name: str, body: DeploymentUpdate, store: StoreDep) -> dict[str, Any]:
+    fields = set_fields(body)
+    if {"parameters", "job_variables"} & fields.keys():
+        fields = restored_fields(fields, store.get_deployment(flow, name))
+    return shown_deployment(store.update_deployment(flow, name, **fields))
 
 
 @router.delete("/deployments/{flow}/{name}", status_code=204)

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from reconciler.api.dependencies import StoreDep
+from reconciler.api.masking import restored_plan, shown_snapshot
 from reconciler.api.metrics import server_metrics
 from reconciler.api.shapes import (
     ApplyRecordShape,
@@ -43,20 +44,22 @@ def get_snapshot(
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
     keyed: Annotated[bool, Query(description="Read only the objects named by `only`")] = False,
 ) -> SnapshotShape:
+    # secrets sealed: a client that plans puts the clear values of its config back where they match
     if not keyed:
-        return snapshot_to_shape(store.snapshot())
+        return shown_snapshot(snapshot_to_shape(store.snapshot()))
     try:
         keys = [Key.parse(address) for address in only]
     except ValueError as exc:
         raise ValidationError(str(exc), path=["only"]) from None
-    return snapshot_to_shape(store.snapshot(only=keys))
+    return shown_snapshot(snapshot_to_shape(store.snapshot(only=keys)))
 
 
 @router.post("/apply", response_model=ApplyRecordShape)
 def post_apply(body: ApplyRequest, store: StoreDep, request: Request) -> ApplyRecordShape:
     applies = server_metrics(request).applies
     try:
-        record = store.apply(plan_from_shape(body.plan), record_from_shape(body.record), lock_id=body.lock_id)
+        plan = restored_plan(store, plan_from_shape(body.plan))
+        record = store.apply(plan, record_from_shape(body.record), lock_id=body.lock_id)
     except StalePlanError:
         applies.labels("stale").inc()
         raise

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
+from reconciler.api.masking import restored_run, run_masks, shown_run
 from reconciler.api.metrics import server_metrics
 from reconciler.api.shapes import (
     ClaimRequest,
@@ -25,23 +27,24 @@ from reconciler.api.shapes import (
 )
 from reconciler.api.wake import WorkSignalDep
 from reconciler.errors import NotFoundError, ValidationError
-from reconciler.model import FlowRun, LogLine, RunStateChange, Worker
+from reconciler.model import Deployment, FlowRun, LogLine, RunStateChange, Worker, WorkPool
 from reconciler.parameters import check_run_parameters
+from reconciler.secret_values import mask_text
 from reconciler.states import RunState
 
 router = APIRouter(tags=["runtime"])
 
 
 @router.post("/flow_runs", response_model=FlowRun, status_code=201)
-def create_flow_run(body: FlowRun, store: StoreDep, signal: WorkSignalDep) -> FlowRun:
+def create_flow_run(body: FlowRun, store: StoreDep, signal: WorkSignalDep) -> dict[str, Any]:
     flow, _, name = body.deployment.partition("/")
     with contextlib.suppress(NotFoundError):  # the store refuses a run of a missing deployment itself
         problems = check_run_parameters(store.get_deployment(flow, name).parameter_schema, body.parameters)
         if problems:
             raise ValidationError("; ".join(problems), path=("parameters",))
-    run = store.create_flow_run(_times_in_utc(body))
+    run = store.create_flow_run(restored_run(store, _times_in_utc(body)))
     signal.notify(run.work_pool)
-    return run
+    return shown_run(run)
 
 
 def _times_in_utc(run: FlowRun) -> FlowRun:
@@ -62,8 +65,8 @@ def list_flow_runs(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
     match: Annotated[str | None, Query(description="A run's name or a prefix of its id.")] = None,
     newest_first: bool = False,
-) -> list[FlowRun]:
-    return store.list_flow_runs(
+) -> list[dict[str, Any]]:
+    runs = store.list_flow_runs(
         states=[s.value for s in state],
         work_pool=work_pool,
         work_queue=work_queue,
@@ -73,26 +76,50 @@ def list_flow_runs(
         match=match,
         newest_first=newest_first,
     )
+    return [shown_run(r) for r in runs]
 
 
+# Answers seal secret parameters and job variables (reconciler.api.masking), all but the next route's.
 @router.get("/flow_runs/{run_id}", response_model=FlowRun)
-def get_flow_run(run_id: str, store: StoreDep) -> FlowRun:
-    return store.get_flow_run(run_id)
+def get_flow_run(run_id: str, store: StoreDep) -> dict[str, Any]:
+    return shown_run(store.get_flow_run(run_id))
+
+
+class RunInputsShape(BaseModel):
+    run: FlowRun
+    deployment: Deployment
+    work_pool: WorkPool
+
+
+@router.get("/flow_runs/{run_id}/inputs", response_model=RunInputsShape)
+def get_run_inputs(
+    run_id: str,
+    store: StoreDep,
+    worker: Annotated[str, Query(description="The worker that claimed the run.")],
+) -> RunInputsShape:
+    """What a worker renders and starts a run from, secret values in clear: the one answer that carries them.
+    Only for the worker that claimed the run, while it is PENDING, RUNNING or CANCELLING (409 otherwise)."""
+    inputs = store.run_inputs(run_id, worker)
+    return RunInputsShape(run=inputs.run, deployment=inputs.deployment, work_pool=inputs.work_pool)
 
 
 @router.post("/flow_runs/{run_id}/state", response_model=FlowRun)
-def set_run_state(run_id: str, body: StateRequest, store: StoreDep, signal: WorkSignalDep) -> FlowRun:
+def set_run_state(run_id: str, body: StateRequest, store: StoreDep, signal: WorkSignalDep) -> dict[str, Any]:
+    # the worker masked the run's secrets in the message already; the server masks the values it knows again
+    message = body.message
+    if message:
+        message = mask_text(message, run_masks(store, run_id))
     run = store.set_run_state(
         run_id,
         body.state.value,
-        message=body.message,
+        message=message,
         expected=[s.value for s in body.expected],
         now=now_or_clock(body.now),
         actor=body.actor,
     )
     if run.state == RunState.SCHEDULED or RunState(run.state).is_final:
         signal.notify(run.work_pool)  # claimable again, or a concurrency slot freed
-    return run
+    return shown_run(run)
 
 
 @router.get("/flow_runs/{run_id}/history", response_model=list[RunStateChange])
@@ -102,9 +129,9 @@ def read_run_history(run_id: str, store: StoreDep) -> list[RunStateChange]:
 
 
 @router.put("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)
-def set_run_infrastructure(run_id: str, body: InfrastructureRequest, store: StoreDep) -> FlowRun:
+def set_run_infrastructure(run_id: str, body: InfrastructureRequest, store: StoreDep) -> dict[str, Any]:
     """What runs the flow run (a pid, a container id, a job name), as its worker reports it."""
-    return store.set_run_infrastructure(run_id, body.infrastructure_id)
+    return shown_run(store.set_run_infrastructure(run_id, body.infrastructure_id))
 
 
 @router.post("/flow_runs/{run_id}/logs", status_code=204)
@@ -116,6 +143,9 @@ def append_logs(run_id: str, lines: list[LogLine], store: StoreDep) -> None:
                 "post each run's lines to its own URL",
                 path=(i, "run_id"),
             )
+    masks = run_masks(store, run_id)
+    if masks:  # the worker masked them already; the server masks the secret values it knows again
+        lines = [line.model_copy(update={"message": mask_text(line.message, masks)}) for line in lines]
     store.append_logs(lines)
 
 
@@ -130,7 +160,7 @@ def read_logs(
 
 
 @router.post("/work_pools/{pool}/claim", response_model=list[FlowRun])
-def claim_runs(pool: str, body: ClaimRequest, store: StoreDep, request: Request) -> list[FlowRun]:
+def claim_runs(pool: str, body: ClaimRequest, store: StoreDep, request: Request) -> list[dict[str, Any]]:
     now = now_or_clock(body.now)
     claimed = store.claim_runs(
         pool,
@@ -141,7 +171,7 @@ def claim_runs(pool: str, body: ClaimRequest, store: StoreDep, request: Request)
         work_queues=body.work_queues,
     )
     server_metrics(request).observe_claims(claimed, now)
-    return claimed
+    return [shown_run(r) for r in claimed]  # masked too: the worker reads a run's inputs when it starts it
 
 
 @router.post("/workers/heartbeat", response_model=Worker)

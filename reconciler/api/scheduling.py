@@ -11,6 +11,7 @@ from datetime import datetime
 from fastapi import APIRouter
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
+from reconciler.api.masking import restored_run
 from reconciler.api.shapes import Count, DeleteScheduledRequest, MarkLateRequest, RecoverRequest, as_utc
 from reconciler.model import FlowRun
 
@@ -19,7 +20,8 @@ router = APIRouter(tags=["scheduler"])
 
 @router.post("/scheduled_runs", response_model=Count)
 def insert_scheduled_runs(runs: list[FlowRun], store: StoreDep) -> Count:
-    return Count(count=store.insert_scheduled_runs(runs))
+    # a scheduler reading through the API copied masked parameters: the store's clear values go back in
+    return Count(count=store.insert_scheduled_runs([restored_run(store, r) for r in runs]))
 
 
 @router.post("/scheduled_runs/delete", response_model=Count)

@@ -98,6 +98,7 @@ class SnapshotShape(Shape):
     default_pool: str | None = None
     deleted: list[DeletedObjectShape] = Field(default_factory=list)
     revision: int | None = None  # the store revision it was read at
+    sealed: bool = Field(default=False, description="secret values are masks `(sensitive sha256:…)`")
 
 
 def _value_of(kind: Kind, value: Mapping[str, Any]) -> ManagedObject:
@@ -151,7 +152,11 @@ def snapshot_from_shape(shape: SnapshotShape) -> Snapshot:
         Key(d.kind, d.name): DeletedObject(Key(d.kind, d.name), d.owner, d.applied) for d in shape.deleted
     }
     return Snapshot(
-        objects=objects, default_pool=shape.default_pool, deleted=deleted, revision=shape.revision
+        objects=objects,
+        default_pool=shape.default_pool,
+        deleted=deleted,
+        revision=shape.revision,
+        sealed=shape.sealed,
     )
 
 

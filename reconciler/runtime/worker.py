@@ -44,8 +44,9 @@ from reconciler.runtime.executors.base import (
 from reconciler.runtime.shipped import ShippedOutput
 from reconciler.runtime.store_link import StoreLink
 from reconciler.runtime.wake import WakeListener
+from reconciler.secret_values import mask_text, run_secret_values, text_masks
 from reconciler.states import FINAL_STATES, RunState
-from reconciler.store.base import Store
+from reconciler.store.base import RunInputs, Store
 
 EXECUTORS: dict[str, str] = {
     "process": "reconciler.runtime.executors.process:ProcessExecutor",
@@ -100,6 +101,7 @@ class _Active:
     log_buffer: list[LogLine] = field(default_factory=list)
     recorded_id: str | None = None  # the infrastructure id stored on the run
     shipped: ShippedOutput | None = None  # after a re-attach: the output the worker's earlier life shipped
+    masks: tuple[str, ...] = ()  # the run's secret values as printed: masked in its logs and state message
 
 
 def load_executor(pool_type: str) -> Executor:
@@ -315,23 +317,27 @@ class Worker:
     def _submit(self, active: _Active) -> None:
         run = active.run
         try:
-            deployment = self._deployment_of(run)
+            inputs: RunInputs | None = self._inputs_of(run)
         except NotFoundError:
             self._set_state(run.id, RunState.CANCELLED, f"deployment {run.deployment} no longer exists")
             self._active.pop(run.id, None)
             return
         except WpError:
-            deployment = None  # the store stayed unreachable: crash the run below, never the worker
+            inputs = None  # the store stayed unreachable: crash the run below, never the worker
         try:
-            if deployment is None:
+            if inputs is None:
                 raise WpError(f"deployment {run.deployment} could not be read from the store")
-            configuration = self._render(run, deployment)
+            run = active.run = inputs.run  # secrets in clear: a server's other answers mask them
+            deployment = inputs.deployment
+            active.masks = text_masks(run_secret_values(run, deployment, inputs.work_pool))
+            configuration = self._render(run, deployment, inputs.work_pool)
             active.stream_output = bool(configuration.get("stream_output", True))
             assert self._executor is not None
             job = Job(run, deployment, configuration, self._env, self.name, self._cwd)
             active.infra = self._executor.start(job)
         except Exception as exc:  # any failure to submit is the run's CRASH, never the worker's
             message = f"Failed to submit flow run to infrastructure: {type(exc).__name__}: {exc}"
+            message = mask_text(message, active.masks)
             self._log(active, "wp", message)
             self._set_state(run.id, RunState.CRASHED, message)
             self._active.pop(run.id, None)
@@ -413,6 +419,11 @@ class Worker:
             running_reported=run.state != RunState.PENDING,
             recorded_id=run.infrastructure_id,
         )
+        try:
+            inputs = self.store.run_inputs(run.id, self.name)
+            active.masks = text_masks(run_secret_values(inputs.run, inputs.deployment, inputs.work_pool))
+        except WpError as exc:  # the server masks what it knows again
+            self._say(f"run {run.id}: could not read its secret values to mask them in its logs: {exc}")
         self._resume_logs(active)
         self._active[run.id] = active
         self._watch(active)
@@ -434,19 +445,16 @@ class Worker:
         active.shipped = ShippedOutput.from_lines(lines)
         active.seq = active.shipped.next_seq
 
-    def _deployment_of(self, run: FlowRun) -> Deployment:
-        flow, _, name = run.deployment.partition("/")
-        # read at submission, so edits to the deployment's job variables reach runs already scheduled
+    def _inputs_of(self, run: FlowRun) -> RunInputs:
+        # read at submission, so edits to the deployment's job variables reach runs already scheduled; the one
+        # read that returns secret values in clear, for the worker holding the run
         return self._retrying(
-            f"reading deployment {flow}/{name}", lambda: self.store.get_deployment(flow, name)
+            f"reading the inputs of run {run.id}", lambda: self.store.run_inputs(run.id, self.name)
         )
 
-    def _render(self, run: FlowRun, deployment: Deployment) -> dict[str, Any]:
+    def _render(self, run: FlowRun, deployment: Deployment, pool: WorkPool) -> dict[str, Any]:
         from reconciler.runtime.submission import job_configuration
 
-        pool = self._retrying(
-            f"reading work pool {run.work_pool}", lambda: self.store.get_work_pool(run.work_pool)
-        )
         return job_configuration(pool, deployment, run, self.name, self._env)
 
     # ------------------------------------------------------------------------------------------ watching
@@ -529,6 +537,7 @@ class Worker:
             self._say(f"{active.run.name}: its {self._type} {active.infra.id} is stopped ({active.taken})")
             return
         state, message = self._final_state(active, code)
+        message = mask_text(message, active.masks) if message else message
         if state is RunState.COMPLETED and not active.running_reported:
             # a custom command that exits 0 reports nothing: pass through RUNNING as the state table requires
             self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
@@ -616,6 +625,7 @@ class Worker:
     def _log(self, active: _Active, stream: str, text: str, at: datetime | None = None) -> None:
         # a line dated by the infrastructure keeps that date: a re-attaching worker compares it with the engine's
         stamp = at or self._now()
+        text = mask_text(text, active.masks)
         active.log_buffer.append(
             LogLine(run_id=active.run.id, timestamp=stamp, stream=stream, message=text, seq=active.seq)
         )

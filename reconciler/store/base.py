@@ -73,12 +73,24 @@ class Snapshot:
     # so a snapshot may be newer than its revision, never older: a no-op recorded with it can only be too
     # cautious (see reconciler/shortcut.py).
     revision: int | None = None
+    # read through the HTTP API: secret values are sealed masks (`reconciler.secret_values`), which a plan
+    # puts back from the config where they match
+    sealed: bool = False
 
     def get(self, key: Key) -> LiveObject | None:
         return self.objects.get(key)
 
 
 MAX_LEASE_SECONDS = 3600.0  # the longest lease an apply may take: a dead holder's lease blocks for this long
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a worker renders and starts a run from, secret values in clear: only for the worker holding it."""
+
+    run: FlowRun
+    deployment: Deployment
+    work_pool: WorkPool
 
 
 @dataclass(frozen=True)
@@ -349,6 +361,12 @@ class Store(Protocol):
     ) -> list[FlowRun]:
         """Atomically move up to `limit` due runs to PENDING for `worker`, honouring pool, queue and deployment
         limits and the priority waterfall (SPEC §1). Also records the poll on the queues."""
+        ...
+
+    def run_inputs(self, run_id: str, worker: str) -> RunInputs:
+        """The run, its deployment and its pool with secrets in clear, for `worker` only while it holds the run
+        (PENDING, RUNNING or CANCELLING, claimed by it); ConflictError otherwise. Every other read through the
+        HTTP API masks them."""
         ...
 
     def heartbeat_worker(

@@ -59,7 +59,15 @@ from reconciler.errors import (
     WpError,
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, RunStateChange, Worker, WorkPool, WorkQueue
-from reconciler.store.base import ApplyProgress, ApplyRecord, LockInfo, Snapshot, SyncKey, SyncStatus
+from reconciler.store.base import (
+    ApplyProgress,
+    ApplyRecord,
+    LockInfo,
+    RunInputs,
+    Snapshot,
+    SyncKey,
+    SyncStatus,
+)
 from reconciler.store.holder import HolderProcess
 from reconciler.store.quick import NoopState
 
@@ -433,6 +441,14 @@ class HttpStore:
         }
         data = self._request("POST", f"/work_pools/{_segment(work_pool)}/claim", json=body)
         return _RUNS.validate_python(data)
+
+    def run_inputs(self, run_id: str, worker: str) -> RunInputs:
+        data = self._get(f"/flow_runs/{_segment(run_id)}/inputs", worker=worker)
+        return RunInputs(
+            FlowRun.model_validate(data["run"]),
+            Deployment.model_validate(data["deployment"]),
+            WorkPool.model_validate(data["work_pool"]),
+        )
 
     def wait_for_work(self, work_pool: str, after: int | None, timeout: float) -> int:
         """Long-poll the server until runs of `work_pool` may have become claimable since generation `after`

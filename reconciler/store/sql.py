@@ -13,9 +13,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from reconciler.engine.plan import Plan
+from reconciler.errors import ConflictError
 from reconciler.model import Key
+from reconciler.states import SLOT_STATES
 from reconciler.store import integrity
-from reconciler.store.base import ApplyProgress, ApplyRecord, Snapshot
+from reconciler.store.base import ApplyProgress, ApplyRecord, RunInputs, Snapshot
 from reconciler.store.claims import SqlClaims
 from reconciler.store.counts import SqlCounts
 from reconciler.store.crud import SqlObjects
@@ -46,6 +48,16 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts, Sql
             if only is not None:
                 deleted = {k: d for k, d in deleted.items() if k in only}
             return Snapshot(read_live(conn, now, only), read_default_pool(conn), deleted, revision)
+
+    def run_inputs(self, run_id: str, worker: str) -> RunInputs:
+        run = self.get_flow_run(run_id)
+        if run.worker != worker or run.state not in SLOT_STATES:
+            raise ConflictError(
+                f"run {run_id} is {run.state}, held by {run.worker or 'no worker'}: worker {worker} may not read "
+                "its secret values (only the worker that claimed a run, while it is in flight)"
+            )
+        flow, _, name = run.deployment.partition("/")
+        return RunInputs(run, self.get_deployment(flow, name), self.get_work_pool(run.work_pool))
 
     def apply(
         self,

@@ -34,6 +34,7 @@ from reconciler.model import (
     queue_key,
     schedule_key,
 )
+from reconciler.secret_values import unseal
 from reconciler.store.base import ApplyRecord, Store
 from reconciler.store.client import HttpStore
 from reconciler.store.sql import SqlStore
@@ -95,7 +96,20 @@ def test_apply_and_snapshot_cost_one_request_each_and_match_sql(
     seen.clear()
     snapshot = http_store.snapshot()
     assert seen == ["GET /snapshot"]
-    assert snapshot == sql_store.snapshot()
+    assert snapshot.sealed
+    clear = sql_store.snapshot()
+    # the same objects, but the secret travels sealed; a planner with the clear value gets it back
+    sealed_deployment = snapshot.objects[deployment_key("etl", "nightly")]
+    clear_deployment = clear.objects[deployment_key("etl", "nightly")]
+    env = sealed_deployment.value.job_variables["env"]  # type: ignore[union-attr]
+    assert env["API_TOKEN"].startswith("(sensitive sha256:") and env["LOG_LEVEL"] == "info"
+    assert unseal(env, {"API_TOKEN": "s3cret"}) == {"API_TOKEN": "s3cret", "LOG_LEVEL": "info"}
+    assert unseal(env, {"API_TOKEN": "other"})["API_TOKEN"] == env["API_TOKEN"]
+    assert snapshot.objects.keys() == clear.objects.keys()
+    for key, live in snapshot.objects.items():
+        if key != deployment_key("etl", "nightly"):
+            assert live == clear.objects[key]
+    assert sealed_deployment.fingerprint == clear_deployment.fingerprint
     assert (
         len(snapshot.objects) >= 15 * 3 + 2
     )  # pools, their declared and default queues, deployment, schedule

@@ -1,0 +1,153 @@
+"""What the HTTP API shows of secret values, and what it does with the masks a client sends back.
+
+Owns: the sealed form of every answer that can hold a secret (deployments, pools, runs, snapshots: the values
+`model.mask_secrets` hides, each as `(sensitive sha256:…)`, `reconciler.secret_values`); putting the store's clear
+values back where a client returns such a mask (a run made from a masked deployment, a plan that keeps a live
+value, a partial update); and the masks of a run's secret values, which the server applies once more to the state
+messages and log lines it receives. Only `GET /flow_runs/{id}/inputs` (the worker holding the run) answers in
+clear. Must never decide which values are secret, nor write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from reconciler.api.shapes import LiveObjectShape, SnapshotShape
+from reconciler.engine.plan import Plan
+from reconciler.errors import NotFoundError, ValidationError
+from reconciler.model import Deployment, FlowRun, Key, WorkPool, attributes
+from reconciler.secret_values import has_sealed, run_secret_values, seal_dump, text_masks, unseal
+from reconciler.store.base import Store
+
+
+def shown_deployment(deployment: Deployment) -> dict[str, Any]:
+    data = seal_dump("deployment", deployment.model_dump(mode="json"))
+    data["schedules"] = [seal_dump("schedule", s) for s in data.get("schedules") or ()]
+    return data
+
+
+def shown_pool(pool: WorkPool) -> dict[str, Any]:
+    return seal_dump("work_pool", pool.model_dump(mode="json"))
+
+
+def shown_run(run: FlowRun) -> dict[str, Any]:
+    return seal_dump("flow_run", run.model_dump(mode="json"))
+
+
+def _shown_object(o: LiveObjectShape) -> LiveObjectShape:
+    kind = o.kind.value
+    value = (
+        shown_deployment(Deployment.model_validate(o.value))
+        if kind == "deployment"
+        else seal_dump(kind, o.value)
+    )
+    applied = seal_dump(kind, o.applied) if o.applied is not None else None
+    return o.model_copy(update={"value": value, "applied": applied})
+
+
+def shown_snapshot(shape: SnapshotShape) -> SnapshotShape:
+    deleted = [
+        d.model_copy(update={"applied": seal_dump(d.kind.value, d.applied)}) if d.applied else d
+        for d in shape.deleted
+    ]
+    return shape.model_copy(
+        update={"objects": [_shown_object(o) for o in shape.objects], "deleted": deleted, "sealed": True}
+    )
+
+
+# ------------------------------------------------------------------------------------- masks sent back
+
+
+def _refuse_masks(value: Any, path: Sequence[str | int]) -> None:
+    if has_sealed(value):
+        raise ValidationError(
+            "a masked secret `(sensitive sha256:…)` was sent where the store holds no value it matches; "
+            "send the clear value",
+            path=list(path),
+        )
+
+
+def restored(value: Any, clear: Any, path: Sequence[str | int]) -> Any:
+    """`value` with the masks it carries replaced by the matching clear values from `clear`."""
+    if not has_sealed(value):
+        return value
+    out = unseal(value, clear)
+    _refuse_masks(out, path)
+    return out
+
+
+def restored_run(store: Store, run: FlowRun) -> FlowRun:
+    """A run posted with masks in its parameters (made from a masked deployment) gets the clear values back:
+    the deployment's parameters, under the schedule's for a scheduled run."""
+    if not (has_sealed(run.parameters) or has_sealed(run.job_variables)):
+        return run
+    flow, _, name = run.deployment.partition("/")
+    try:
+        deployment = store.get_deployment(flow, name)
+    except NotFoundError:
+        deployment = None
+    params: dict[str, Any] = dict(deployment.parameters) if deployment else {}
+    for schedule in deployment.schedules if deployment else ():
+        if schedule.slug == run.schedule_slug:
+            params |= schedule.parameters
+    job_variables = deployment.job_variables if deployment else {}
+    return run.model_copy(
+        update={
+            "parameters": restored(run.parameters, params, ["parameters"]),
+            "job_variables": restored(run.job_variables, job_variables, ["job_variables"]),
+        }
+    )
+
+
+def restored_plan(store: Store, plan: Plan) -> Plan:
+    """A plan whose changes carry masks (a value taken from the live side of a sealed snapshot, e.g. under
+    `ignore_changes`) gets the live clear values back; a mask that matches nothing is refused."""
+    sealed = [c for c in plan.changes if c.after is not None and has_sealed(c.after)]
+    if not sealed:
+        return plan
+    live = store.snapshot(only=[c.key for c in sealed]).objects
+    by_key: dict[Key, Any] = {}
+    for change in sealed:
+        found = live.get(change.key)
+        clear = attributes(found.value) if found is not None else {}
+        by_key[change.key] = restored(change.after, clear, [change.address])
+    changes = tuple(replace(c, after=by_key[c.key]) if c.key in by_key else c for c in plan.changes)
+    return replace(plan, changes=changes)
+
+
+def restored_fields(fields: Mapping[str, Any], current: BaseModel) -> dict[str, Any]:
+    """A partial update's fields with masks put back from the object's current (clear) values."""
+    clear = current.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        plain = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        if has_sealed(plain):
+            plain = restored(plain, clear.get(name), [name])
+            value = type(value).model_validate(plain) if isinstance(value, BaseModel) else plain
+        out[name] = value
+    return out
+
+
+# ------------------------------------------------------------------------------------- free text
+
+
+def run_masks(store: Store, run_id: str) -> tuple[str, ...]:
+    """The texts to mask in what a run reports: its secret values in their printed forms."""
+    try:
+        run = store.get_flow_run(run_id)
+    except NotFoundError:
+        return ()
+    flow, _, name = run.deployment.partition("/")
+    try:
+        deployment: Deployment | None = store.get_deployment(flow, name)
+    except NotFoundError:
+        deployment = None
+    try:
+        pool: WorkPool | None = store.get_work_pool(run.work_pool)
+    except NotFoundError:
+        pool = None
+    return text_masks(run_secret_values(run, deployment, pool))
