@@ -52,15 +52,6 @@ UNITS = {
 }  # fmt: skip
 
 
-def register(app: typer.Typer, *, pools: typer.Typer, queues: typer.Typer, deployments: typer.Typer) -> None:
-    """Mount `worker`, `flow-run`, and add `deployment run`, `work-pool preview`, `work-queue preview`."""
-    app.add_typer(worker_app, name="worker")
-    app.add_typer(flow_run_app, name="flow-run")
-    deployments.command("run")(deployment_run)
-    pools.command("preview")(work_pool_preview)
-    queues.command("preview")(work_queue_preview)
-
-
 # ---------------------------------------------------------------------------------------------- parsing
 
 

@@ -65,14 +65,14 @@ def start(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the API at http://HOST:PORT (OpenAPI at /docs and /openapi.json) until SIGTERM or Ctrl-C."""
+    # Listen before anything else, imports included: a busy port is one line and exit 1 at once, not uvicorn's
+    # log after the app started (and its exit 3, the code reserved for a stale plan or a held lock).
+    sock = _listen(host, port)
     import uvicorn
 
     from reconciler.api import create_app
     from reconciler.store.open import open_store
 
-    # Listen before anything else: a busy port is one line and exit 1 at once, not uvicorn's log after the
-    # app started (and its exit 3, the code reserved for a stale plan or a held lock).
-    sock = _listen(host, port)
     port = int(sock.getsockname()[1])
     env = dict(os.environ)
     if env.pop("WP_API_URL", None):
