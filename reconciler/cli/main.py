@@ -138,6 +138,8 @@ def run() -> None:
         from reconciler.cli.roothelp import print_root_help
 
         print_root_help()
+        if sys.argv[1:]:
+            sys.stdout.write("\n")  # click ends `--help` with a blank line, a bare `wp` without
         sys.exit(0 if sys.argv[1:] else 1)
 
     from reconciler.cli import context
