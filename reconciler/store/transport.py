@@ -10,10 +10,10 @@ command line (click, rich, pygments) and httpcore looks for trio. `ClientTranspo
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import select
 import threading
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import Any, Protocol
@@ -111,7 +111,7 @@ class HttpTransport:
         if connection is not None:
             return connection, bool(getattr(connection, "wp_proxied", False))
         host = netloc.rpartition("@")[2]
-        proxy = None if urllib.request.proxy_bypass_environment(host) else _proxy(scheme)  # type: ignore[attr-defined]
+        proxy = _proxy(scheme, host)
         kind = HTTPSConnection if scheme == "https" else HTTPConnection
         proxied = False
         if proxy is None:
@@ -176,8 +176,14 @@ class HttpTransport:
                     self._open.remove(connection)
 
 
-def _proxy(scheme: str) -> str | None:
-    """The proxy's `host:port` from `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, as httpx reads them."""
+def _proxy(scheme: str, host: str) -> str | None:
+    """The proxy's `host:port` for `host` from `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` and `NO_PROXY`."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None  # the usual case, without loading urllib.request
+    import urllib.request
+
+    if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]
+        return None
     proxies = urllib.request.getproxies_environment()
     url = proxies.get(scheme) or proxies.get("all")
     if not url:

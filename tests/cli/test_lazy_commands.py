@@ -7,7 +7,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from wp_cli import ISOLATED, Wp
+from wp_server import running_server
 
 from reconciler.cli import main as cli_main
 from reconciler.cli.commands import COMMANDS, ROOT_HELP
@@ -168,44 +168,10 @@ def test_help_loads_neither_typer_nor_any_command(tmp_path: Path) -> None:
     assert _absent(loaded, OTHER_COMMANDS) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `wp server` with one pool."""
-    import httpx
-
-    home = tmp_path_factory.mktemp("server-home")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
-    env.update(WP_HOME=str(home))
-    wp = Path(sys.executable).parent / "wp"
-    proc = subprocess.Popen(
-        [str(wp), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "wp server did not become healthy"
-                time.sleep(0.2)
+    with running_server(tmp_path_factory.mktemp("server-home")) as url:
         yield url
-    finally:
-        proc.kill()
-        proc.communicate()
 
 
 def test_work_pool_commands_through_a_server_load_no_server_side_code(server: str, tmp_path: Path) -> None:
