@@ -432,7 +432,3 @@ def _drift_verb(change: Change) -> str:
 
 
 _MODES = {CiMode.plan: _plan_mode, CiMode.apply: _apply_mode, CiMode.drift: _drift_mode}
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(ci)

@@ -8,6 +8,7 @@ import typer
 
 from reconciler.cli.context import JsonOption, console, fail, open_store, print_json
 from reconciler.cli.deletes import YesOption
+from reconciler.cli.runs import deployment_run
 
 app = typer.Typer(help="List, inspect, run and change deployments.", no_args_is_help=True)
 
@@ -85,3 +86,7 @@ def delete(
 
     flow, name = split_address(address)
     delete_deployment(open_store(), flow, name, yes=yes, json_out=json_out)
+
+
+# Defined with the other runtime commands; listed last, as `wp deployment --help` always showed it.
+app.command("run")(deployment_run)

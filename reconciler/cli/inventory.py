@@ -313,9 +313,3 @@ def explain(
     console.print(table)
     console.print("\n[bold]job_configuration[/bold]")
     console.print_json(json.dumps(rendered))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("import")(import_)
-    app.command()(export)
-    app.command()(explain)

@@ -8,46 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cache
 from typing import Any
 
-import typer
+# Nothing heavy at import: `wp --help` is printed from the command table without Typer (see `run`), and any
+# other command line imports Typer and only the module of the command it names (`reconciler.cli.lazy`).
 
-from reconciler.cli import ci, context, deployments, inventory, pools, queues, reconcile, scheduler, sync
-from reconciler.cli.context import err_console
-
-app = typer.Typer(
-    name="wp",
-    help="Work pools as code: declare work pools, queues, job templates and deployments; plan, apply, run.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-reconcile.register(app)
-inventory.register(app)
-ci.register(app)
-app.add_typer(pools.app, name="work-pool")
-app.add_typer(queues.app, name="work-queue")
-app.add_typer(deployments.app, name="deployment")
-sync.register(app)
-
-
-def _mount_runtime() -> None:
-    """Runtime commands (server, scheduler, worker, runs) live in their own modules."""
-    scheduler.register(app)
-    try:
-        from reconciler.cli import runs
-    except ImportError:
-        return
-    runs.register(app, pools=pools.app, queues=queues.app, deployments=deployments.app)
-    try:
-        from reconciler.cli import server
-    except ImportError:
-        return
-    app.add_typer(server.app, name="server")
-
-
-_mount_runtime()
+HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 
 
 def _print_version(value: bool) -> None:
@@ -56,17 +23,39 @@ def _print_version(value: bool) -> None:
         # The distribution's version: right even when an editable install sees `reconciler` as a namespace.
         from importlib.metadata import version
 
+        import typer
+
         typer.echo(f"wp {version('wp-gitops')}")
         raise typer.Exit(0)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
-    ),
-) -> None:
-    """Work pools as code."""
+@cache
+def build_app() -> Any:
+    """The root Typer app; its commands come from `reconciler.cli.commands.COMMANDS`, each built when chosen."""
+    import typer
+
+    from reconciler.cli.commands import ROOT_HELP
+    from reconciler.cli.lazy import LazyGroup
+
+    app = typer.Typer(
+        name="wp",
+        cls=LazyGroup,
+        help=ROOT_HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ) -> None:
+        """Work pools as code."""
+
+    return app
 
 
 def _refused_value(exc: Exception) -> str | None:
@@ -92,7 +81,8 @@ def main() -> None:
         run()
     except SystemExit as exc:
         code = exc.code
-    if not context.kept():
+    context = sys.modules.get("reconciler.cli.context")  # not imported when only the help was printed
+    if context is None or not context.kept():
         sys.exit(code)
     if isinstance(code, str):  # sys.exit("message") prints it and exits 1
         print(code, file=sys.stderr)
@@ -106,41 +96,20 @@ def _base_named(cls: type, name: str) -> type[Exception]:
     return next(c for c in cls.__mro__ if c.__name__ == name)
 
 
-def _plain_help(command: Any) -> None:
-    """Help as people read it: arguments in capitals (`NAME`, not Typer's `{name}`) and no type column for
-    flags (Typer prints `<bool>` beside `--help`)."""
-    for param in command.params:
-        if getattr(param, "is_flag", False) and param.metavar is None:
-            param.metavar = ""
-        elif param.param_type_name == "argument":
-            if param.metavar is None:
-                param.metavar = param.name.upper()
-            shown = param.metavar if param.required else f"[{param.metavar}]"
-            shown += "..." if param.nargs != 1 else ""
-            if hasattr(param, "_usage_display_name"):  # Typer's own usage writes `{NAME}`
-                param._usage_display_name = lambda shown=shown: shown
-    help_option = command.get_help_option
-
-    def plain_help_option(ctx: Any) -> Any:
-        option = help_option(ctx)
-        if option is not None and option.metavar is None:
-            option.metavar = ""
-        return option
-
-    command.get_help_option = plain_help_option
-    for sub in getattr(command, "commands", {}).values():
-        _plain_help(sub)
-
-
 def _invoke() -> int:
     """Run the Typer app outside click's standalone mode, so that this module, not click, maps usage errors to
     exit codes: click exits 2 on a usage error, the code `--detailed-exitcode` uses for "changes present"; a
     typo in a CI step must read as an error (1), never as a plan with changes."""
+    import typer
+
+    from reconciler.cli import context
+    from reconciler.cli.lazy import plain_help
+
     # Typer may vendor click: take its exception classes from a public name rather than `import click`.
     usage_error = _base_named(typer.BadParameter, "UsageError")
     click_exception = _base_named(typer.BadParameter, "ClickException")
-    command = typer.main.get_command(app)
-    _plain_help(command)
+    command = typer.main.get_command(build_app())
+    plain_help(command)  # the root's own options; each command gets it when it is built
     try:
         code = command(prog_name="wp", standalone_mode=False)
     except typer.Exit as exc:
@@ -164,6 +133,17 @@ def _invoke() -> int:
 
 def run() -> None:
     """Run one `wp` command line (tests call this in-process; the console script calls `main`)."""
+    if sys.argv[1:] in HELP_ARGS:
+        # `wp --help` (and `wp`, which prints the help and exits 1) without Typer or any command's module
+        from reconciler.cli.roothelp import print_root_help
+
+        print_root_help()
+        if sys.argv[1:]:
+            sys.stdout.write("\n")  # click ends `--help` with a blank line, a bare `wp` without
+        sys.exit(0 if sys.argv[1:] else 1)
+
+    from reconciler.cli import context
+    from reconciler.cli.context import err_console
     from reconciler.errors import ConfigError, WpError
 
     context.forget_kept()

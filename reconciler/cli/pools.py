@@ -11,6 +11,7 @@ import typer
 
 from reconciler.cli.context import JsonOption, console, fail, now, open_store, print_json
 from reconciler.cli.deletes import CascadeOption, YesOption
+from reconciler.cli.runs import work_pool_preview
 
 app = typer.Typer(help="Create, inspect and change work pools.", no_args_is_help=True)
 
@@ -201,3 +202,7 @@ def get_default_base_job_template(
     else:
         file.write_text(text)
         console.print(f"Wrote {file}")
+
+
+# Defined with the other runtime commands; listed last, as `wp work-pool --help` always showed it.
+app.command("preview")(work_pool_preview)

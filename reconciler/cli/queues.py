@@ -9,6 +9,7 @@ import typer
 
 from reconciler.cli.context import JsonOption, console, now, open_store, print_json
 from reconciler.cli.deletes import CascadeOption, YesOption
+from reconciler.cli.runs import work_queue_preview
 
 app = typer.Typer(help="Create, inspect and change work queues.", no_args_is_help=True)
 PoolOpt = typer.Option(..., "--pool", "-p", help="The work pool.")
@@ -142,3 +143,7 @@ def clear_concurrency_limit(name: str, pool: str = PoolOpt, json_out: bool = Jso
     """Remove the queue's concurrency limit."""
     message = f"Cleared the concurrency limit of [bold]{pool}/{name}[/bold]."
     _set(pool, name, message, json_out, concurrency_limit=None)
+
+
+# Defined with the other runtime commands; listed last, as `wp work-queue --help` always showed it.
+app.command("preview")(work_queue_preview)

@@ -523,17 +523,3 @@ def force_unlock(
     lock = open_store().force_unlock(lock_id)
     console.print(f"Lock {lock.id} held by {lock.holder} ({lock.operation}) has been released.")
     raise typer.Exit(EXIT_OK)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(init)
-    app.command()(validate)
-    app.command()(plan)
-    app.command()(apply)
-    app.command()(destroy)
-    app.command()(drift)
-    app.command()(history)
-    app.command("force-unlock")(force_unlock)
-
-
-__all__ = ["err_console", "register"]

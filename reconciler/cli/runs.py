@@ -27,7 +27,6 @@ from reconciler.cli.run_views import (
     runs_table,
     state_markup,
 )
-from reconciler.cli.workers import worker_app
 
 if TYPE_CHECKING:
     from reconciler.model import Deployment, FlowRun
@@ -52,15 +51,6 @@ UNITS = {
     "h": 3600, "hour": 3600, "hours": 3600,
     "d": 86400, "day": 86400, "days": 86400,
 }  # fmt: skip
-
-
-def register(app: typer.Typer, *, pools: typer.Typer, queues: typer.Typer, deployments: typer.Typer) -> None:
-    """Mount `worker`, `flow-run`, and add `deployment run`, `work-pool preview`, `work-queue preview`."""
-    app.add_typer(worker_app, name="worker")
-    app.add_typer(flow_run_app, name="flow-run")
-    deployments.command("run")(deployment_run)
-    pools.command("preview")(work_pool_preview)
-    queues.command("preview")(work_queue_preview)
 
 
 # ---------------------------------------------------------------------------------------------- parsing

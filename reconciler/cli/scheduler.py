@@ -49,7 +49,3 @@ def scheduler(
     console.print(f"Scheduler started (every {interval:g} s). Ctrl-C to stop.")
     runner.run_forever(stop, interval)
     console.print("Scheduler stopped.")
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(scheduler)

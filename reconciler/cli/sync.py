@@ -224,7 +224,3 @@ def resume(repo: str | None = RepoOpt, branch: str = BranchOpt, path: str = Path
 def sync_now(repo: str | None = RepoOpt, branch: str = BranchOpt, path: str = PathOpt) -> None:
     """Ask for an immediate pass that ignores the backoff and retries a failed revision."""
     _control(repo, branch, path, suspend=None, request=True, what="pass requested")
-
-
-def register(parent: typer.Typer) -> None:
-    parent.add_typer(app, name="sync")

@@ -4,8 +4,10 @@ Owns the client side of the API: one method = one request (`snapshot()` is one `
 one `POST /apply` carrying the UNMASKED plan), the bearer header, and turning error answers back into the
 exception types of `reconciler.errors` so callers cannot tell an HttpStore from a SqlStore. A server that
 cannot be reached (refused, reset, timed out) is a StoreError with `details["retryable"]` set, so a caller
-that must ride out a server restart (the worker) can tell it from a refusal. Takes an
-injected `httpx.Client` (tests pass Starlette's TestClient to talk to the in-process app). Must never
+that must ride out a server restart (the worker) can tell it from a refusal. Talks through
+`reconciler.store.transport` (the standard library's HTTP client), or an injected `httpx.Client` (tests pass
+Starlette's TestClient to talk to the in-process app). Imports only what the CLI needs: the API's request and
+response shapes are loaded by the calls that use them, so `wp work-pool ls` does not build them. Must never
 decide anything a store decides.
 """
 
@@ -15,34 +17,13 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from reconciler.api.shapes import (
-    ApplyRecordShape,
-    ApplyRequest,
-    CurrentLock,
-    LockShape,
-    SnapshotShape,
-    lock_from_shape,
-    plan_to_shape,
-    record_from_shape,
-    record_to_shape,
-    snapshot_from_shape,
-)
-from reconciler.api.sync_shapes import (
-    SyncControlRequest,
-    SyncKeyShape,
-    SyncStatusShape,
-    sync_status_from_shape,
-    sync_status_to_shape,
-)
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.engine.plan import Plan
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -59,17 +40,23 @@ from reconciler.errors import (
     WpError,
 )
 from reconciler.model import Deployment, FlowRun, Key, LogLine, RunStateChange, Worker, WorkPool, WorkQueue
-from reconciler.store.base import (
-    ApplyProgress,
-    ApplyRecord,
-    LockInfo,
-    RunInputs,
-    Snapshot,
-    SyncKey,
-    SyncStatus,
-)
-from reconciler.store.holder import HolderProcess
-from reconciler.store.quick import NoopState
+from reconciler.store.transport import ClientTransport, HttpTransport, Response, Transport, TransportError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from reconciler.engine.plan import Plan
+    from reconciler.store.base import (
+        ApplyProgress,
+        ApplyRecord,
+        LockInfo,
+        RunInputs,
+        Snapshot,
+        SyncKey,
+        SyncStatus,
+    )
+    from reconciler.store.holder import HolderProcess
+    from reconciler.store.quick import NoopState
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -134,7 +121,7 @@ def _retry_after(header: str | None) -> float:
         return 1.0
 
 
-def error_from_response(response: httpx.Response) -> WpError:
+def error_from_response(response: Response) -> WpError:
     """The exception a store would have raised, rebuilt from a server's error answer."""
     try:
         err = response.json()["error"]
@@ -163,12 +150,12 @@ class HttpStore:
     def __init__(self, base_url: str, api_key: str | None = None, client: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = client if client is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
-        self._owns_client = client is None
+        self._transport: Transport = (
+            ClientTransport(client) if client is not None else HttpTransport(timeout=DEFAULT_TIMEOUT)
+        )
 
     def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
+        self._transport.close()
 
     def __enter__(self) -> HttpStore:
         return self
@@ -189,20 +176,20 @@ class HttpStore:
     ) -> Any:
         url = self.base_url + path
         try:
-            response = self._client.request(
+            response = self._transport.request(
                 method,
                 url,
                 json=to_jsonable_python(json) if json is not None else None,
                 params={k: to_jsonable_python(v) for k, v in (params or {}).items() if v is not None},
                 headers=self._headers,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                timeout=timeout,
             )
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             # `retryable`: the server may be restarting; a long-lived caller (the worker) retries these
             raise StoreError(
-                f"cannot reach the wp server at {self.base_url} ({type(exc).__name__}: {exc}); "
+                f"cannot reach the wp server at {self.base_url} ({exc}); "
                 "check WP_API_URL and that `wp server start` is running",
-                retryable=isinstance(exc, httpx.TransportError),
+                retryable=exc.retryable,
             ) from exc
         if response.status_code == 401:
             # The server's wording speaks HTTP; a wp user sets an environment variable instead.
@@ -225,6 +212,8 @@ class HttpStore:
     # ------------------------------------------------------------------------------------------- reconcile
 
     def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:
+        from reconciler.api.shapes import SnapshotShape, snapshot_from_shape
+
         if only is None:
             return snapshot_from_shape(SnapshotShape.model_validate(self._get("/snapshot")))
         # `keyed` tells "none of these" (an empty list sends no `only`) from "everything"
@@ -242,6 +231,14 @@ class HttpStore:
         total = len(plan.actionable)
         if progress is not None:  # one request: the server's transaction cannot be watched from here
             progress("writing on the server", 0, total)
+        from reconciler.api.shapes import (
+            ApplyRecordShape,
+            ApplyRequest,
+            plan_to_shape,
+            record_from_shape,
+            record_to_shape,
+        )
+
         body = ApplyRequest(plan=plan_to_shape(plan), record=record_to_shape(record), lock_id=lock_id)
         data = self._request("POST", "/apply", json=self._body(body))
         if progress is not None:
@@ -257,6 +254,8 @@ class HttpStore:
         ttl: float = 600.0,
         process: HolderProcess | None = None,
     ) -> LockInfo:
+        from reconciler.api.shapes import LockShape, lock_from_shape
+
         body = {
             "holder": holder,
             "operation": operation,
@@ -273,14 +272,20 @@ class HttpStore:
         self._request("DELETE", f"/lock/{_segment(lock_id)}")
 
     def force_unlock(self, lock_id: str) -> LockInfo:
+        from reconciler.api.shapes import LockShape, lock_from_shape
+
         data = self._request("POST", f"/lock/{_segment(lock_id)}/force-unlock")
         return lock_from_shape(LockShape.model_validate(data))
 
     def current_lock(self) -> LockInfo | None:
+        from reconciler.api.shapes import CurrentLock, lock_from_shape
+
         lock = CurrentLock.model_validate(self._get("/lock")).lock
         return lock_from_shape(lock) if lock is not None else None
 
     def list_history(self, project: str | None = None, limit: int = 50) -> list[ApplyRecord]:
+        from reconciler.api.shapes import ApplyRecordShape, record_from_shape
+
         data = self._get("/history", project=project, limit=limit)
         return [record_from_shape(ApplyRecordShape.model_validate(r)) for r in data]
 
@@ -525,20 +530,33 @@ class HttpStore:
     # ------------------------------------------------------------------------------------------- sync
 
     def list_sync_status(self) -> list[SyncStatus]:
+        from reconciler.api.sync_shapes import SyncStatusShape, sync_status_from_shape
+
         return [sync_status_from_shape(SyncStatusShape.model_validate(s)) for s in self._get("/sync")]
 
     def get_sync_status(self, key: SyncKey) -> SyncStatus | None:
+        from reconciler.api.sync_shapes import SyncStatusShape, sync_status_from_shape
+
         params = {"repo": key.repo, "branch": key.branch, "path": key.path}
         data = self._request("GET", "/sync/status", params=params)
         return sync_status_from_shape(SyncStatusShape.model_validate(data)) if data is not None else None
 
     def save_sync_status(self, status: SyncStatus) -> SyncStatus:
+        from reconciler.api.sync_shapes import SyncStatusShape, sync_status_from_shape, sync_status_to_shape
+
         data = self._request("PUT", "/sync/status", json=self._body(sync_status_to_shape(status)))
         return sync_status_from_shape(SyncStatusShape.model_validate(data))
 
     def control_sync(
         self, key: SyncKey | None, *, suspend: bool | None = None, request: bool = False, now: datetime
     ) -> list[SyncStatus]:
+        from reconciler.api.sync_shapes import (
+            SyncControlRequest,
+            SyncKeyShape,
+            SyncStatusShape,
+            sync_status_from_shape,
+        )
+
         body = SyncControlRequest(
             key=SyncKeyShape(repo=key.repo, branch=key.branch, path=key.path) if key is not None else None,
             suspend=suspend,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from reconciler.errors import StoreError
-from reconciler.store.base import Store
-from reconciler.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from reconciler.store.base import Store
 
 DEFAULT_HOME = "~/.wp"
 
@@ -38,11 +39,13 @@ def _http_store(env: Mapping[str, str]) -> Store:
             f"WP_API_URL is set but this wp cannot talk to a server ({e}); "
             "unset WP_API_URL to use a local store"
         ) from e
-    return cast(Store, client.HttpStore(env["WP_API_URL"], env.get("WP_API_KEY") or None))
+    return cast("Store", client.HttpStore(env["WP_API_URL"], env.get("WP_API_KEY") or None))
 
 
 def open_store(env: Mapping[str, str]) -> Store:
     if env.get("WP_API_URL"):
         return _http_store(env)
     url = env.get("WP_DATABASE_URL") or default_sqlite_url(env)
+    from reconciler.store.sql import SqlStore  # SQLAlchemy: not loaded for a store behind WP_API_URL
+
     return SqlStore(url)

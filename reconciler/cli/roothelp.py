@@ -1,0 +1,137 @@
+"""`wp --help` printed from the command table with rich alone: the same panels, colours and wrapping as Typer's
+rich help for the root group, without importing Typer's help renderer or any command's module.
+
+Typer's renderer (`typer.rich_utils`) imports Markdown, tracebacks and pretty-printing that the root help never
+shows; with Typer itself it was most of `wp --help`'s time. This module mirrors the parts of that renderer the
+root uses: the usage line, the help text, the Options panel and the Commands panel. Must never decide what the
+help says: the names and texts come from `reconciler.cli.commands`, and
+`tests/cli/test_lazy_commands.py` compares this output with Typer's, plain and in colour, at several widths.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rich.align import Align
+from rich.box import Box
+from rich.columns import Columns
+from rich.console import Console, Group
+from rich.highlighter import RegexHighlighter
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.theme import Theme
+
+from reconciler.cli.commands import COMMANDS, ROOT_HELP
+
+# The root's options as Typer lists them: (long names, short names, help).
+OPTIONS = (
+    ("--version", "", "Print the version and exit."),
+    ("--install-completion", "", "Install completion for the current shell."),
+    (
+        "--show-completion",
+        "",
+        "Show completion for the current shell, to copy it or customize the installation.",
+    ),
+    ("--help", "-h", "Show this message and exit."),
+)
+USAGE = "Usage: wp [OPTIONS] COMMAND [ARGS]..."
+
+# Typer's styles (typer.rich_utils)
+THEME = {
+    "option": "bold cyan",
+    "switch": "bold green",
+    "negative_option": "bold magenta",
+    "negative_switch": "bold red",
+    "types": "bold yellow",
+    "types_sep": "dim",
+    "usage": "yellow",
+}
+
+
+class _OptionHighlighter(RegexHighlighter):
+    highlights = [
+        r"(^|\W)(?P<switch>\-\w+)(?![a-zA-Z0-9])",
+        r"(^|\W)(?P<option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
+        r"(?P<types>\<[^\>]+\>)",
+        r"(?P<usage>Usage: )",
+    ]
+
+
+class _NegativeHighlighter(RegexHighlighter):
+    highlights = [
+        r"(^|\W)(?P<negative_switch>\-\w+)(?![a-zA-Z0-9])",
+        r"(^|\W)(?P<negative_option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
+    ]
+
+
+class _TypesHighlighter(RegexHighlighter):
+    highlights = [
+        r"^(?P<types_sep>(\[|<))",
+        r"(?P<types_sep>\|)",
+        r"(?P<types_sep>(\]|>))(\.\.\.)?$",
+    ]
+
+
+def _console() -> Console:
+    """Typer's help console, with the environment variables it reads (TERMINAL_WIDTH, FORCE_COLOR, …)."""
+    force: bool | None = (
+        True if (os.getenv("GITHUB_ACTIONS") or os.getenv("FORCE_COLOR") or os.getenv("PY_COLORS")) else None
+    )
+    if os.getenv("_TYPER_FORCE_DISABLE_TERMINAL"):
+        force = False
+    width = os.getenv("TERMINAL_WIDTH")
+    return Console(
+        theme=Theme(THEME),
+        highlighter=_OptionHighlighter(),
+        color_system="auto",
+        force_terminal=force,
+        width=int(width) if width else None,
+    )
+
+
+def _table(box: Box | None = None) -> Table:
+    return Table(
+        highlight=False,
+        show_header=False,
+        expand=True,
+        box=box,
+        show_lines=False,
+        leading=0,
+        border_style=None,
+        row_styles=None,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+
+
+def print_root_help() -> None:
+    console = _console()
+    option = _OptionHighlighter()
+    negative = _NegativeHighlighter()
+    types = _TypesHighlighter()
+
+    console.print(Padding(option(USAGE), 1), style="bold")
+    help_text = Group(option(Text.from_markup(ROOT_HELP, style="")))
+    console.print(Padding(Align(help_text, pad=False), (0, 1, 1, 1)))
+
+    options = _table()
+    options.highlight = True
+    for long, short, text in OPTIONS:
+        options.add_row(
+            option(long),
+            option(short),
+            negative(""),
+            negative(""),
+            types(Text(style="bold yellow", overflow="fold")),
+            Columns([option(Text.from_markup(text, style=""))]),
+        )
+    console.print(Panel(options, border_style="dim", title="Options", title_align="left"))
+
+    commands = _table()
+    commands.add_column(style="bold cyan", no_wrap=True, width=max(len(name) for name in COMMANDS))
+    commands.add_column("Description", justify="left", no_wrap=False, ratio=10)
+    for name, entry in COMMANDS.items():
+        commands.add_row(Text(name), option(Text.from_markup(entry.help, style="")))
+    console.print(Panel(commands, border_style="dim", title="Commands", title_align="left"))
