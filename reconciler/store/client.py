@@ -133,7 +133,7 @@ def error_from_response(response: Response) -> WpError:
         type_, message, path, details = "", response.text[:500] or response.reason_phrase, None, {}
     status = response.status_code
     if status == 503:  # honoured by callers that retry (the worker): wait as long as the server asks
-        details["retry_after"] = _retry_after(response.headers.get("Retry-After"))
+        details["retry_after"] = _retry_after(response.headers.get("retry-after"))
     if type_ == "ConfigError":
         return ConfigError([_diagnostic(d) for d in details.get("diagnostics", [])])
     if type_ == "ValidationError" or (not type_ and status == 422):

@@ -170,7 +170,8 @@ class HttpTransport:
             raise TransportError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
         if answer.will_close:
             self._forget(parts.scheme, parts.netloc)
-        return PlainResponse(answer.status, answer.reason, content, answer.headers)
+        headers = {name.lower(): value for name, value in answer.getheaders()}  # looked up in lower case
+        return PlainResponse(answer.status, answer.reason, content, headers)
 
     def _forget(self, scheme: str, netloc: str) -> None:
         connection = getattr(self._local, "connections", {}).pop((scheme, netloc), None)
