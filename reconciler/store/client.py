@@ -290,6 +290,8 @@ class HttpStore:
         return [record_from_shape(ApplyRecordShape.model_validate(r)) for r in data]
 
     def read_noop(self, key: str) -> NoopState:
+        from reconciler.store.quick import NoopState
+
         data = self._get(f"/plan-inputs/{_segment(key)}")
         return NoopState(int(data["revision"]), data.get("record"), data.get("record_revision"))
 
@@ -448,6 +450,8 @@ class HttpStore:
         return _RUNS.validate_python(data)
 
     def run_inputs(self, run_id: str, worker: str) -> RunInputs:
+        from reconciler.store.base import RunInputs
+
         data = self._get(f"/flow_runs/{_segment(run_id)}/inputs", worker=worker)
         return RunInputs(
             FlowRun.model_validate(data["run"]),
