@@ -14,7 +14,6 @@ from typing import cast
 
 from reconciler.errors import StoreError
 from reconciler.store.base import Store
-from reconciler.store.sql import SqlStore
 
 DEFAULT_HOME = "~/.wp"
 
@@ -45,4 +44,7 @@ def open_store(env: Mapping[str, str]) -> Store:
     if env.get("WP_API_URL"):
         return _http_store(env)
     url = env.get("WP_DATABASE_URL") or default_sqlite_url(env)
+    # Imported here: a worker or a CLI talking to a server (WP_API_URL) never loads SQLAlchemy.
+    from reconciler.store.sql import SqlStore
+
     return SqlStore(url)
