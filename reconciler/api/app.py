@@ -20,10 +20,10 @@ from fastapi import FastAPI
 from reconciler.api import deployments, metrics, pools, reconcile, runs, scheduling, sync, wake
 from reconciler.api.auth import OPEN_PATHS, UI_PREFIX, BearerAuth
 from reconciler.api.errors import install_error_handlers
+from reconciler.api.lazy import LazyApp
 from reconciler.api.metrics import ServerMetrics
 from reconciler.api.shapes import ErrorBody
 from reconciler.store.base import Store
-from reconciler.ui.app import create_ui_app
 
 if TYPE_CHECKING:
     from reconciler.gitops.sync import SyncLoop
@@ -115,6 +115,17 @@ def _secure_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
 
 
+def _lazy_ui(store: Store, api_key: str | None, notify: Any) -> LazyApp:
+    """The web UI, built (Jinja2 and its templates imported) when a browser first asks for it."""
+
+    def build() -> Any:
+        from reconciler.ui.app import create_ui_app
+
+        return create_ui_app(store, api_key=api_key or None, notify=notify)
+
+    return LazyApp(build)
+
+
 def create_app(
     store: Store,
     *,
@@ -144,8 +155,7 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    ui = create_ui_app(store, api_key=api_key or None, notify=app.state.work_signal.notify)
-    app.mount(UI_PREFIX, ui, name="ui")
+    app.mount(UI_PREFIX, _lazy_ui(store, api_key, app.state.work_signal.notify), name="ui")
     install_error_handlers(app)
     _secure_openapi(app)
     app.add_middleware(BearerAuth, api_key=api_key or None)

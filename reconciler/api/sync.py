@@ -30,7 +30,6 @@ from reconciler.api.sync_shapes import (
     sync_status_to_shape,
 )
 from reconciler.errors import NotFoundError
-from reconciler.gitops.source import remote_url
 from reconciler.store.base import Store, SyncKey, SyncStatus
 
 router = APIRouter(tags=["sync"])
@@ -114,6 +113,9 @@ def pushed_sources(payload: dict[str, Any]) -> tuple[set[str], str | None]:
 def _matches(key: SyncKey, urls: set[str], branch: str | None) -> bool:
     if branch != key.branch:
         return False
+    # Here, not at the top: gitops.source loads GitPython, which a server that gets no webhook never needs.
+    from reconciler.gitops.source import remote_url
+
     return bool({_normalized(key.repo), _normalized(remote_url(key.repo))} & urls)
 
 

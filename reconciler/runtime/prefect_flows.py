@@ -28,9 +28,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from reconciler.runtime.prefect_api import RunRecords, serve
+if TYPE_CHECKING:
+    from reconciler.runtime.prefect_api import RunRecords
 
 SUPPORTED_PREFECT = ">=3.9,<4"  # stated in the README; tested with 3.9.1
 
@@ -130,6 +131,10 @@ def _drain_events() -> None:
 def local_prefect_api(run_id: str = "", run_name: str | None = None) -> Iterator[RunRecords]:
     """Serve the run's Prefect API on 127.0.0.1 and point Prefect at it (settings, events) for the block."""
     import prefect
+
+    # Here, not at the top: the API server (http.server and what it imports) is for Prefect flows only, and
+    # every flow-run process imports this module to tell a Prefect flow from a plain function.
+    from reconciler.runtime.prefect_api import RunRecords, serve
 
     records = RunRecords(run_id, run_name)
     server, url = serve(records, prefect.__version__)  # the client checks the server's major version

@@ -20,16 +20,13 @@ without a `pip_install_requirements` step (which could change the packages the s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.util
 import json
 import os
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -113,6 +110,11 @@ def _forward_signals(child: int) -> None:
 
 def socket_path(env: Mapping[str, str]) -> Path:
     """One server per flow environment and version of Prefect and of wp's runner, in a directory only we can use."""
+    # Imported here: hashlib loads OpenSSL, megabytes of every flow-run process that imports this module only
+    # to ask `wanted`.
+    import hashlib
+    import tempfile
+
     key = {
         "python": sys.executable,
         "path": env.get("PYTHONPATH", ""),
@@ -155,6 +157,8 @@ def _connect(path: Path) -> socket.socket | None:
 
 def _start_server(path: Path, env: Mapping[str, str]) -> None:
     """Start the server in the background (its own session, no output), with the flow environment's settings."""
+    import subprocess
+
     server_env = {k: v for k, v in env.items() if not k.startswith("WP_")}
     with contextlib.suppress(OSError):
         subprocess.Popen(

@@ -46,6 +46,7 @@ def open_store(env: Mapping[str, str]) -> Store:
     if env.get("WP_API_URL"):
         return _http_store(env)
     url = env.get("WP_DATABASE_URL") or default_sqlite_url(env)
-    from reconciler.store.sql import SqlStore  # SQLAlchemy: not loaded for a store behind WP_API_URL
+    # Imported here: a worker or a CLI talking to a server (WP_API_URL) never loads SQLAlchemy.
+    from reconciler.store.sql import SqlStore
 
     return SqlStore(url)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from reconciler.errors import ConflictError, NotFoundError, ValidationError
 from reconciler.model import FlowRun, LogLine, RunStateChange, Worker
@@ -107,6 +107,16 @@ def _check_run_job_variables(conn: Connection, run: FlowRun) -> None:
             "job_variables of the run: " + "; ".join(str(p) for p in problems),
             path=["job_variables", *first.path],
         )
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT. PostgreSQL's dialect module is imported only by a process
+    on a PostgreSQL store: loading it cost every SQLite process tens of milliseconds."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    return sqlite.insert
 
 
 class SqlRuns(SqlEngine):
@@ -222,7 +232,7 @@ class SqlRuns(SqlEngine):
         """Insert runs, skipping any whose id or idempotency key exists already; returns how many were new."""
         now = datetime.now(UTC)
         rows = [run_values(r, now) for r in runs]
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        dialect_insert = _dialect_insert(self.dialect)
         inserted = 0
         with self.transaction() as conn:
             for start in range(0, len(rows), INSERT_BATCH):
@@ -400,7 +410,7 @@ class SqlRuns(SqlEngine):
             raise ValidationError(f"heartbeat interval must be positive, got {interval}", path=("interval",))
         beat = {"last_heartbeat": now, "heartbeat_interval": interval, "host": host, "pid": pid}
         values = {"work_pool": work_pool, "name": name, **beat}
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        dialect_insert = _dialect_insert(self.dialect)
         with self.transaction() as conn:
             if conn.execute(select(work_pools.c.name).where(work_pools.c.name == work_pool)).first() is None:
                 raise NotFoundError(

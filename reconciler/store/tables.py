@@ -31,8 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -64,11 +63,32 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _Json(TypeDecorator[Any]):
+    """JSON, as JSONB on PostgreSQL. The PostgreSQL type is looked up when a PostgreSQL engine first uses the
+    column: importing SQLAlchemy's PostgreSQL dialect costs every SQLite process tens of milliseconds."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, none_as_null: bool = False) -> None:
+        super().__init__(none_as_null=none_as_null)
+        self.none_as_null = none_as_null
+
+    @property
+    def should_evaluate_none(self) -> bool:  # type: ignore[override]  # JSON's own rule: None is JSON null
+        return not self.none_as_null
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB(none_as_null=self.none_as_null))
+        return dialect.type_descriptor(JSON(none_as_null=self.none_as_null))
+
+
 def JsonValue(*, nullable_as_sql_null: bool = False) -> Any:
     """JSON on SQLite, JSONB on PostgreSQL. With `nullable_as_sql_null`, None is SQL NULL, not JSON null."""
-    return JSON(none_as_null=nullable_as_sql_null).with_variant(
-        JSONB(none_as_null=nullable_as_sql_null), "postgresql"
-    )
+    return _Json(none_as_null=nullable_as_sql_null)
 
 
 def _managed() -> list[Column[Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,16 @@ def test_unwritable_home_is_a_clear_error(tmp_path: Path) -> None:
 def test_api_url_gives_an_http_store() -> None:
     store = open_store({"WP_API_URL": "http://127.0.0.1:4200", "WP_API_KEY": "k"})
     assert not isinstance(store, SqlStore)
+
+
+def test_a_client_of_a_server_does_not_load_sqlalchemy() -> None:
+    # A worker or CLI with WP_API_URL talks HTTP only: SQLAlchemy would be ~20 MB of every worker for nothing.
+    probe = (
+        "import sys; from reconciler.store.open import open_store; "
+        "store = open_store({'WP_API_URL': 'http://127.0.0.1:9'}); "
+        "print(type(store).__name__, 'sqlalchemy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["HttpStore", "False"]
