@@ -28,9 +28,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from reconciler.runtime.prefect_api import RunRecords, serve
+from reconciler.runtime import prefect_lean
+
+if TYPE_CHECKING:  # imported when a flow runs: http.server costs a plain function's run a tenth of a second
+    from reconciler.runtime.prefect_api import RunRecords
 
 SUPPORTED_PREFECT = ">=3.9,<4"  # stated in the README; tested with 3.9.1
 
@@ -84,6 +87,7 @@ def run_flow(
     """Call the flow (Prefect validates and coerces its parameters) inside a run-scoped local API."""
     out = out or sys.stdout
     run_name = env.get("WP_FLOW_RUN_NAME") or None
+    prefect_lean.lean_flow_calls()
     with local_prefect_api(run_id=env.get("WP_FLOW_RUN_ID", ""), run_name=run_name), _no_heartbeats():
         try:
             result = flow(**parameters)
@@ -130,6 +134,8 @@ def _drain_events() -> None:
 def local_prefect_api(run_id: str = "", run_name: str | None = None) -> Iterator[RunRecords]:
     """Serve the run's Prefect API on 127.0.0.1 and point Prefect at it (settings, events) for the block."""
     import prefect
+
+    from reconciler.runtime.prefect_api import RunRecords, serve
 
     records = RunRecords(run_id, run_name)
     server, url = serve(records, prefect.__version__)  # the client checks the server's major version
