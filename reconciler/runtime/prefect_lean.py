@@ -103,9 +103,10 @@ def lean_flow_calls() -> None:
 
     def serialize_parameters(self: Any, parameters: dict[str, Any]) -> dict[str, Any]:
         if self.ismethod or self.isclassmethod or not _plain_json(parameters):
-            return original(self, parameters)
+            serialized: dict[str, Any] = original(self, parameters)
+            return serialized
         return dict(parameters)
 
     setattr(serialize_parameters, _PATCHED, True)
     serialize_parameters.__doc__ = original.__doc__
-    Flow.serialize_parameters = serialize_parameters  # type: ignore[method-assign]
+    setattr(Flow, "serialize_parameters", serialize_parameters)  # noqa: B010 - typed or not, as Prefect is
