@@ -469,12 +469,37 @@ def flow_run_ls(
 
 @flow_run_app.command("inspect")
 def flow_run_inspect(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
-    """Show one flow run."""
-    view = run_view(resolve_run(open_store(), run_id))
+    """Show one flow run, and the task runs of a Prefect flow (their final states and retries)."""
+    store = open_store()
+    view = run_view(resolve_run(store, run_id))
+    view["task_runs"] = task_runs(store, view["id"])
     if json_out:
         print_json(view)
-    else:
-        console.print_json(json.dumps(view))
+        return
+    console.print_json(json.dumps({k: v for k, v in view.items() if k != "task_runs"}))
+    if view["task_runs"]:
+        table = Table(title="Task runs", title_justify="left")
+        for col in ("Task run", "State", "Attempts", "Retries"):
+            table.add_column(col, no_wrap=col != "Task run")
+        for task in view["task_runs"]:
+            table.add_row(escape(task["name"]), task["state"], str(task["attempts"]), str(task["retries"]))
+        console.print(table)
+
+
+def task_runs(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The task runs a Prefect flow's run wrote to its output when it ended (`prefect_flows` writes them)."""
+    from reconciler.runtime.prefect_flows import TASK_SUMMARY_PREFIX, read_task_summary
+
+    found: list[dict[str, Any]] = []
+    last_seq = -1
+    while batch := store.read_logs(run_id, after_seq=last_seq):
+        for line in batch:
+            if line.stream == "stdout" and line.message.startswith(TASK_SUMMARY_PREFIX):
+                task = read_task_summary(line.message)
+                if task is not None:
+                    found.append(task)
+        last_seq = max(line.seq for line in batch)
+    return found
 
 
 @flow_run_app.command("logs")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -48,6 +49,10 @@ PREFECT_DEFAULTS = {
 }
 
 FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+TASK_SUMMARY_PREFIX = "wp: task run "
+_TASK_SUMMARY = re.compile(
+    r"^wp: task run (?P<name>'.*'|\".*\"): (?P<state>[A-Za-z]+)(?: after (?P<attempts>\d+) attempts)?$"
+)
 _UNSUPPORTED_NOTICE = (
     "wp: Prefect's engine called {method} {path}, which wp's local Prefect API does not serve"
 )
@@ -102,10 +107,26 @@ def run_flow(
 
 
 def write_task_summary(out: TextIO) -> None:
-    """One line per task run with its final state: the run's task runs, kept in its logs."""
+    """One line per task run with its final state: the run's task runs, kept in its logs (and read back from
+    there by `read_task_summary` for `wp flow-run inspect`)."""
     for name, state, attempts in task_run_states():
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        print(f"wp: task run {name!r}: {state}{tries}", file=out, flush=True)
+        print(f"{TASK_SUMMARY_PREFIX}{name!r}: {state}{tries}", file=out, flush=True)
+
+
+def read_task_summary(line: str) -> dict[str, Any] | None:
+    """A task run (name, state, attempts, retries) from one summary line of a run's stdout; None for others."""
+    match = _TASK_SUMMARY.match(line)
+    if match is None:
+        return None
+    import ast
+
+    try:
+        name = ast.literal_eval(match.group("name"))
+    except (ValueError, SyntaxError):
+        return None
+    attempts = int(match.group("attempts") or 1)
+    return {"name": str(name), "state": match.group("state"), "attempts": attempts, "retries": attempts - 1}
 
 
 def _is_awaitable(value: Any) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import textwrap
 import threading
 import time
@@ -259,3 +260,22 @@ def test_the_container_gets_no_wp_credentials_and_its_logs_still_arrive(docker_p
         assert not {"WP_API_KEY", "WP_API_URL", "WP_DATABASE_URL"} & set(env), key
         assert "worker-secret" not in env.values(), key
     assert set(docker_pass.container_env) == set(SCENARIOS)
+
+
+def test_inspect_lists_the_task_runs_with_their_states_and_retries(docker_pass: DockerPass) -> None:
+    env = {"WP_HOME": str(docker_pass.home), "COLUMNS": "200"}
+    inspected = run_wp("flow-run", "inspect", docker_pass.runs["recovers"].id, "--json", env=env).json()
+    assert [(t["state"], t["attempts"], t["retries"]) for t in inspected["task_runs"]] == [
+        ("Completed", 3, 2)
+    ]
+    assert inspected["task_runs"][0]["name"].startswith("flaky-")
+    etl = run_wp("flow-run", "inspect", docker_pass.runs["etl"].id, env=env)
+    assert etl.code == 0
+    section = etl.stdout.split("Task runs", 1)[1]
+    cells = [re.split("[│┃]", line)[1:-1] for line in section.splitlines() if re.search("[│┃]", line)]
+    rows = [[cell.strip() for cell in row] for row in cells]
+    assert rows[0] == ["Task run", "State", "Attempts", "Retries"], etl.stdout
+    assert [row[1:] for row in rows[1:]] == [["Completed", "1", "0"], ["Completed", "1", "0"]], etl.stdout
+    assert rows[1][0].startswith("extract-") and rows[2][0].startswith("total-"), etl.stdout
+    plain = run_wp("flow-run", "inspect", docker_pass.runs["raises"].id, "--json", env=env).json()
+    assert plain["task_runs"] == []
