@@ -14,7 +14,8 @@ behaviour for every run wp can serve:
   to turn them into the same values; anything else still goes through it.
 
 Stdlib-only at import time (shipped with the container runner); `install` runs before the flow's module imports
-Prefect, `lean_flow_calls` after.
+Prefect, `lean_flow_calls` after. `WP_PREFECT_LEAN=0` in the job's env turns both off (an escape hatch, and the
+bench's comparison).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ from typing import Any
 
 LAZY_MODULES = frozenset({"prefect.blocks.notifications", "prefect.blocks.webhook", "prefect.blocks.system"})
 _PATCHED = "__wp_lean__"
+ENV_LEAN = "WP_PREFECT_LEAN"
 _LOCK = threading.RLock()
 
 
@@ -76,7 +79,7 @@ class _LazyBlocks(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Defer the block modules' loading in this process (idempotent; a no-op once Prefect imported them)."""
-    if any(isinstance(finder, _LazyBlocks) for finder in sys.meta_path):
+    if os.environ.get(ENV_LEAN) == "0" or any(isinstance(finder, _LazyBlocks) for finder in sys.meta_path):
         return
     sys.meta_path.insert(0, _LazyBlocks())
 
@@ -95,6 +98,8 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
 
 def lean_flow_calls() -> None:
     """Record plain-JSON parameters without FastAPI's encoder (same values; others as Prefect does)."""
+    if os.environ.get(ENV_LEAN) == "0":
+        return
     from prefect.flows import Flow
 
     original = Flow.serialize_parameters
