@@ -279,3 +279,18 @@ def test_inspect_lists_the_task_runs_with_their_states_and_retries(docker_pass: 
     assert rows[1][0].startswith("extract-") and rows[2][0].startswith("total-"), etl.stdout
     plain = run_wp("flow-run", "inspect", docker_pass.runs["raises"].id, "--json", env=env).json()
     assert plain["task_runs"] == []
+
+
+def test_the_prefect_image_is_kept_while_its_inputs_are_the_same(
+    docker_pass: DockerPass, docker_client: Any
+) -> None:
+    from tests.docker_images import INPUTS_LABEL
+
+    before = docker_client.images.get(docker_pass.image)
+    started = time.monotonic()
+    again, version = prefect_image(docker_client, str(prefect_python()))
+    elapsed = time.monotonic() - started
+    after = docker_client.images.get(again)
+    assert again == docker_pass.image and version in again
+    assert after.id == before.id and after.labels[INPUTS_LABEL] == before.labels[INPUTS_LABEL]
+    assert elapsed < 10, elapsed  # a digest of a few files, no tar, no import
