@@ -1,6 +1,7 @@
-"""Overhead of running a real Prefect flow under a wp process worker (issue 15), next to the same plain function.
+"""Overhead of running a real Prefect flow under wp's process and docker workers (issue 15), next to the same plain
+function.
 
-    python bench/prefect_flows.py [N_RUNS] [--ephemeral]
+    python bench/prefect_flows.py [N_RUNS] [--ephemeral] [--no-docker]
 
 N_RUNS (default 5) runs of each, one at a time (interleaved), through an in-process `Worker` on an embedded SQLite store; the
 flow-run processes use the Prefect venv's python (`WP_PREFECT_PYTHON`, else the cache of tests/prefect_env.sh).
@@ -8,7 +9,13 @@ Prints, asserting nothing:
 - per run, expected start → COMPLETED (wall) as the store records it, p50 and max: the same undecorated function,
   a trivial `@flow` run cold (`WP_PREFECT_WARM=0`: a fresh interpreter imports Prefect) and warm (forked from the
   flow environment's warm server, which the first Prefect run started), and each flow's difference and ratio to
-  the plain function's median (target: the flow within 1 s more);
+  the plain function's median (target: the flow within 1 s more); and, load-independent, the CPU seconds
+  (user + sys) of the run's own process as the worker's reaped children (a warm run's forked child belongs
+  to the warm server, so only its relay process counts there);
+- the same under a docker worker (unless --no-docker or no engine is reachable), in the Prefect test image of
+  tests/docker_images.py --prefect (built, or reused, from the same venv): the plain function and the flow, each
+  run in a fresh container. Every container run is cold (a new interpreter imports Prefect; there is no warm
+  server in a container); the image's first flow run is printed apart (files not yet in the page cache);
 - where a Prefect flow's time goes: `import prefect`, and a trivial flow's first and later runs inside one process
   against wp's local API (CPU and wall);
 - with --ephemeral: the same trivial flow called the way Prefect runs it without an API URL (its temporary server
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -39,6 +47,7 @@ from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests/docker_images.py builds the docker rows' image
 CODE = textwrap.dedent(
     """
     from prefect import flow
@@ -92,9 +101,11 @@ def prefect_python() -> str:
     return str(python)
 
 
-def add(store: SqlStore, key: str, entrypoint: str, job_variables: dict[str, object]) -> Deployment:
+def add(
+    store: SqlStore, key: str, entrypoint: str, job_variables: dict[str, object], pool: str = "local"
+) -> Deployment:
     deployment = Deployment(
-        flow=key, name="d", entrypoint=entrypoint, work_pool="local", job_variables=job_variables
+        flow=key, name="d", entrypoint=entrypoint, work_pool=pool, job_variables=job_variables
     )
     plan = Plan(
         project="bench", changes=(Change(deployment.key, Action.CREATE, None, attributes(deployment)),)
@@ -119,7 +130,7 @@ def wait_until_serving(tmp: Path) -> None:
     sys.exit("the warm Prefect server did not come up")
 
 
-def one_run(store: SqlStore, deployment: Deployment, project: Path) -> float:
+def one_run(store: SqlStore, deployment: Deployment, project: Path, pool: str = "local") -> float:
     """Seconds from the run's expected start to its COMPLETED, as the store records them."""
     run_id = str(uuid.uuid4())
     store.create_flow_run(
@@ -128,19 +139,84 @@ def one_run(store: SqlStore, deployment: Deployment, project: Path) -> float:
             name=f"bench-{run_id[:6]}",
             flow=deployment.flow,
             deployment=f"{deployment.flow}/{deployment.name}",
-            work_pool="local",
+            work_pool=pool,
             work_queue="default",
             state="SCHEDULED",
             expected_start_time=datetime.now(UTC),
             parameters={"x": 1},
         )
     )
-    options = WorkerOptions(pool="local", name="bench", poll_interval=0.05, run_once=True)
+    options = WorkerOptions(pool=pool, name="bench", poll_interval=0.05, run_once=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     Worker(store, options, cwd=str(project), out=open(os.devnull, "w")).run()  # noqa: SIM115
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(deployment.flow, []).append(
+        after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    )
     run = store.get_flow_run(run_id)
     if run.state != "COMPLETED" or run.end_time is None:
         sys.exit(f"{deployment.flow}: run ended {run.state}: {run.state_message}")
     return (run.end_time - run.expected_start_time).total_seconds()
+
+
+CPU: dict[str, list[float]] = {}  # deployment's flow name -> CPU seconds of each run's reaped processes
+
+
+def report(times: dict[str, list[float]], flows: tuple[str, ...]) -> None:
+    for name, values in times.items():
+        print(
+            f"  {name:>20}: expected start -> COMPLETED p50 {statistics.median(values):.2f} s, "
+            f"max {max(values):.2f} s  ({', '.join(f'{v:.2f}' for v in values)})"
+        )
+    plain_p50 = statistics.median(times["plain function"])
+    for name in flows:
+        p50 = statistics.median(times[name])
+        print(
+            f"  {name} - plain function (p50): {p50 - plain_p50:+.2f} s (target <= +1.00 s); "
+            f"ratio {p50 / plain_p50:.1f}x"
+        )
+
+
+def docker_rows(store: SqlStore, project: Path, python: str, n: int) -> dict[str, list[float]] | None:
+    """The plain function and the flow under a docker worker; None (said why) without an engine."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        print(f"docker worker: skipped, no engine reachable ({exc})")
+        return None
+    from tests.docker_images import prefect_image
+
+    image, _ = prefect_image(client, python)
+    pool = f"bench-prefect-{uuid.uuid4().hex[:6]}"
+    store.create_work_pool(
+        WorkPool(name=pool, type="docker", base_job_template=default_base_job_template("docker"))
+    )
+    project.chmod(0o755)
+    (project / "flows").chmod(0o755)
+    variables: dict[str, object] = {
+        "image": image,
+        "image_pull_policy": "Never",
+        "network_mode": "none",
+        "volumes": [f"{project}:/opt/project:ro"],
+        "working_dir": "/opt/project",
+        "auto_remove": True,
+    }
+    plain = add(store, "docker-plain", "flows/plain.py:plain", variables, pool)
+    flow = add(store, "docker-trivial", "flows/trivial.py:trivial", variables, pool)
+    times: dict[str, list[float]] = {"plain function": [], "Prefect flow, cold": []}
+    try:
+        first = one_run(store, flow, project, pool)
+        print(f"docker worker: first Prefect flow run in the image: {first:.2f} s")
+        for _ in range(n):
+            times["plain function"].append(one_run(store, plain, project, pool))
+            times["Prefect flow, cold"].append(one_run(store, flow, project, pool))
+    finally:
+        for container in client.containers.list(all=True, filters={"label": f"io.wp.work-pool={pool}"}):
+            container.remove(force=True)
+    return times
 
 
 def main() -> None:
@@ -164,12 +240,15 @@ def main() -> None:
         }
         job_variables = {"command": f"{python} -m reconciler.runtime.entry", "env": env}
         cold_variables = {**job_variables, "env": {**env, "WP_PREFECT_WARM": "0"}}
+        # the same cold run without prefect_lean's savings, for comparison
+        unlean_variables = {**job_variables, "env": {**env, "WP_PREFECT_WARM": "0", "WP_PREFECT_LEAN": "0"}}
         store = SqlStore(f"sqlite:///{Path(tmp) / 'wp.db'}")
         store.create_work_pool(
             WorkPool(name="local", type="process", base_job_template=default_base_job_template("process"))
         )
         plain = add(store, "plain", "flows/plain.py:plain", job_variables)  # same python, no Prefect import
         cold = add(store, "cold", "flows/trivial.py:trivial", cold_variables)
+        unlean = add(store, "unlean", "flows/trivial.py:trivial", unlean_variables)
         warm = add(store, "trivial", "flows/trivial.py:trivial", job_variables)
         first = one_run(store, warm, project)  # cold; starts the warm server for the next runs
         wait_until_serving(Path(tmp))
@@ -181,21 +260,22 @@ def main() -> None:
         for _ in range(n):  # interleaved, so load changes hit all alike
             times["plain function"].append(one_run(store, plain, project))
             times["Prefect flow, cold"].append(one_run(store, cold, project))
+            one_run(store, unlean, project)  # its CPU only
             times["Prefect flow, warm"].append(one_run(store, warm, project))
+        docker_times = None if "--no-docker" in sys.argv else docker_rows(store, project, python, n)
         store.close()
         print(f"first Prefect run of the flow environment (cold, starts the warm server): {first:.2f} s")
-        for name, values in times.items():
-            print(
-                f"{name:>20}: expected start -> COMPLETED p50 {statistics.median(values):.2f} s, "
-                f"max {max(values):.2f} s  ({', '.join(f'{v:.2f}' for v in values)})"
-            )
-        plain_p50 = statistics.median(times["plain function"])
-        for name in ("Prefect flow, cold", "Prefect flow, warm"):
-            p50 = statistics.median(times[name])
-            print(
-                f"{name} - plain function (p50): {p50 - plain_p50:+.2f} s (target <= +1.00 s); "
-                f"ratio {p50 / plain_p50:.1f}x"
-            )
+        print("process worker:")
+        report(times, ("Prefect flow, cold", "Prefect flow, warm"))
+        cpu = {key: statistics.median(CPU[key]) for key in ("plain", "cold", "unlean")}
+        print(
+            f"  CPU of the run's process, p50: plain function {cpu['plain']:.2f} s, Prefect flow cold "
+            f"{cpu['cold']:.2f} s ({cpu['cold'] - cpu['plain']:+.2f} s, ratio {cpu['cold'] / cpu['plain']:.1f}x); "
+            f"cold with WP_PREFECT_LEAN=0 {cpu['unlean']:.2f} s ({cpu['unlean'] - cpu['plain']:+.2f} s)"
+        )
+        if docker_times is not None:
+            print("docker worker (a fresh container, so a cold interpreter, per run; no warm server):")
+            report(docker_times, ("Prefect flow, cold",))
 
         print("inside one flow-run process (wp's local Prefect API):")
         proc_env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(Path(tmp) / "prefect-home")}

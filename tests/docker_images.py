@@ -5,21 +5,41 @@ and the newest found: pyenv's or Debian's), its standard library, the shared lib
 no wp. It is made with `docker import` of a tar built in memory, at the interpreter's own absolute paths so
 its prefix is found as on the host. An image that exists already is kept (delete it to rebuild).
 
+`--prefect PYTHON` (the python of tests/prefect_env.sh's venv) builds only `wp-test-prefect:<prefect version>`: the interpreter that Prefect venv is built on, with the venv's site-packages
+as the interpreter's own (so the image's `python3` imports Prefect; its bundled web UIs and pip are left out).
+The image carries a digest of its inputs (interpreter, installed distributions, this script) as a label, and is
+rebuilt only when that digest changes. `WP_TEST_IMAGE_PREFIX` prefixes its name (a shared engine).
+
 Prints `<image> <python version>` per image; `--json` prints them as one JSON object.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 IMAGE = "wp-test-python"
+PREFECT_IMAGE = "wp-test-prefect"
+INPUTS_LABEL = "io.wp.test-inputs"
+# what a flow run never imports from a Prefect venv: Prefect's bundled web UIs, the installers
+SKIP_SITE = {
+    "pip",
+    "setuptools",
+    "_distutils_hack",
+    "distutils-precedence.pth",
+    "ui",
+    "ui_build",
+    "ui-v2",
+    "ui_v2_build",
+}
 OLDEST = (3, 8)
 # parts of the standard library no run needs: they would only slow the import down
 SKIP_DIRS = {"test", "tests", "idle_test", "idlelib", "tkinter", "turtledemo", "ensurepip", "site-packages"}
@@ -28,7 +48,7 @@ PROBE = (
     "import json, sys, sysconfig; print(json.dumps({'version': list(sys.version_info[:3]), "
     "'executable': sys.executable, 'stdlib': sysconfig.get_paths()['stdlib'], "
     "'platstdlib': sysconfig.get_paths()['platstdlib'], 'libdir': sysconfig.get_config_var('LIBDIR'), "
-    "'ldlibrary': sysconfig.get_config_var('LDLIBRARY')}))"
+    "'ldlibrary': sysconfig.get_config_var('LDLIBRARY'), 'purelib': sysconfig.get_paths()['purelib']}))"
 )
 
 
@@ -61,7 +81,11 @@ def shared_libraries(binaries: list[str]) -> set[str]:
     return libs
 
 
-def rootfs_tar(facts: dict[str, object]) -> bytes:
+def rootfs_tar(
+    facts: dict[str, object], site_packages: str | None = None, out: io.IOBase | None = None
+) -> bytes:
+    """The image's root filesystem as a tar (returned, or written to `out`); `site_packages` (a venv's) becomes
+    the interpreter's own."""
     executable = os.path.realpath(str(facts["executable"]))
     stdlib, platstdlib = str(facts["stdlib"]), str(facts["platstdlib"])
     files: set[str] = {executable}
@@ -78,9 +102,20 @@ def rootfs_tar(facts: dict[str, object]) -> bytes:
         files.add(os.path.realpath(libpython))
     shell = os.path.realpath("/bin/sh")
     files.add(shell)
+    site: dict[str, str] = {}  # host path -> path in the image
+    if site_packages:
+        target = str(facts["purelib"])
+        for root, dirs, names in os.walk(site_packages):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_SITE)
+            for n in names:
+                if n in SKIP_SITE:
+                    continue
+                host = os.path.join(root, n)
+                site[host] = os.path.join(target, os.path.relpath(host, site_packages))
     binaries = [f for f in files if f.endswith(".so") or ".so." in f or f in (executable, shell)]
+    binaries += [f for f in site if f.endswith(".so")]
     files.update(shared_libraries(binaries))
-    buffer = io.BytesIO()
+    buffer = out if out is not None else io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", dereference=True) as tar:
         for name in ("tmp", "etc", "usr/bin", "bin", "lib64", "proc", "sys", "dev"):
             info = tarfile.TarInfo(name)
@@ -89,6 +124,9 @@ def rootfs_tar(facts: dict[str, object]) -> bytes:
         for path in sorted(files):
             # dereferenced: the loader finds a library by the (often symlinked) name ldd printed
             tar.add(path, arcname=path.lstrip("/"), recursive=False)
+        for host, inside in sorted(site.items()):
+            if os.path.exists(host):  # a dangling link in a venv is nothing a run needs
+                tar.add(host, arcname=inside.lstrip("/"), recursive=False)
         for name, target in {"usr/bin/python3": executable, "bin/sh": shell}.items():
             if target.lstrip("/") != name:
                 info = tarfile.TarInfo(name)
@@ -98,7 +136,7 @@ def rootfs_tar(facts: dict[str, object]) -> bytes:
         info = tarfile.TarInfo("etc/passwd")
         info.size = len(passwd)
         tar.addfile(info, io.BytesIO(passwd))
-    return buffer.getvalue()
+    return buffer.getvalue() if isinstance(buffer, io.BytesIO) else b""
 
 
 def build(client: object, tag: str, facts: dict[str, object]) -> None:
@@ -111,16 +149,81 @@ def build(client: object, tag: str, facts: dict[str, object]) -> None:
     )
 
 
+def probe(python: str) -> dict[str, object]:
+    """The facts of the interpreter a venv's python runs on (run isolated: the venv's own paths are not wanted)."""
+    base = subprocess.run(
+        [python, "-c", "import sys; print(getattr(sys, '_base_executable', sys.executable))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    done = subprocess.run([base, "-I", "-c", PROBE], capture_output=True, text=True, check=True)
+    facts: dict[str, object] = json.loads(done.stdout)
+    return facts
+
+
+def prefect_image(client: object, python: str) -> tuple[str, str]:
+    """Build (unless one with the same inputs exists) the image with the Prefect of the venv of `python`;
+    (image reference, Prefect version)."""
+    import docker
+
+    facts = probe(python)
+    site_packages = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    distributions = sorted(n for n in os.listdir(site_packages) if n.endswith(".dist-info"))
+    version = next(
+        (d.removesuffix(".dist-info").split("-")[1] for d in distributions if d.startswith("prefect-")), None
+    )
+    if version is None:
+        raise SystemExit(f"{python} has no Prefect installed in {site_packages}")
+    digest = hashlib.sha256(
+        json.dumps([facts, distributions, Path(__file__).read_text()], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    repository = os.environ.get("WP_TEST_IMAGE_PREFIX", "") + PREFECT_IMAGE
+    ref = f"{repository}:{version}"
+    api = client.api  # type: ignore[attr-defined]
+    try:
+        existing = client.images.get(ref)  # type: ignore[attr-defined]
+        if (existing.labels or {}).get(INPUTS_LABEL) == digest:
+            return ref, version
+        api.remove_image(ref, force=True)
+    except docker.errors.ImageNotFound:
+        pass
+    with tempfile.TemporaryFile() as tar:  # hundreds of megabytes: not in memory
+        rootfs_tar(facts, site_packages, tar)  # type: ignore[arg-type]
+        tar.seek(0)
+        api.import_image_from_data(
+            tar,
+            repository=repository,
+            tag=version,
+            changes=[
+                "ENV PATH=/usr/local/bin:/usr/bin:/bin",
+                f"LABEL {INPUTS_LABEL}={digest}",
+                'CMD ["python3"]',
+            ],
+        )
+    return ref, version
+
+
 def main() -> int:
     import docker
 
     client = docker.from_env()
+    images: dict[str, str] = {}
+    if "--prefect" in sys.argv:  # only the Prefect image
+        ref, prefect_version = prefect_image(client, sys.argv[sys.argv.index("--prefect") + 1])
+        images[ref] = prefect_version
+        print(json.dumps(images) if "--json" in sys.argv else f"{ref} prefect {prefect_version}")
+        return 0
     found = interpreters()
     if not found:
         print("no CPython >= 3.8 found on this machine", file=sys.stderr)
         return 1
     chosen = sorted({min(found), max(found)})
-    images: dict[str, str] = {}
     for version in chosen:
         facts = found[version]
         tag = f"{version[0]}.{version[1]}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from reconciler.cli.context import JsonOption, actor, console, err_console, fail, now, open_store, print_json
 from reconciler.cli.run_views import (
@@ -275,16 +276,41 @@ def flow_run_ls(
 
 @flow_run_app.command("inspect")
 def flow_run_inspect(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
-    """Show one flow run and its state history (every change: when, from, to, by whom, why)."""
+    """Show one flow run, its state history (every change: when, from, to, by whom, why) and the task runs of a
+    Prefect flow (their final states and retries)."""
     store = open_store()
     run = resolve_run(store, run_id)
     changes = store.read_run_history(run.id)
     view = run_view(run)
+    tasks = task_runs(store, run.id)
     if json_out:
-        print_json({**view, "history": history_view(changes)})
-    else:
-        console.print_json(json.dumps(view))
-        console.print(history_table(run, changes))
+        print_json({**view, "history": history_view(changes), "task_runs": tasks})
+        return
+    console.print_json(json.dumps(view))
+    console.print(history_table(run, changes))
+    if tasks:
+        table = Table(title="Task runs", title_justify="left")
+        for col in ("Task run", "State", "Attempts", "Retries"):
+            table.add_column(col, no_wrap=col != "Task run")
+        for task in tasks:
+            table.add_row(escape(task["name"]), task["state"], str(task["attempts"]), str(task["retries"]))
+        console.print(table)
+
+
+def task_runs(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The task runs a Prefect flow's run wrote to its output when it ended (`prefect_flows` writes them)."""
+    from reconciler.runtime.prefect_flows import TASK_SUMMARY_PREFIX, read_task_summary
+
+    found: list[dict[str, Any]] = []
+    last_seq = -1
+    while batch := store.read_logs(run_id, after_seq=last_seq):
+        for line in batch:
+            if line.stream == "stdout" and line.message.startswith(TASK_SUMMARY_PREFIX):
+                task = read_task_summary(line.message)
+                if task is not None:
+                    found.append(task)
+        last_seq = max(line.seq for line in batch)
+    return found
 
 
 @flow_run_app.command("logs")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from reconciler.runtime import prefect_flows, prefect_warm
+from reconciler.runtime import prefect_flows, prefect_lean, prefect_warm
 from reconciler.runtime.pull_steps import PullStepError, run_pull_steps
 
 ENV_RUN_ID = "WP_FLOW_RUN_ID"
@@ -216,6 +216,7 @@ def load_entrypoint(entrypoint: str, cwd: Path) -> Callable[..., Any]:
         raise EntrypointError(f"entrypoint {entrypoint!r} must look like path/file.py:function")
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))
+    prefect_lean.install()  # before the flow's module imports Prefect
     try:
         module = _load_file(target, cwd) if target.endswith(".py") or "/" in target else _load_module(target)
     except ModuleNotFoundError as exc:

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-if TYPE_CHECKING:
+from reconciler.runtime import prefect_lean
+
+if TYPE_CHECKING:  # imported when a flow runs: http.server costs a plain function's run a tenth of a second
     from reconciler.runtime.prefect_api import RunRecords
 
 SUPPORTED_PREFECT = ">=3.9,<4"  # stated in the README; tested with 3.9.1
@@ -46,6 +49,10 @@ PREFECT_DEFAULTS = {
 }
 
 FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+TASK_SUMMARY_PREFIX = "wp: task run "
+_TASK_SUMMARY = re.compile(
+    r"^wp: task run (?P<name>'.*'|\".*\"): (?P<state>[A-Za-z]+)(?: after (?P<attempts>\d+) attempts)?$"
+)
 _UNSUPPORTED_NOTICE = (
     "wp: Prefect's engine called {method} {path}, which wp's local Prefect API does not serve"
 )
@@ -85,6 +92,7 @@ def run_flow(
     """Call the flow (Prefect validates and coerces its parameters) inside a run-scoped local API."""
     out = out or sys.stdout
     run_name = env.get("WP_FLOW_RUN_NAME") or None
+    prefect_lean.lean_flow_calls()
     with local_prefect_api(run_id=env.get("WP_FLOW_RUN_ID", ""), run_name=run_name), _no_heartbeats():
         try:
             result = flow(**parameters)
@@ -99,10 +107,26 @@ def run_flow(
 
 
 def write_task_summary(out: TextIO) -> None:
-    """One line per task run with its final state: the run's task runs, kept in its logs."""
+    """One line per task run with its final state: the run's task runs, kept in its logs (and read back from
+    there by `read_task_summary` for `wp flow-run inspect`)."""
     for name, state, attempts in task_run_states():
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        print(f"wp: task run {name!r}: {state}{tries}", file=out, flush=True)
+        print(f"{TASK_SUMMARY_PREFIX}{name!r}: {state}{tries}", file=out, flush=True)
+
+
+def read_task_summary(line: str) -> dict[str, Any] | None:
+    """A task run (name, state, attempts, retries) from one summary line of a run's stdout; None for others."""
+    match = _TASK_SUMMARY.match(line)
+    if match is None:
+        return None
+    import ast
+
+    try:
+        name = ast.literal_eval(match.group("name"))
+    except (ValueError, SyntaxError):
+        return None
+    attempts = int(match.group("attempts") or 1)
+    return {"name": str(name), "state": match.group("state"), "attempts": attempts, "retries": attempts - 1}
 
 
 def _is_awaitable(value: Any) -> bool:

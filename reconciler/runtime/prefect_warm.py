@@ -220,7 +220,10 @@ def _bind(path: Path) -> socket.socket | None:
 
 def _warm_up() -> None:
     """What every Prefect run imports, imported once (imports only: no flow runs, so no threads start)."""
-    import fastapi.encoders  # noqa: F401 - Prefect serializes flow parameters with it
+    from reconciler.runtime import prefect_lean
+
+    prefect_lean.install()  # a forked run finds Prefect as a cold one would
+    import fastapi.encoders  # noqa: F401 - Prefect serializes non-JSON flow parameters with it
     import prefect
     import prefect.events.clients
     import prefect.events.worker

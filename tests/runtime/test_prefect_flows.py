@@ -593,3 +593,33 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_inspect_shows_a_process_runs_task_runs_with_retries(worker_pass: Pass) -> None:
+    from wp_cli import run_wp
+
+    env = {"WP_DATABASE_URL": worker_pass.db_url, "COLUMNS": "200"}
+    gives_up = run_wp(
+        "flow-run", "inspect", worker_pass.outcomes["gives-up"].run.id, "--json", env=env
+    ).json()
+    assert [(t["state"], t["attempts"], t["retries"]) for t in gives_up["task_runs"]] == [("Failed", 2, 1)]
+    mapped = run_wp("flow-run", "inspect", worker_pass.outcomes["mapped"].run.id, "--json", env=env).json()
+    assert sorted(t["name"].split("-")[0] for t in mapped["task_runs"]) == ["square"] * 4
+
+
+def test_a_task_summary_line_is_read_back_whatever_the_task_is_called() -> None:
+    from reconciler.runtime.prefect_flows import read_task_summary
+
+    assert read_task_summary('wp: task run "it\'s-1a2": Failed after 4 attempts') == {
+        "name": "it's-1a2",
+        "state": "Failed",
+        "attempts": 4,
+        "retries": 3,
+    }
+    assert read_task_summary("wp: task run 'x': Completed") == {
+        "name": "x",
+        "state": "Completed",
+        "attempts": 1,
+        "retries": 0,
+    }
+    assert read_task_summary("wp: task run x: Completed") is None

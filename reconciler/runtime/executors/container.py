@@ -47,6 +47,7 @@ from reconciler.runtime.executors.base import (
 RUNNER_MODULES: tuple[str, ...] = (
     "reconciler.runtime.pull_steps",
     "reconciler.runtime.prefect_api",
+    "reconciler.runtime.prefect_lean",
     "reconciler.runtime.prefect_flows",
     "reconciler.runtime.prefect_warm",
     "reconciler.runtime.entry",
