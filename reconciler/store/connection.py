@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from reconciler.errors import ConflictError, StoreError, StoreUnavailableError, WpError
 
 RETRY_AFTER_SECONDS = 1.0  # what a transient database failure tells the caller to wait before trying again
-HEAD_REVISION = "0003_run_history"  # tests check that it matches the newest file in migrations/versions
+HEAD_REVISION = "0006_lock_holder"  # tests check that it matches the newest file in migrations/versions
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 _PG_MIGRATION_LOCK = 77_000_001  # pg_advisory_xact_lock key: one migrator at a time

@@ -1,6 +1,6 @@
 """The store revision and the known no-ops, in SQL.
 
-Owns reading the revision counter (raised by the triggers of migration 0003_revision, never by code), holding it
+Owns reading the revision counter (raised by the triggers of migration 0005_revision, never by code), holding it
 still for an apply, and the `plan_inputs` rows: `SqlNoops.read_noop` / `save_noop`. Must never decide what a
 no-op is or fingerprint anything: reconciler/shortcut.py does.
 """

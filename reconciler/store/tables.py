@@ -236,7 +236,7 @@ sync_status = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
-# The store revision: one row, counted up by database triggers (migration 0003_revision) in every transaction
+# The store revision: one row, counted up by database triggers (migration 0005_revision) in every transaction
 # that writes a declared object or a setting, whatever wrote it (apply, CLI, API, UI, raw SQL). A runtime write
 # (runs, workers, a queue's `last_polled`) leaves it alone. See `revision.py`.
 store_revision = Table(

@@ -1,7 +1,7 @@
 """Deployments record their flow's parameter schema (read from the code at plan time) to check runs against.
 
-Revision ID: 0003_parameter_schema
-Revises: 0002_sync
+Revision ID: 0004_parameter_schema
+Revises: 0003_run_history
 Create Date: 2026-12-07 17:30:00
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0003_parameter_schema"
-down_revision: str | None = "0002_sync"
+revision: str = "0004_parameter_schema"
+down_revision: str | None = "0003_run_history"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

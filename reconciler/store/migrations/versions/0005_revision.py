@@ -7,8 +7,8 @@ not: it changes nothing a plan compares. PostgreSQL raises the counter once per 
 triggers guarded by a transaction-local setting), so a 10,000-row apply updates its row once; SQLite has
 only row triggers, whose in-page update costs about a microsecond per row.
 
-Revision ID: 0003_revision
-Revises: 0002_sync
+Revision ID: 0005_revision
+Revises: 0004_parameter_schema
 Create Date: 2026-12-07 17:30:00
 """
 
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0003_revision"
-down_revision: str | None = "0002_sync"
+revision: str = "0005_revision"
+down_revision: str | None = "0004_parameter_schema"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

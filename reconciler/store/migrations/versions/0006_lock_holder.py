@@ -1,7 +1,7 @@
 """The apply lock records its holding process (host, pid, start), so a holder that died can be told.
 
-Revision ID: 0003_lock_holder
-Revises: 0002_sync
+Revision ID: 0006_lock_holder
+Revises: 0005_revision
 Create Date: 2026-12-07 17:30:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_lock_holder"
-down_revision: str | None = "0002_sync"
+revision: str = "0006_lock_holder"
+down_revision: str | None = "0005_revision"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
