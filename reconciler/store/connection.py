@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from reconciler.errors import ConflictError, StoreError, WpError
 
-HEAD_REVISION = "0002_sync"  # tests check that it matches the newest file in migrations/versions
+HEAD_REVISION = "0003_parameter_schema"  # tests check that it matches the newest file in migrations/versions
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 _PG_MIGRATION_LOCK = 77_000_001  # pg_advisory_xact_lock key: one migrator at a time
