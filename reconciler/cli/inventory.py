@@ -242,12 +242,13 @@ def explain(
     id and name as placeholders."""
     import os
 
+    from rich.markup import escape
     from rich.table import Table
 
     from reconciler.engine.template import effective_variables, explain_job_configuration
     from reconciler.model import Deployment, Key, Kind, mask_secrets
     from reconciler.runtime.executors.base import ExecutorError
-    from reconciler.runtime.submission import preview
+    from reconciler.runtime.submission import code_location, preview, preview_deployment
 
     try:
         key = Key.parse(address)
@@ -278,22 +279,31 @@ def explain(
     template = pool.base_job_template
     assert template is not None
     job_variables = deployment.job_variables if deployment is not None else {}
+    env = dict(os.environ)
     try:
-        rendered = preview(pool, deployment, dict(os.environ))
+        rendered = preview(pool, deployment, env)
     except ExecutorError as exc:
         fail(f"{address}: a worker could not submit this job: {exc}")
+    code = code_location(pool, deployment or preview_deployment(pool), rendered, env)
     sources = explain_job_configuration(template, job_variables, None)
     values = effective_variables(template, job_variables, None)
     rendered = mask_secrets(rendered)
     values = mask_secrets(values)
     if json_out:
         print_json(
-            {"address": address, "job_configuration": rendered, "variables": values, "sources": sources}
+            {
+                "address": address,
+                "job_configuration": rendered,
+                "variables": values,
+                "sources": sources,
+                "code": code,
+            }
         )
         return
     import json
 
     console.print(f"[bold]Rendered job configuration[/bold] of {title}\n")
+    console.print(f"Code: {escape(code)}\n", soft_wrap=True)
     table = Table(show_header=True, header_style="bold")
     table.add_column("Variable")
     table.add_column("Value")

@@ -52,6 +52,15 @@ class EntrypointError(Exception):
     """The entrypoint cannot be found or loaded; the message says what to fix."""
 
 
+class EntrypointFileMissing(EntrypointError):
+    """The entrypoint's file is not in the working directory; `where_code_is` says where it was expected."""
+
+    def __init__(self, target: str, cwd: Path) -> None:
+        super().__init__(f"entrypoint file {target!r} not found in {cwd}")
+        self.target = target
+        self.cwd = cwd
+
+
 @dataclass(frozen=True)
 class RunSpec:
     run_id: str
@@ -245,10 +254,7 @@ def load_entrypoint(entrypoint: str, cwd: Path) -> Callable[..., Any]:
 def _load_file(target: str, cwd: Path) -> Any:
     path = (cwd / target).resolve()
     if not path.is_file():
-        raise EntrypointError(
-            f"entrypoint file {target!r} not found in {cwd} (the working directory after the pull steps); "
-            "set working_dir or add a pull step that puts the code there"
-        )
+        raise EntrypointFileMissing(target, cwd)
     sys.path.insert(0, str(path.parent))
     name = f"__wp_flow__{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -284,6 +290,33 @@ def call(function: Callable[..., Any], parameters: Mapping[str, Any]) -> Any:
 # ---------------------------------------------------------------------------------------------- the run
 
 
+def code_problem(env: Mapping[str, str], exc: Exception) -> str:
+    """Why the run's code could not be reached or loaded, naming its deployment, where the code was expected
+    and how to put it there (the model of README "Where the code is")."""
+    deployment = env.get("WP_DEPLOYMENT")
+    message = f"deployment {deployment}: {exc}" if deployment else str(exc)
+    if not isinstance(exc, EntrypointFileMissing):
+        return message
+    in_container = env.get(ENV_REPORT_STREAM) == "stdout"
+    if json.loads(env.get(ENV_PULL_STEPS) or "[]"):
+        where = " (the working directory after the pull steps)"
+        fix = "make the pull steps put the code there, or set the entrypoint relative to it"
+    elif in_container:
+        where = " (the image's working directory)"
+        fix = (
+            "the deployment has no pull steps, so its code must be in the image: build it into the image and "
+            "set the working directory to it (working_dir on a docker pool, the container's workingDir on a "
+            "kubernetes pool), or add a git_clone pull step that fetches it"
+        )
+    else:
+        where = " (the pool's working_dir, else the directory the worker was started in)"
+        fix = (
+            "start the worker in the project directory, set working_dir to it, or add a git_clone pull step "
+            "that fetches the code"
+        )
+    return f"{message}{where}; {fix}"
+
+
 def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
     """Run one flow run in this process; return the final state reported."""
     reporter.report("RUNNING")
@@ -294,8 +327,9 @@ def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
         function = load_entrypoint(spec.entrypoint, Path.cwd())
         call(function, spec.parameters)
     except (PullStepError, EntrypointError) as exc:
-        print(f"wp: {exc}", file=err, flush=True)
-        reporter.report("FAILED", str(exc))
+        message = code_problem(env, exc)
+        print(f"wp: {message}", file=err, flush=True)
+        reporter.report("FAILED", message)
         return "FAILED"
     except SystemExit as exc:
         if exc.code in (None, 0):

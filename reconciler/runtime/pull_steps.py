@@ -25,6 +25,8 @@ ALIASES = {"git_clone_project": "git_clone"}
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 # keys Prefect allows on every step that are not arguments of the step function
 STEP_META = ("id", "requires")
+# set by the container runner (entry.ENV_REPORT_STREAM = "stdout"): the steps run inside a container
+IN_CONTAINER_ENV = "WP_REPORT_STREAM"
 
 
 class PullStepError(Exception):
@@ -124,6 +126,13 @@ def _parse_step(step: Mapping[str, Any], index: int) -> tuple[str, dict[str, Any
 
 def set_working_directory(*, directory: str, process_env: Mapping[str, str], out: TextIO) -> dict[str, Any]:
     path = Path(directory).expanduser()
+    if not path.is_dir() and process_env.get(IN_CONTAINER_ENV) == "stdout":
+        raise PullStepError(
+            f"directory {directory!r} does not exist in this container; a prefect.yaml deployment without pull "
+            "steps records the project directory of the machine that ran `wp plan`, which a container does not "
+            "have: build the code into the image and point this step (or the deployment's pull steps) at where "
+            "it is in the image, or fetch it with a git_clone pull step"
+        )
     if not path.is_dir():
         raise PullStepError(
             f"directory {directory!r} does not exist (relative to {os.getcwd()}); the code must be there on the "

@@ -6,6 +6,9 @@ and the `flow_run`/`deployment`/`work_pool`/`worker` context; a job with no name
 preview of it before any run exists: a placeholder run (`PREVIEW_RUN_ID`, `PREVIEW_RUN_NAME`, the deployment's
 parameters) fed through the same functions, with the batch/v1 Job of a kubernetes pool built by the executor's
 own `kubernetes_manifest.job_body`. In a preview, the runner's code (a long base64 text) is shown by its size.
+Also where a run's code is (`code_location`, README "Where the code is"): fetched by the pull steps, else in the
+image (a container starts in the image's or the template's working directory), else on the worker's machine
+(the pool's `working_dir`, else the directory the worker is started in).
 
 Must never touch the store or a cluster: callers pass the objects they read.
 """
@@ -93,3 +96,51 @@ def preview(pool: WorkPool, deployment: Deployment | None, env: Mapping[str, str
                     entry["value"] = f"(wp's container runner, {len(entry['value'])} characters)"
         configuration["job_manifest"] = body
     return configuration
+
+
+def code_location(
+    pool: WorkPool, deployment: Deployment, configuration: Mapping[str, Any], env: Mapping[str, str]
+) -> str:
+    """Where the code of a run of `deployment` is, given its job configuration (as `preview` returns it) and
+    the worker's environment."""
+    image, workdir = _container(pool, configuration, env)
+    if deployment.pull_steps:
+        steps = "; ".join(_step_text(step) for step in deployment.pull_steps)
+        into = f" into the image {image}" if image else ""
+        return f"fetched by the pull steps{into}: {steps}"
+    if image is not None:
+        at = f"at {workdir}" if workdir else "at its working directory"
+        return f"in the image {image}, {at}: the deployment has no pull steps"
+    working_dir = configuration.get("working_dir")
+    if working_dir:
+        return f"in {working_dir} (the pool's working_dir): the deployment has no pull steps"
+    return "in the directory the worker is started in: the deployment has no pull steps and the pool no working_dir"
+
+
+def _container(
+    pool: WorkPool, configuration: Mapping[str, Any], env: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """The image and working directory a container run gets; (None, None) when the run is no container."""
+    if pool.type == PoolType.KUBERNETES:
+        try:
+            container = configuration["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
+        except (KeyError, IndexError, TypeError):
+            return None, None
+        return str(container.get("image")), container.get("workingDir")
+    if pool.type == PoolType.DOCKER:
+        from reconciler.runtime.executors.container import default_image
+
+        image = configuration.get("image")
+        return str(image) if image else default_image(env), configuration.get("working_dir")
+    return None, None
+
+
+def _step_text(step: Mapping[str, Any]) -> str:
+    for name, args in step.items():
+        short = str(name).rpartition(".")[2]
+        if not isinstance(args, Mapping):
+            return short
+        shown = args.get("repository") or args.get("directory") or args.get("script") or ""
+        at = args.get("commit_sha") or args.get("branch")
+        return " ".join(str(part) for part in (short, shown, f"at {at}" if at else "") if part)
+    return "(empty step)"

@@ -134,3 +134,37 @@ def test_the_default_image_follows_the_workers_variable(wp: Wp, project: Project
         0
     ]
     assert container["image"] == "k8sfid/flows:7"
+
+
+def test_explain_says_where_the_code_of_a_run_is(wp: Wp, project: ProjectWriter) -> None:
+    text = FIXTURE.replace(
+        "deployments:\n",
+        "  - {name: local, type: process}\n"
+        "deployments:\n"
+        "  - name: on-process\n"
+        "    entrypoint: flows/hello.py:say_hello\n"
+        "    work_pool: {name: local}\n"
+        "  - name: cloned\n"
+        "    entrypoint: flows/hello.py:say_hello\n"
+        "    work_pool: {name: k8s-default, job_variables: {image: 'team/flows:3'}}\n"
+        "    pull:\n"
+        "      - git_clone: {repository: 'https://git.example.com/team/flows.git', branch: main}\n",
+    )
+    assert wp("apply", project("fixture", text), "--auto-approve").code == 0
+
+    def code(address: str) -> str:
+        result = wp("explain", address, "--json")
+        assert result.code == 0, result.stderr
+        return str(result.json()["code"])
+
+    assert code("deployment.say-hello/bare") == (
+        f"in the image {DEFAULT_IMAGE}, at its working directory: the deployment has no pull steps"
+    )
+    assert code("deployment.say-hello/cloned").startswith(
+        "fetched by the pull steps into the image team/flows:3: git_clone https://git.example.com/team/flows.git"
+    )
+    assert code("deployment.say-hello/on-process") == (
+        "in the directory the worker is started in: the deployment has no pull steps and the pool no working_dir"
+    )
+    human = wp("explain", "deployment.say-hello/bare")
+    assert "Code: in the image" in human.stdout

@@ -76,9 +76,8 @@ class Harness:
         deployment = Deployment(
             flow=function.replace("_", "-"),
             name="d",
-            entrypoint=f"flows/demo.py:{function}",
             work_pool=POOL,
-            **fields,
+            **{"entrypoint": f"flows/demo.py:{function}", **fields},
         )
         plan = Plan(
             project="test", changes=(Change(deployment.key, Action.CREATE, None, attributes(deployment)),)

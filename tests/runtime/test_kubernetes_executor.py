@@ -337,3 +337,32 @@ def test_a_pool_without_an_image_runs_the_workers_default_image_in_the_job_expla
                 assert entry["value"] == f"(wp's container runner, {len(runner_code)} characters)"
                 entry["value"] = runner_code
         assert expected == submitted
+
+
+def test_code_missing_from_the_image_fails_the_run_naming_the_deployment_and_the_fix(tmp_path: Path) -> None:
+    """A container run of a deployment without pull steps expects its code in the image; when it is not there
+    the run says which deployment, where it looked and how to fix it."""
+    with harness(tmp_path) as h:
+        absent = h.deploy("hello", entrypoint="flows/etl.py:etl")
+        run = h.run(absent)
+        h.start_worker()
+        final = h.wait_final(run.id)
+        assert final.state == "FAILED"
+        message = final.state_message or ""
+        assert "deployment hello/d" in message
+        assert "entrypoint file 'flows/etl.py' not found" in message
+        assert "has no pull steps, so its code must be in the image" in message
+        assert "git_clone" in message
+
+
+def test_a_directory_recorded_on_the_planning_machine_fails_in_a_container_saying_so(tmp_path: Path) -> None:
+    with harness(tmp_path) as h:
+        recorded = {"prefect.deployments.steps.set_working_directory": {"directory": "/home/ana/etl-project"}}
+        run = h.run(h.deploy("hello", pull_steps=(recorded,)))
+        h.start_worker()
+        final = h.wait_final(run.id)
+        assert final.state == "FAILED"
+        message = final.state_message or ""
+        assert "deployment hello/d" in message
+        assert "'/home/ana/etl-project' does not exist in this container" in message
+        assert "git_clone" in message

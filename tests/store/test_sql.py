@@ -133,6 +133,33 @@ def test_a_store_made_before_sync_is_upgraded_keeping_its_history(sqlite_url: st
     store.close()
 
 
+def test_a_store_made_before_parameter_schemas_is_upgraded_keeping_its_deployments(sqlite_url: str) -> None:
+    """0002_sync → 0004_parameter_schema: deployments gain `parameter_schema`, None for those applied before."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from reconciler.store.connection import make_sql_engine
+
+    engine = make_sql_engine(sqlite_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002_sync")
+        conn.execute(
+            text(
+                "INSERT INTO deployments (flow, name, entrypoint, job_variables, parameters, tags, paused, "
+                "pull_steps, created, updated) VALUES ('etl', 'nightly', 'flows/etl.py:etl', '{}', "
+                "'{\"day\": 1}', '[]', 0, '[]', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    store = SqlStore(sqlite_url)
+    old = store.get_deployment("etl", "nightly")
+    assert (old.parameters, old.parameter_schema) == ({"day": 1}, None)
+    store.close()
+
+
 def test_a_store_made_before_run_history_is_upgraded_keeping_its_workers(store_url: str) -> None:
     """0002_sync → 0003_run_history (and back): workers are kept and gain a host and pid."""
     from datetime import UTC, datetime
