@@ -2,11 +2,12 @@
 
 Prints, per store (SQLite; PostgreSQL when WP_TEST_POSTGRES_URL is set) and size: plan from empty, apply from
 empty, `wp apply --auto-approve` from empty as a whole process (planning and printing the plan included), no-op
-plan, the same no-op as a whole `wp plan --detailed-exitcode` process (start, imports, output and exit included),
-one-field-change plan (seconds) and the peak RSS of the in-process stages (MB). The whole-process columns are what
-a user times; every command runs with its default flags. Each size runs in a fresh
-child process so peak RSS is that size's own. Targets (issue 2): no-op plan ≤ 2 s, apply from empty ≤ 10 s,
-RSS ≤ 400 MB, linear growth.
+plan, the same no-op as a whole `wp plan --detailed-exitcode` process after that `wp apply` (start, imports,
+output and exit included; the no-op shortcut answers it), the same with `--refresh` (the full path: load, snapshot,
+diff), the same no-op through a `wp server` on that database (`WP_API_URL`), one-field-change plan (seconds) and
+the peak RSS of the in-process stages (MB). The whole-process columns are what a user times; every command runs
+with its default flags unless named. Each size runs in a fresh child process so peak RSS is that size's own.
+Targets (issue 8): no-op `wp plan` ≤ 1.0 s, through a server ≤ 1.5 s, `wp apply` from empty ≤ 3.0 s.
 
     python bench/plan_scale.py [--sizes 1000,5000,10000] [--pools 1000] [--stores sqlite,postgres]
 """
@@ -14,13 +15,17 @@ RSS ≤ 400 MB, linear growth.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,6 +81,11 @@ def measure(url: str, proc_url: str, pools: int, deployments: int) -> dict[str, 
         root = Path(tmp) / "project"
         write_project(root, pools, deployments)
         out: dict[str, float] = {"wp_apply": wp_seconds(["apply", str(root), "--auto-approve"], proc_url)}
+        noop = ["plan", str(root), "--detailed-exitcode"]
+        out["noop_wp_plan"] = wp_seconds(noop, proc_url)
+        out["refresh_wp_plan"] = wp_seconds([*noop, "--refresh"], proc_url)
+        with served(proc_url) as api_url:
+            out["served_wp_plan"] = wp_seconds(noop, proc_url, api_url=api_url)
         store = SqlStore(url)
         env = dict(os.environ)
 
@@ -94,7 +104,6 @@ def measure(url: str, proc_url: str, pools: int, deployments: int) -> dict[str, 
         noop = timed("noop_plan")
         assert not noop.has_changes  # type: ignore[attr-defined]
         del noop
-        out["noop_wp_plan"] = wp_seconds(["plan", str(root), "--detailed-exitcode"], url)
         text = (
             (root / "wp.yaml")
             .read_text()
@@ -107,10 +116,44 @@ def measure(url: str, proc_url: str, pools: int, deployments: int) -> dict[str, 
         return out
 
 
-def wp_seconds(args: list[str], url: str) -> float:
+@contextlib.contextmanager
+def served(url: str) -> Iterator[str]:
+    """A `wp server` on the database at `url`, for as long as the block runs; yields its URL."""
+    script = Path(sys.executable).parent / "wp"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")} | {"WP_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [str(script), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    api_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(api_url + "/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield api_url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wp_seconds(args: list[str], url: str, *, api_url: str | None = None) -> float:
     """Wall time of one `wp` command as its own process, which must exit 0 (for a plan: no changes)."""
     script = Path(sys.executable).parent / "wp"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")} | {"WP_DATABASE_URL": url}
+    if api_url is not None:
+        env = {k: v for k, v in env.items() if k != "WP_DATABASE_URL"} | {"WP_API_URL": api_url}
     t0 = time.perf_counter()
     done = subprocess.run([str(script), *args], env=env, capture_output=True, check=False)
     seconds = time.perf_counter() - t0
@@ -132,7 +175,8 @@ def main() -> None:
     pg = os.environ.get("WP_TEST_POSTGRES_URL")
     print(
         f"{'store':<9} {'deployments':>11} {'plan(empty)':>12} {'apply(empty)':>13} {'`wp apply`':>11} "
-        f"{'no-op plan':>11} {'`wp plan`':>10} {'1-field plan':>13} {'peak RSS':>9}"
+        f"{'no-op plan':>11} {'`wp plan`':>10} {'--refresh':>10} {'via server':>11} {'1-field plan':>13} "
+        f"{'peak RSS':>9}"
     )
     for store in args.stores.split(","):
         for size in [int(s) for s in args.sizes.split(",")]:
@@ -158,7 +202,8 @@ def main() -> None:
                 print(
                     f"{store:<9} {size:>11} {r['plan_from_empty']:>11.2f}s {r['apply_from_empty']:>12.2f}s "
                     f"{r['wp_apply']:>10.2f}s "
-                    f"{r['noop_plan']:>10.2f}s {r['noop_wp_plan']:>9.2f}s {r['one_field_plan']:>12.2f}s "
+                    f"{r['noop_plan']:>10.2f}s {r['noop_wp_plan']:>9.2f}s {r['refresh_wp_plan']:>9.2f}s "
+                    f"{r['served_wp_plan']:>10.2f}s {r['one_field_plan']:>12.2f}s "
                     f"{r['peak_rss_mb']:>7.0f}MB"
                 )
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from reconciler.engine.plan import Action, Plan, change_to_json, plan_to_json
+from reconciler.engine.plan import Action, Plan, change_to_json, reviewed_hash
 from reconciler.errors import LockHeldError, NotFoundError, StalePlanError
 from reconciler.gitops.repo import RepoFacts
 from reconciler.model import SENSITIVE_MASK, canonical_json
@@ -77,7 +77,7 @@ def apply_plan(
         git_dirty=repo.dirty if repo else None,
         git_author=repo.author if repo else None,
         git_message=repo.message if repo else None,
-        plan_hash=plan_to_json(plan)["plan_hash"],
+        plan_hash=reviewed_hash(plan),
         addresses=tuple(c.address for c in plan.actionable),
         base_revision=base_revision,
     )

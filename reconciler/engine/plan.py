@@ -230,6 +230,25 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     return body
 
 
+def reviewed_hash(plan: Plan) -> str:
+    """plan_to_json(plan)["plan_hash"], without building the rest of the plan file (an apply records it)."""
+    patterns = plan.secret_patterns
+    body: dict[str, Any] = {
+        "resource_changes": [
+            {
+                "address": c.address,
+                "actions": c.action.json_actions,
+                "before": _mask(c.before, patterns),
+                "after": _mask(c.after, patterns),
+            }
+            for c in plan.changes
+        ],
+        "protected": list(plan.protected),
+        "protection_changes": list(plan.protection_changes),
+    }
+    return plan_hash(body)
+
+
 def plan_hash(plan_json: Mapping[str, Any]) -> str:
     """A digest of what a reviewer saw: the actions and masked values, not the fingerprints or warnings."""
     reviewed: list[Any] = [

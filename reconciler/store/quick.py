@@ -1,10 +1,11 @@
-"""The no-op shortcut's one read from a SQLite store, without the SQL toolkit: the store revision and a known
-no-op, through the standard library's sqlite3 (importing SQLAlchemy and the model would cost `wp plan` more
-than the whole shortcut).
+"""The no-op shortcut's one read, without the SQL toolkit or the HTTP client: the store revision and a known
+no-op, from a SQLite file through the standard library's sqlite3, or from a wp server through urllib
+(`GET /plan-inputs/{key}`, as HttpStore.read_noop). Importing SQLAlchemy, httpx and the model would cost
+`wp plan` more than the whole shortcut.
 
 Owns only that read, read-only (`mode=ro`: it never creates or migrates a database). Anything unexpected (no
-such file, an older schema, PostgreSQL or a server) answers None, and the caller opens the store as usual.
-Must never write.
+such file, an older schema or server, PostgreSQL, an error answer) answers None, and the caller opens the store
+as usual and asks it. Must never write.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def sqlite_path(env: Mapping[str, str]) -> Path | None:
 
 
 def read_noop(env: Mapping[str, str], key: str) -> NoopState | None:
+    if env.get("WP_API_URL"):
+        return _read_server(env["WP_API_URL"], env.get("WP_API_KEY") or None, key)
     path = sqlite_path(env)
     if path is None or not path.is_file():
         return None
@@ -72,3 +75,22 @@ def read_noop(env: Mapping[str, str], key: str) -> NoopState | None:
     except (TypeError, ValueError):
         return None
     return NoopState(int(found[0]), record if isinstance(record, dict) else None, int(row[0]))
+
+
+def _read_server(base_url: str, api_key: str | None, key: str) -> NoopState | None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{base_url.rstrip('/')}/plan-inputs/{quote(key, safe='')}")
+    if api_key:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            data = json.loads(answer.read())
+        record = data.get("record")
+        return NoopState(
+            int(data["revision"]),
+            record if isinstance(record, dict) else None,
+            int(data["record_revision"]) if data.get("record_revision") is not None else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -227,9 +227,9 @@ def test_a_plan_with_warnings_is_never_answered_by_the_shortcut(
 
 
 def test_a_plan_through_a_wp_server_takes_the_shortcut_too(
-    wp_process: Wp, project: ProjectWriter, tmp_path: Path
+    wp: Wp, project: ProjectWriter, tmp_path: Path, full_plans: list[Path]
 ) -> None:
-    """Whole processes against a real `wp server`: apply, then the no-op plan, then an API write."""
+    """Against a real `wp server` process (WP_API_URL): apply, the no-op plan, then an API write."""
     import socket
     import subprocess
     import sys
@@ -252,7 +252,7 @@ def test_a_plan_through_a_wp_server_takes_the_shortcut_too(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 if httpx.get(url + "/health").status_code == 200:
@@ -260,12 +260,14 @@ def test_a_plan_through_a_wp_server_takes_the_shortcut_too(
             except httpx.HTTPError:
                 time.sleep(0.1)
         env: dict[str, str | None] = {"WP_API_URL": url}
-        assert wp_process("apply", directory, "--auto-approve", env=env).code == 0
-        quick = wp_process("plan", directory, "--detailed-exitcode", env=env)
-        full = wp_process("plan", directory, "--detailed-exitcode", "--refresh", env=env)
-        assert (quick.code, quick.stdout) == (full.code, full.stdout) == (0, NO_CHANGES + "\n")
+        assert wp("apply", directory, "--auto-approve", env=env).code == 0
+        full_plans.clear()
+        quick = wp("plan", directory, "--detailed-exitcode", env=env)
+        assert full_plans == [], "the plan loaded the project"
+        assert (quick.code, quick.stdout) == (0, NO_CHANGES + "\n")
         assert httpx.patch(url + "/work_pools/p", json={"concurrency_limit": 7}).status_code == 200
-        drifted = wp_process("plan", directory, "--detailed-exitcode", env=env)
+        drifted = wp("plan", directory, "--detailed-exitcode", env=env)
+        assert full_plans == [directory]
         assert drifted.code == 2 and "changed outside wp" in drifted.stdout
     finally:
         server.terminate()

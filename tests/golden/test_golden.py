@@ -22,6 +22,7 @@ import pytest
 from wp_cli import run_wp
 
 from reconciler.engine.diff import check_stale, make_plan
+from reconciler.engine.plan import reviewed_hash
 from reconciler.engine.plan_schema import plan_schema
 from reconciler.engine.render import render_json, render_markdown, render_text
 from reconciler.errors import PlanError
@@ -50,6 +51,8 @@ def _outputs(case: ModuleType) -> dict[str, str]:
     if hasattr(case, "after_plan"):
         return {"error.txt": "\n".join(check_stale(plan, case.after_plan(case.SNAPSHOT))) + "\n"}
     jsonschema.validate(json.loads(render_json(plan)), plan_schema())
+    # what an apply records in the history is the plan file's own hash, computed without the file
+    assert reviewed_hash(plan) == json.loads(render_json(plan))["plan_hash"]
     return {
         "plan.txt": render_text(plan, color=False),
         "plan.md": render_markdown(plan),
