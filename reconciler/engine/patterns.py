@@ -1,4 +1,5 @@
-"""Regular expressions of variables schemas (`pattern`, `patternProperties`), evaluated in bounded time.
+"""Regular expressions of variables schemas (`pattern`, `patternProperties`, and the keys that
+`additionalProperties` and `unevaluatedProperties` match against them), evaluated in bounded time.
 
 Owns `BoundedValidator`, the Draft 2020-12 validator every variables schema is checked with. A schema comes
 from a config, which comes from a pull request: `pattern: '^(a|aa)+$'` makes Python's backtracking `re`
@@ -111,11 +112,79 @@ def _additional_properties(
         yield ValidationError(f"{listed} do not match any of the regexes: patternProperties")
 
 
+def _valid(errors: Iterator[ValidationError]) -> bool:
+    return next(errors, None) is None
+
+
+def _evaluated_keys(validator: Any, instance: Mapping[str, Any], schema: Any) -> set[str]:
+    """The keys of `instance` that `schema` evaluates, as jsonschema's own helper finds them (properties,
+    additional/unevaluated/patternProperties, dependentSchemas, the applicators, if/then/else, $ref), but with
+    patternProperties keys matched in bounded time (PatternTooSlow, regex.error propagate)."""
+    if not isinstance(schema, Mapping):
+        return set()
+    keys: set[str] = set()
+    for ref in (schema.get("$ref"), schema.get("$dynamicRef")):
+        if ref is not None:
+            resolved = validator._resolver.lookup(ref)
+            inner = validator.evolve(schema=resolved.contents, _resolver=resolved.resolver)
+            keys |= _evaluated_keys(inner, instance, resolved.contents)
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        keys |= properties.keys() & instance.keys()
+    for keyword in ("additionalProperties", "unevaluatedProperties"):
+        if (sub := schema.get(keyword)) is not None:
+            keys |= {k for k, v in instance.items() if _valid(validator.descend(v, sub))}
+    if "patternProperties" in schema:
+        keys |= {k for k in instance if any(_matching(schema["patternProperties"], k))}
+    for name, sub in (schema.get("dependentSchemas") or {}).items():
+        if name in instance:
+            keys |= _evaluated_keys(validator, instance, sub)
+    for keyword in ("allOf", "oneOf", "anyOf"):
+        for sub in schema.get(keyword, ()):
+            if _valid(validator.descend(instance, sub)):
+                keys |= _evaluated_keys(validator, instance, sub)
+    if "if" in schema:
+        if validator.evolve(schema=schema["if"]).is_valid(instance):
+            keys |= _evaluated_keys(validator, instance, schema["if"])
+            keys |= _evaluated_keys(validator, instance, schema.get("then"))
+        else:
+            keys |= _evaluated_keys(validator, instance, schema.get("else"))
+    return keys
+
+
+def _unevaluated_properties(
+    validator: Any, unevaluated: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    # jsonschema's own check would match the patternProperties keys (here and in subschemas) with `re`
+    try:
+        evaluated = _evaluated_keys(validator, instance, schema)
+    except PatternTooSlow as exc:
+        yield _too_slow(str(exc))
+        return
+    except regex.error as exc:
+        yield ValidationError(f"a patternProperties key is not a valid regular expression: {exc}")
+        return
+    bad = [
+        k
+        for k in instance
+        if k not in evaluated
+        and not _valid(validator.descend(instance[k], unevaluated, path=k, schema_path=k))
+    ]
+    if bad and unevaluated is False:
+        yield ValidationError(f"unevaluated properties are not allowed ({', '.join(map(repr, sorted(bad)))})")
+    elif bad:
+        listed = ", ".join(map(repr, bad))
+        yield ValidationError(f"unevaluated properties are not valid under the given schema ({listed})")
+
+
 BoundedValidator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
     {
         "pattern": _pattern,
         "patternProperties": _pattern_properties,
         "additionalProperties": _additional_properties,
+        "unevaluatedProperties": _unevaluated_properties,
     },
 )

@@ -19,7 +19,6 @@ injected. Must never decide which runs are due or claimable (that is the store's
 
 from __future__ import annotations
 
-import importlib
 import os
 import selectors
 import sys
@@ -27,37 +26,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
 from reconciler.model import DEFAULT_QUEUE, Deployment, FlowRun, LogLine, WorkPool
+from reconciler.runtime.executor_choice import WorkerSetupError, load_executor
 from reconciler.runtime.executors.base import (
     Executor,
-    ExecutorError,
-    Infrastructure,
     Job,
     Output,
-    StateReport,
 )
+from reconciler.runtime.held_run import HeldRun
 from reconciler.runtime.shipped import ShippedOutput
 from reconciler.runtime.store_link import StoreLink
 from reconciler.runtime.wake import WakeListener
 from reconciler.secret_values import mask_text, run_secret_values, text_masks
-from reconciler.states import FINAL_STATES, RunState
+from reconciler.states import RunState
 from reconciler.store.base import RunInputs, Store
 
-EXECUTORS: dict[str, str] = {
-    "process": "reconciler.runtime.executors.process:ProcessExecutor",
-    "docker": "reconciler.runtime.executors.docker:DockerExecutor",
-    "kubernetes": "reconciler.runtime.executors.kubernetes:KubernetesExecutor",
-}
 UNLIMITED_CLAIM = 200  # the most one poll asks for when the worker has no --limit
-
-
-class WorkerSetupError(WpError):
-    """The worker cannot start: a missing pool or queue, or a type it cannot run."""
 
 
 def utc_now() -> datetime:
@@ -83,49 +72,6 @@ class WorkerOptions:
 _WAKE = object()  # the selector's data for the wake listener's pipe
 
 
-@dataclass
-class _Active:
-    """A claimed run in the worker's hands: waiting for its start, or running."""
-
-    run: FlowRun
-    infra: Infrastructure | None = None
-    stream_output: bool = True
-    reported: StateReport | None = None  # the final state the flow-run process reported
-    running_reported: bool = False
-    cancelling: bool = False
-    aborted: bool = False
-    taken: str | None = (
-        None  # why the store no longer gives this run to the worker: it is stopped, not reported
-    )
-    seq: int = 0
-    log_buffer: list[LogLine] = field(default_factory=list)
-    recorded_id: str | None = None  # the infrastructure id stored on the run
-    shipped: ShippedOutput | None = None  # after a re-attach: the output the worker's earlier life shipped
-    masks: tuple[str, ...] = ()  # the run's secret values as printed: masked in its logs and state message
-
-
-def load_executor(pool_type: str) -> Executor:
-    target = EXECUTORS.get(pool_type)
-    if target is None:
-        known = ", ".join(sorted(EXECUTORS))
-        raise WorkerSetupError(f"no executor for work pool type {pool_type!r}; wp workers run: {known}")
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name != module_name:
-            raise WorkerSetupError(f"the {pool_type} executor is not available here: {exc}") from None
-        raise WorkerSetupError(
-            f"this version of wp cannot run {pool_type} pools yet: its worker executes process pools only; "
-            "the pool can still be planned, applied and explained"
-        ) from None
-    try:
-        executor: Executor = getattr(module, class_name)()
-    except ExecutorError as exc:  # e.g. no Docker Engine to talk to
-        raise WorkerSetupError(f"the {pool_type} executor cannot start: {exc}") from None
-    return executor
-
-
 class Worker:
     def __init__(
         self,
@@ -147,7 +93,7 @@ class Worker:
         self._env = dict(os.environ if env is None else env)
         self._out = out or sys.stdout
         self._cwd = cwd or os.getcwd()
-        self._active: dict[str, _Active] = {}
+        self._active: dict[str, HeldRun] = {}
         self._stop_requests = 0
         self._stop_lock = threading.Lock()
         self._handed_back = False
@@ -284,7 +230,7 @@ class Worker:
             return
         self._polled_once = True
         for run in runs:
-            self._active[run.id] = _Active(run)
+            self._active[run.id] = HeldRun(run)
             self._say(f"claimed {run.name} ({run.id[:8]}) of {run.deployment}")
 
     def _set_state(
@@ -314,7 +260,7 @@ class Worker:
             if active.infra is None and not active.cancelling and active.run.expected_start_time <= now:
                 self._submit(active)
 
-    def _submit(self, active: _Active) -> None:
+    def _submit(self, active: HeldRun) -> None:
         run = active.run
         try:
             inputs: RunInputs | None = self._inputs_of(run)
@@ -348,7 +294,7 @@ class Worker:
         self._say(started)
         self._record_infrastructure(active)
 
-    def _record_infrastructure(self, active: _Active) -> None:
+    def _record_infrastructure(self, active: HeldRun) -> None:
         """Store the infrastructure id on the run, again whenever it changes (a container is known by its
         wanted name until the engine has created it)."""
         assert active.infra is not None
@@ -367,7 +313,7 @@ class Worker:
         except WpError as exc:  # the run goes on; only a re-attach after a restart would miss it
             self._say(f"run {run_id}: could not record its infrastructure id: {exc}")
 
-    def _watch(self, active: _Active) -> None:
+    def _watch(self, active: HeldRun) -> None:
         assert active.infra is not None
         for fd in active.infra.selectables():
             self._selector.register(fd, selectors.EVENT_READ, active.run.id)
@@ -413,7 +359,7 @@ class Worker:
             )
             self._set_state(run.id, RunState.CRASHED, message)
             return
-        active = _Active(
+        active = HeldRun(
             run,
             infra=infra,
             running_reported=run.state != RunState.PENDING,
@@ -430,7 +376,7 @@ class Worker:
         self._log(active, "wp", f"worker {self.name} re-attached to {self._executor.type} {infra.id}")
         self._say(f"Re-attached to {run.name} ({self._executor.type} {infra.id}).")
 
-    def _resume_logs(self, active: _Active) -> None:
+    def _resume_logs(self, active: HeldRun) -> None:
         """Continue the run's log numbering and learn which of its output was shipped."""
         lines: list[LogLine] = []
         while True:
@@ -487,7 +433,7 @@ class Worker:
             if active is not None:
                 self._consume(active)
 
-    def _consume(self, active: _Active) -> None:
+    def _consume(self, active: HeldRun) -> None:
         assert active.infra is not None
         for event in active.infra.read_events():
             if isinstance(event, Output):
@@ -506,7 +452,7 @@ class Worker:
         self._record_infrastructure(active)
         self._unregister_closed(active)
 
-    def _unregister_closed(self, active: _Active) -> None:
+    def _unregister_closed(self, active: HeldRun) -> None:
         assert active.infra is not None
         open_fds = set(active.infra.selectables())
         for fd, key in list(self._selector.get_map().items()):
@@ -523,7 +469,7 @@ class Worker:
             self._consume(active)  # whatever is left in the pipes
             self._finish(active, code)
 
-    def _finish(self, active: _Active, code: int) -> None:
+    def _finish(self, active: HeldRun, code: int) -> None:
         assert active.infra is not None
         for fd, key in list(self._selector.get_map().items()):
             if key.data == active.run.id:
@@ -536,26 +482,13 @@ class Worker:
         if active.taken is not None:
             self._say(f"{active.run.name}: its {self._type} {active.infra.id} is stopped ({active.taken})")
             return
-        state, message = self._final_state(active, code)
+        state, message = active.final_state(code, self.name)
         message = mask_text(message, active.masks) if message else message
         if state is RunState.COMPLETED and not active.running_reported:
             # a custom command that exits 0 reports nothing: pass through RUNNING as the state table requires
             self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
         self._set_state(active.run.id, state, message)
         self._say(f"{active.run.name} finished {state.value}" + (f": {message}" if message else ""))
-
-    def _final_state(self, active: _Active, code: int) -> tuple[RunState, str | None]:
-        if active.cancelling:
-            return RunState.CANCELLED, "cancelled: the worker stopped its infrastructure"
-        if active.aborted:
-            return RunState.CRASHED, f"the worker {self.name} was stopped and killed the flow-run process"
-        reported = active.reported.state if active.reported is not None else None
-        if reported in {s.value for s in FINAL_STATES}:
-            return RunState(reported), active.reported.message if active.reported else None
-        if code == 0 and not active.running_reported:
-            return RunState.COMPLETED, None
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        return RunState.CRASHED, f"the flow-run process {how} without reporting a final state"
 
     # ------------------------------------------------------------------------------------------ cancel, stop
 
@@ -622,14 +555,9 @@ class Worker:
 
     # ------------------------------------------------------------------------------------------ logs
 
-    def _log(self, active: _Active, stream: str, text: str, at: datetime | None = None) -> None:
+    def _log(self, active: HeldRun, stream: str, text: str, at: datetime | None = None) -> None:
         # a line dated by the infrastructure keeps that date: a re-attaching worker compares it with the engine's
-        stamp = at or self._now()
-        text = mask_text(text, active.masks)
-        active.log_buffer.append(
-            LogLine(run_id=active.run.id, timestamp=stamp, stream=stream, message=text, seq=active.seq)
-        )
-        active.seq += 1
+        active.log(stream, text, at or self._now())
 
     def _flush_logs(self) -> None:
         lines: list[LogLine] = []
@@ -638,7 +566,7 @@ class Worker:
             active.log_buffer.clear()
         self._append(lines)
 
-    def _flush_run_logs(self, active: _Active) -> None:
+    def _flush_run_logs(self, active: HeldRun) -> None:
         self._append(active.log_buffer)
         active.log_buffer = []
 
