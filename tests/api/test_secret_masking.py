@@ -214,3 +214,16 @@ def test_text_masks_cover_printed_forms_and_skip_short_values() -> None:
     ):
         assert mask_text(f"x {form} y", masks) == "x (sensitive) y"
     assert mask_text("a cab of abc", masks) == "a cab of abc"
+
+
+def test_a_scheduler_through_the_server_stores_clear_schedule_parameters(
+    applied: Path, http_store: HttpStore, sql_store: SqlStore
+) -> None:
+    from reconciler.runtime.scheduler import Scheduler
+
+    # the scheduler reads deployments masked through the API and copies their parameters into runs
+    Scheduler(http_store).tick(NOW)
+    [run] = [r for r in sql_store.list_flow_runs(deployment="leak/d") if r.schedule_slug == "hourly"][:1]
+    assert run.parameters["db_password"] == PASSWORD
+    shown = http_store.get_flow_run(run.id)
+    assert shown.parameters["db_password"].startswith("(sensitive sha256:")
