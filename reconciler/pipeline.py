@@ -10,6 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from reconciler.collector import collector_paused
 from reconciler.config.inputs import InputRecord, WatchedEnv, context_of, record_of, watching
@@ -19,7 +22,7 @@ from reconciler.diagnostics import Diagnostic, has_errors, sort_diagnostics
 from reconciler.engine.diff import desired_objects, make_plan
 from reconciler.engine.plan import Action, Plan
 from reconciler.model import DesiredState, Key, Kind, WorkPool
-from reconciler.secret_values import unseal
+from reconciler.secret_values import has_sealed, unseal
 from reconciler.store.base import LiveObject, Snapshot, Store
 
 
@@ -135,21 +138,35 @@ def _plan_project(
     return PlanOutcome(plan, loaded.diagnostics, loaded, snapshot)
 
 
+# The attributes that can hold sealed masks (reconciler.secret_values.SECRET_FIELDS, and a pool's template).
+_SEALABLE = ("parameters", "job_variables", "pull_steps", "base_job_template")
+
+
 def unsealed(snapshot: Snapshot, desired: DesiredState) -> Snapshot:
     """A snapshot read through the API, with the config's clear secret values put back wherever the store's
     sealed masks match them: an unchanged secret compares equal, a changed one still differs (and shows masked)."""
     wanted = desired_objects(desired, snapshot.default_pool)
-    objects: dict[Key, LiveObject] = {}
+    objects: dict[Key, LiveObject] = dict(snapshot.objects)
     for key, live in snapshot.objects.items():
         want = wanted.get(key)
         if want is None:
-            objects[key] = live
             continue
-        value = unseal(live.value.model_dump(mode="json"), want.value.model_dump(mode="json"))
-        applied = unseal(live.applied, want.attrs) if live.applied is not None else None
-        objects[key] = replace(
-            live, value=type(live.value).model_validate(value), applied=applied, attrs=None
-        )
+        fields: dict[str, Any] = {}
+        for name in _SEALABLE:
+            shown = getattr(live.value, name, None)
+            plain = shown.model_dump(mode="json") if isinstance(shown, BaseModel) else shown
+            if plain and has_sealed(plain):
+                clear = unseal(plain, want.attrs.get(name))
+                if isinstance(shown, BaseModel):
+                    clear = type(shown).model_validate(clear)
+                fields[name] = tuple(clear) if isinstance(shown, tuple) else clear
+        applied = live.applied
+        if applied is not None and any(has_sealed(applied.get(n)) for n in _SEALABLE):
+            applied = {k: unseal(v, want.attrs.get(k)) if k in _SEALABLE else v for k, v in applied.items()}
+        if fields or applied is not live.applied:
+            # the values put back are the config's own, already validated: no need to validate the model again
+            value = live.value.model_copy(update=fields)
+            objects[key] = replace(live, value=value, applied=applied, attrs=None)
     return replace(snapshot, objects=objects, sealed=False)
 
 

@@ -25,8 +25,13 @@ from reconciler.store.base import Store
 
 
 def shown_deployment(deployment: Deployment) -> dict[str, Any]:
-    data = seal_dump("deployment", deployment.model_dump(mode="json"))
-    data["schedules"] = [seal_dump("schedule", s) for s in data.get("schedules") or ()]
+    return _shown_deployment_dump(deployment.model_dump(mode="json"))
+
+
+def _shown_deployment_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
+    data = seal_dump("deployment", dump)
+    if data.get("schedules"):
+        data["schedules"] = [seal_dump("schedule", s) for s in data["schedules"]]
     return data
 
 
@@ -40,11 +45,7 @@ def shown_run(run: FlowRun) -> dict[str, Any]:
 
 def _shown_object(o: LiveObjectShape) -> LiveObjectShape:
     kind = o.kind.value
-    value = (
-        shown_deployment(Deployment.model_validate(o.value))
-        if kind == "deployment"
-        else seal_dump(kind, o.value)
-    )
+    value = _shown_deployment_dump(o.value) if kind == "deployment" else seal_dump(kind, o.value)
     applied = seal_dump(kind, o.applied) if o.applied is not None else None
     return o.model_copy(update={"value": value, "applied": applied})
 

@@ -44,6 +44,9 @@ def get_snapshot(
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
     keyed: Annotated[bool, Query(description="Read only the objects named by `only`")] = False,
 ) -> SnapshotShape:
+    """Every declared object with owner and fingerprint, in one request. Secret values are masked as
+    `(sensitive sha256:<digest>)` (`sealed: true`); `wp plan` puts its config's clear values back where the
+    digests match, so a changed secret is still a change."""
     # secrets sealed: a client that plans puts the clear values of its config back where they match
     if not keyed:
         return shown_snapshot(snapshot_to_shape(store.snapshot()))

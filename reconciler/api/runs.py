@@ -1,6 +1,7 @@
 """Routes of the runtime: flow runs, their states and logs, claims, worker heartbeats.
 
-Owns `/flow_runs`, `/flow_runs/{id}/state`, `/flow_runs/{id}/history`, `/flow_runs/{id}/infrastructure`, `/flow_runs/{id}/logs`,
+Owns `/flow_runs`, `/flow_runs/{id}/inputs`, `/flow_runs/{id}/state`, `/flow_runs/{id}/history`,
+`/flow_runs/{id}/infrastructure`, `/flow_runs/{id}/logs`,
 `/work_pools/{pool}/claim`,
 `/workers/heartbeat` and `/work_pools/{pool}/workers`. Must never decide a state transition or a claim: the
 store does, atomically, through `states.transition()`.
@@ -66,6 +67,8 @@ def list_flow_runs(
     match: Annotated[str | None, Query(description="A run's name or a prefix of its id.")] = None,
     newest_first: bool = False,
 ) -> list[dict[str, Any]]:
+    """Runs, oldest expected start first. Secret parameters and job variables are masked as
+    `(sensitive sha256:<digest>)`; only the worker holding a run reads them, from `/flow_runs/{id}/inputs`."""
     runs = store.list_flow_runs(
         states=[s.value for s in state],
         work_pool=work_pool,
@@ -82,6 +85,7 @@ def list_flow_runs(
 # Answers seal secret parameters and job variables (reconciler.api.masking), all but the next route's.
 @router.get("/flow_runs/{run_id}", response_model=FlowRun)
 def get_flow_run(run_id: str, store: StoreDep) -> dict[str, Any]:
+    """One run, secrets masked as `(sensitive sha256:<digest>)`."""
     return shown_run(store.get_flow_run(run_id))
 
 
@@ -136,6 +140,7 @@ def set_run_infrastructure(run_id: str, body: InfrastructureRequest, store: Stor
 
 @router.post("/flow_runs/{run_id}/logs", status_code=204)
 def append_logs(run_id: str, lines: list[LogLine], store: StoreDep) -> None:
+    """Store a run's log lines; the run's secret values (6 characters or more) in them are masked."""
     for i, line in enumerate(lines):
         if line.run_id != run_id:
             raise ValidationError(

@@ -214,3 +214,38 @@ def test_text_masks_cover_printed_forms_and_skip_short_values() -> None:
     ):
         assert mask_text(f"x {form} y", masks) == "x (sensitive) y"
     assert mask_text("a cab of abc", masks) == "a cab of abc"
+
+
+def test_a_scheduler_through_the_server_stores_clear_schedule_parameters(
+    applied: Path, http_store: HttpStore, sql_store: SqlStore
+) -> None:
+    from reconciler.runtime.scheduler import Scheduler
+
+    # the scheduler reads deployments masked through the API and copies their parameters into runs
+    Scheduler(http_store).tick(NOW)
+    [run] = [r for r in sql_store.list_flow_runs(deployment="leak/d") if r.schedule_slug == "hourly"][:1]
+    assert run.parameters["db_password"] == PASSWORD
+    shown = http_store.get_flow_run(run.id)
+    assert shown.parameters["db_password"].startswith("(sensitive sha256:")
+
+
+def test_a_plan_that_keeps_a_masked_live_value_stores_the_clear_one(
+    applied: Path, http_store: HttpStore, sql_store: SqlStore
+) -> None:
+    from reconciler.engine.plan import Action, Change, Plan
+    from reconciler.model import attributes, deployment_key
+
+    key = deployment_key("leak", "d")
+    snapshot = http_store.snapshot(only=[key])
+    live = snapshot.objects[key]
+    # e.g. `ignore_changes: [job_variables]`: the plan takes the live value, which it read masked
+    after = {**attributes(live.value), "description": "edited"}
+    plan = Plan(
+        project="sec",
+        changes=(Change(key, Action.UPDATE, attributes(live.value), after),),
+        fingerprints={key.address: live.fingerprint},
+    )
+    http_store.apply(plan, ApplyRecord(project="sec", actor="t", summary={}))
+    stored = sql_store.get_deployment("leak", "d")
+    assert stored.description == "edited"
+    assert stored.job_variables["env"]["API_TOKEN"] == TOKEN and stored.parameters["db_password"] == PASSWORD
