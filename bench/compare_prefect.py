@@ -1,17 +1,22 @@
 """wp and Prefect side by side, one run on this machine, each figure interleaved and taken as a user would take it.
 
-    python bench/compare_prefect.py [--runs 5]
+    python bench/compare_prefect.py [--runs 5] [--wp-only]
 
 Installs Prefect 3.9.1 into a throwaway virtualenv with `tests/prefect_env.sh` (made once, cached; its comments
 say how Prefect's pin on certifi is worked around), then, for each row, alternates wp and Prefect `--runs` times and prints min-max of each and the ratio of the
 medians. Every command is a whole process with its default flags; servers run on a free loopback port with a
 fresh home directory (SQLite for both). Rows:
 
-- `--help` of the CLI;
+- `--help` of the CLI, and `work-pool --help`;
 - `work-pool ls` and `work-pool inspect` against a running server;
-- `work-pool create` (one CLI process) against a running server;
+- `work-pool create` (one CLI process) against a running server, and with no server (wp: its SQLite store;
+  Prefect: its ephemeral API);
 - server start → healthy on an existing database; server RSS when idle (the whole process tree); server exit
   on SIGTERM.
+
+Both systems run with bytecode caching on (`PYTHONDONTWRITEBYTECODE` is dropped from the environment) and wp's
+package is byte-compiled first, as `pip install .` does: an editable install under PYTHONDONTWRITEBYTECODE would
+otherwise compile wp's modules from source on every command, which no installed wp does.
 
 Asserts nothing.
 """
@@ -114,8 +119,21 @@ class System:
         return self.env | {key: str(home)}
 
 
+def _user_env(drop: str) -> dict[str, str]:
+    """This environment without the system's own variables and without PYTHONDONTWRITEBYTECODE."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop) and k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def compile_wp() -> None:
+    """Byte-compile wp's package, as installing it does (an editable install leaves it to the first import)."""
+    import reconciler
+
+    for package in reconciler.__path__:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True, capture_output=True)
+
+
 def wp_system() -> System:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
+    env = _user_env("WP_")
     return System(
         name="wp",
         cli=[str(WP_BIN / "wp")],
@@ -128,7 +146,7 @@ def wp_system() -> System:
 
 
 def prefect_system(bin_dir: Path) -> System:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = _user_env("PREFECT_")
     env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     return System(
         name="Prefect",
@@ -160,6 +178,12 @@ def measure_round(system: System, home: Path, samples: Samples, round_no: int) -
         rows.setdefault(row, []).append(value)
 
     add("--help", system.time_cli(["--help"]))
+    add("work-pool --help", system.time_cli(["work-pool", "--help"]))
+    local = system.home_env(local_home(home))
+    add(
+        "work-pool create, one CLI process, no server (s)",
+        system.time_cli(system.pool_create(f"l{round_no}"), local),
+    )
     with system.server(home) as (proc, base, started):
         add("server start → healthy, existing DB (s)", started)
         api = system.api_env(base)
@@ -174,30 +198,41 @@ def measure_round(system: System, home: Path, samples: Samples, round_no: int) -
         add("server exit on SIGTERM (s)", time.perf_counter() - t0)
 
 
+def local_home(home: Path) -> Path:
+    """The home of the no-server rows, beside the server's."""
+    return home.with_name(f"{home.name}-local")
+
+
 def warm_database(system: System, home: Path) -> None:
-    """Start the server once so every measured start finds an existing, migrated database."""
+    """Start the server once, and create a pool without one, so every measured command finds an existing,
+    migrated database."""
     with system.server(home):
         pass
+    system.time_cli(system.pool_create("warm"), system.home_env(local_home(home)))
 
 
 def report(samples: Samples) -> None:
-    wp, prefect = samples["wp"], samples["Prefect"]
-    print(f"\n{'figure':<44} {'wp (min-max)':>18} {'Prefect (min-max)':>20} {'Prefect / wp':>13}")
+    wp, prefect = samples["wp"], samples.get("Prefect")
+    print(f"\n{'figure':<50} {'wp (min-max)':>18} {'Prefect (min-max)':>20} {'Prefect / wp':>13}")
     for row, values in wp.items():
-        other = prefect[row]
-        ratio = statistics.median(other) / statistics.median(values)
-        print(
-            f"{row:<44} {min(values):>8.3f}-{max(values):<9.3f} {min(other):>9.3f}-{max(other):<10.3f} "
-            f"{ratio:>12.1f}x"
-        )
+        line = f"{row:<50} {min(values):>8.3f}-{max(values):<9.3f}"
+        if prefect is not None:
+            other = prefect[row]
+            ratio = statistics.median(other) / statistics.median(values)
+            line += f" {min(other):>9.3f}-{max(other):<10.3f} {ratio:>12.1f}x"
+        print(line)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="wp and Prefect side by side.")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--wp-only", action="store_true", help="Measure wp alone (no Prefect install).")
     args = parser.parse_args()
-    print(f"installing Prefect {PREFECT} (once, tests/prefect_env.sh)", flush=True)
-    systems = [wp_system(), prefect_system(install_prefect())]
+    compile_wp()
+    systems = [wp_system()]
+    if not args.wp_only:
+        print(f"installing Prefect {PREFECT} (once, tests/prefect_env.sh)", flush=True)
+        systems.append(prefect_system(install_prefect()))
     samples: Samples = {}
     with tempfile.TemporaryDirectory(prefix="wp-vs-prefect-") as tmp:
         homes = {s.name: Path(tmp) / s.name for s in systems}

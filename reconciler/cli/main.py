@@ -15,6 +15,8 @@ from typing import Any
 # other command line imports Typer and only the module of the command it names (`reconciler.cli.lazy`).
 
 HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
+# Set by the shell's completion script, whose argv is empty: that is not a request for the help.
+COMPLETE_VAR = "_WP_COMPLETE"
 
 
 def _print_version(value: bool) -> None:
@@ -133,7 +135,7 @@ def _invoke() -> int:
 
 def run() -> None:
     """Run one `wp` command line (tests call this in-process; the console script calls `main`)."""
-    if sys.argv[1:] in HELP_ARGS:
+    if sys.argv[1:] in HELP_ARGS and COMPLETE_VAR not in os.environ:
         # `wp --help` (and `wp`, which prints the help and exits 1) without Typer or any command's module
         from reconciler.cli.roothelp import print_root_help
 

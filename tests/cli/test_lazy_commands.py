@@ -104,6 +104,25 @@ def test_help_and_bare_wp_keep_their_exit_codes(wp: Wp) -> None:
     assert bare.code == 1 and bare.stdout + "\n" == helped.stdout  # as Typer printed them
 
 
+@pytest.mark.parametrize(
+    ("shell", "words", "expected"),
+    [
+        ("complete_bash", {"COMP_WORDS": "wp work-p", "COMP_CWORD": "1"}, "work-pool"),
+        (
+            "complete_zsh",
+            {"_TYPER_COMPLETE_ARGS": "wp work-pool l"},
+            '"ls":"List work pools with their status."',
+        ),
+    ],
+)
+def test_shell_completion_finds_lazily_loaded_commands(
+    shell: str, words: dict[str, str], expected: str, wp_process: Wp
+) -> None:
+    result = wp_process(env={"_WP_COMPLETE": shell, **words})
+    assert result.code == 0, result.stderr
+    assert expected in result.stdout and "Usage" not in result.stdout
+
+
 def test_a_mistyped_command_is_still_suggested(wp: Wp) -> None:
     result = wp("wrk-pool", "ls")
     assert result.code == 1
