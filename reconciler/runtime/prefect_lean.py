@@ -14,7 +14,7 @@ behaviour for every run wp can serve:
   to turn them into the same values; anything else still goes through it.
 
 Stdlib-only at import time (shipped with the container runner); `install` runs before the flow's module imports
-Prefect, `lean_flow_calls` after. `WP_PREFECT_LEAN=0` in the job's env turns both off (an escape hatch, and the
+Prefect, `lean_flow_calls` after. `WP_PREFECT_LEAN=0` in the job's env turns both off in a cold run (an escape hatch, and the
 bench's comparison).
 """
 

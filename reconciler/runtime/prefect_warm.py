@@ -3,8 +3,10 @@
 Owns deciding whether a run may use one, finding or starting it, handing a run to it, and the warm server itself.
 
 Why: importing Prefect costs 1.5 s of CPU, far more than running a small flow. The first Prefect run of a flow
-environment (its python, PYTHONPATH and PREFECT_* settings) starts, next to itself, a server that imports Prefect
-once and listens on a Unix socket in a private directory; later runs of that environment send it their
+environment (its python, PYTHONPATH and PREFECT_* settings) starts a server that imports Prefect once and listens
+on a Unix socket in a private directory, and hands itself to it like any later run (rather than importing
+Prefect too, side by side with the server: twice the CPU on a small machine, for no gain); later runs of that
+environment send it their
 environment, working directory and file descriptors (stdin, stdout, stderr and the report pipe, by SCM_RIGHTS), and
 it forks a child that runs the run exactly as `entry` would, writing to the run's own pipes. The server never
 starts a thread, so forking is safe, and it exits after IDLE_SECONDS without a run. A server keyed by the mtimes
@@ -28,6 +30,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ ENV_WARM = "WP_PREFECT_WARM"  # "0": never use a warm interpreter
 ENV_IDLE = "WP_PREFECT_WARM_IDLE"  # seconds a server waits for a run before it exits
 IDLE_SECONDS = 600.0
 CONNECT_TIMEOUT = 2.0
+LISTEN_TIMEOUT = 10.0  # seconds a first run waits for the server it started to listen, before running cold
+STARTED_TIMEOUT = 120.0  # seconds a run waits for the server to fork it (a server still importing Prefect)
 # entry's variables (not imported: entry imports this module)
 _ENV_REPORT_FD = "WP_REPORT_FD"
 _ENV_ENTRYPOINT = "WP_ENTRYPOINT"
@@ -75,8 +80,9 @@ def run_warm(env: Mapping[str, str]) -> int | None:
     path = socket_path(env)
     conn = _connect(path)
     if conn is None:
-        _start_server(path, env)
-        return None
+        conn = _await_listening(path, _start_server(path, env))
+        if conn is None:
+            return None  # the server did not come up: run it here
     with conn:
         try:
             payload = json.dumps({"env": dict(env), "cwd": os.getcwd()}).encode()
@@ -84,9 +90,13 @@ def run_warm(env: Mapping[str, str]) -> int | None:
             socket.send_fds(conn, [len(payload).to_bytes(8, "big")], fds)
             conn.sendall(payload)
             reader = conn.makefile("r", encoding="utf-8")
+            conn.settimeout(STARTED_TIMEOUT)  # a server still importing Prefect accepts when it is done
             started = json.loads(reader.readline() or "null")
+            conn.settimeout(None)
         except (OSError, ValueError):
-            return None  # nothing ran: run it here
+            return (
+                None  # nothing ran (a child forked after this gives up sees the connection closed and exits)
+            )
         if not isinstance(started, dict) or "pid" not in started:
             return None
         child = int(started["pid"])
@@ -155,13 +165,29 @@ def _connect(path: Path) -> socket.socket | None:
     return conn
 
 
-def _start_server(path: Path, env: Mapping[str, str]) -> None:
+def _await_listening(path: Path, server: subprocess.Popen[bytes] | None) -> socket.socket | None:
+    """A connection to the server just started, once it listens (it binds before importing Prefect); None if it
+    exited or did not listen in time."""
+    if server is None:
+        return None
+    deadline = time.monotonic() + LISTEN_TIMEOUT
+    while time.monotonic() < deadline:
+        conn = _connect(path)
+        if conn is not None:
+            return conn
+        if server.poll() is not None:
+            return None  # another server took the path and this one left, or it failed
+        time.sleep(0.02)
+    return None
+
+
+def _start_server(path: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes] | None:
     """Start the server in the background (its own session, no output), with the flow environment's settings."""
     import subprocess
 
     server_env = {k: v for k, v in env.items() if not k.startswith("WP_")}
-    with contextlib.suppress(OSError):
-        subprocess.Popen(
+    try:
+        return subprocess.Popen(
             [sys.executable, "-m", _RUNNER, str(path), env.get(ENV_IDLE) or str(IDLE_SECONDS)],
             env=server_env,
             cwd="/",
@@ -171,6 +197,8 @@ def _start_server(path: Path, env: Mapping[str, str]) -> None:
             start_new_session=True,
             close_fds=True,
         )
+    except OSError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------- the server

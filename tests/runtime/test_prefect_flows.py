@@ -472,7 +472,7 @@ class WarmSetup:
 
 @pytest.fixture(scope="module")
 def warm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmSetup]:
-    """A flow environment whose first run (cold) has started its warm server."""
+    """A flow environment whose first run has started its warm server (and was handed to it)."""
     python = prefect_python()
     tmp = tmp_path_factory.mktemp("prefect-warm")
     project = tmp / "project"
@@ -497,7 +497,7 @@ def warm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmSetup]:
         tmp,
     )
     setup.cold = run_once(setup, setup.whoami, {"x": 1})
-    wait_until_serving(tmp)  # the first run started a warm server for the next ones
+    wait_until_serving(tmp)  # the first run started a warm server, for itself and the next ones
     yield setup
     store.close()
 
@@ -538,7 +538,9 @@ def wait_until_serving(tmp_path: Path) -> None:
 def test_later_runs_of_a_flow_environment_run_in_a_warm_interpreter(warm: WarmSetup) -> None:
     assert warm.cold is not None and warm.cold.run.state == "COMPLETED", warm.cold
     process, flow = process_and_flow_pids(warm.cold)
-    assert flow == process  # cold: the flow ran in the worker's child itself
+    # the first run started the server and waited for it rather than importing Prefect a second time beside it
+    assert flow != process
+    assert any(line.endswith("result 2") for line in warm.cold.logs), warm.cold.text
 
     second = run_once(warm, warm.whoami, {"x": 21})
     assert second.run.state == "COMPLETED", second.text
@@ -548,6 +550,25 @@ def test_later_runs_of_a_flow_environment_run_in_a_warm_interpreter(warm: WarmSe
     assert any(
         line.startswith("wp: task run 'double-") and line.endswith(": Completed") for line in second.logs
     )
+
+
+def test_a_first_run_whose_server_cannot_listen_runs_cold(warm: WarmSetup) -> None:
+    python = prefect_python()
+    # a socket path longer than a Unix socket's address allows: the server cannot bind and exits
+    unusable = warm.tmp / ("d" * 120)
+    unusable.mkdir()
+    env = {**runner_env(), "PREFECT_HOME": str(warm.tmp / "prefect-home"), "TMPDIR": str(unusable)}
+    deployment = add_deployment(
+        warm.store,
+        "whoami-cold",
+        "flows/warm.py:whoami",
+        {"command": f"{python} -m reconciler.runtime.entry", "env": env},
+    )
+    outcome = run_once(warm, deployment, {"x": 5})
+    assert outcome.run.state == "COMPLETED", outcome.text
+    process, flow = process_and_flow_pids(outcome)
+    assert flow == process  # run in the worker's child itself
+    assert any(line.endswith("result 10") for line in outcome.logs)
 
 
 def test_cancelling_a_warm_run_stops_the_forked_flow(warm: WarmSetup) -> None:
