@@ -383,7 +383,10 @@ def mask_secrets(
                 out[k] = mask_secrets(v, pats, replace=replace)
         return out
     if isinstance(value, list | tuple):
-        return [v if type(v) in _SCALARS else mask_secrets(v, pats, reference=reference, replace=replace) for v in value]
+        return [
+            v if type(v) in _SCALARS else mask_secrets(v, pats, reference=reference, replace=replace)
+            for v in value
+        ]
     return value
 
 

@@ -33,7 +33,10 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 ENV_WARM = "WP_PREFECT_WARM"  # "0": never use a warm interpreter
 ENV_IDLE = "WP_PREFECT_WARM_IDLE"  # seconds a server waits for a run before it exits
