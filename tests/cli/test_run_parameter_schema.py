@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from cli_projects import FLOW
-from conftest import write_project
 from starlette.testclient import TestClient
 from wp_cli import Wp
 
 from reconciler.api import create_app
 from reconciler.store.sql import SqlStore
+from tests.cli.conftest import write_project
 
 GREETER = """
 def greet(who: str, times: int = 1, loud: bool = False) -> None:

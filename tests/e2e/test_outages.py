@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import _as_postgres_user, _free_port, _pg_bin
 from test_runtime_scenarios import FINAL, Runtime, finished, new_run, project, wait_for  # noqa: F401
 from wp_cli import run_wp
+
+from tests.conftest import _as_postgres_user, _free_port, _pg_bin
 
 ONE_SLOT = """
 project: outages
