@@ -235,8 +235,8 @@ def main() -> None:
         env = {
             "PYTHONPATH": str(REPO),
             "PREFECT_HOME": str(Path(tmp) / "prefect-home"),
-            "TMPDIR": tmp,  # the bench's own warm server, which exits 30 s after its last run
-            "WP_PREFECT_WARM_IDLE": "30",
+            "TMPDIR": tmp,  # the bench's own warm server, which exits 120 s after its last run
+            "WP_PREFECT_WARM_IDLE": "120",  # longer than a round of cold runs on a loaded machine
         }
         job_variables = {"command": f"{python} -m reconciler.runtime.entry", "env": env}
         cold_variables = {**job_variables, "env": {**env, "WP_PREFECT_WARM": "0"}}

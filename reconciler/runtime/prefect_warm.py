@@ -218,12 +218,18 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
             return  # forking with threads running is unsafe: let runs go cold
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
         listener.settimeout(idle)
+        warmed = False
         while True:
             try:
                 conn, _ = listener.accept()
             except OSError:  # the idle timeout (socket.timeout before Python 3.10), or the socket went away
                 return
             _take(conn)
+            if not warmed:  # after the first run (which waits for this server) is forked, not before it
+                _warm_up_later_runs()
+                warmed = True
+                if threading.active_count() != 1:
+                    return
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
@@ -250,11 +256,11 @@ def _bind(path: Path) -> socket.socket | None:
 
 
 def _warm_up() -> None:
-    """What every Prefect run imports, imported once (imports only: no flow runs, so no threads start)."""
+    """What every Prefect run imports, imported once before the first run is forked (imports only: no flow runs,
+    so no threads start)."""
     from reconciler.runtime import prefect_lean
 
     prefect_lean.install()  # a forked run finds Prefect as a cold one would
-    import fastapi.encoders  # noqa: F401 - Prefect serializes non-JSON flow parameters with it
     import prefect
     import prefect.events.clients
     import prefect.events.worker
@@ -264,7 +270,13 @@ def _warm_up() -> None:
     import reconciler.runtime.entry
     import reconciler.runtime.prefect_flows  # noqa: F401
 
-    # what a flow's first run imports lazily (measured with Prefect 3.9): optional, they may move between versions
+
+def _warm_up_later_runs() -> None:
+    """What a flow's first run in a process imports lazily: imported once the first run is forked (it imports
+    them itself, as a cold run would), so later forks find them."""
+    with contextlib.suppress(ImportError):
+        import fastapi.encoders  # noqa: F401 - Prefect serializes non-JSON flow parameters with it
+    # measured with Prefect 3.9: optional, they may move between versions
     for name in FIRST_RUN_IMPORTS:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
