@@ -272,3 +272,8 @@ def test_a_projects_own_secret_patterns_mask_api_answers_and_logs_too(
     http_store.append_logs([LogLine(run_id=run.id, timestamp=NOW, message=f"using {creds}", seq=0)])
     _assert_no_secret(client.get(f"/flow_runs/{run.id}/logs", headers=auth).text, creds)
     _assert_no_secret(client.get("/flow_runs", headers=auth).text, creds)
+    client.post("/ui/login", data={"key": auth["Authorization"].split()[1], "next": "/ui/pools"})
+    for page in ("/ui/deployments/leak/d", f"/ui/runs/{run.id}"):
+        shown = client.get(page)
+        assert shown.status_code == 200 and "(sensitive)" in shown.text, page
+        _assert_no_secret(shown.text, creds)
