@@ -78,7 +78,7 @@ def unseal(shown: Any, clear: Any) -> Any:
     return shown
 
 
-def _seal_template(template: Any) -> Any:
+def _seal_template(template: Any, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> Any:
     """A pool's base job template with its secret variables' defaults and secret job settings sealed."""
     if not isinstance(template, Mapping):
         return template
@@ -89,24 +89,26 @@ def _seal_template(template: Any) -> Any:
         sealed: dict[str, Any] = {}
         for name, schema in properties.items():
             if isinstance(schema, Mapping) and schema.get("default") is not None:
-                schema = {**schema, "default": seal_secrets({name: schema["default"]})[name]}
+                schema = {**schema, "default": seal_secrets({name: schema["default"]}, patterns)[name]}
             sealed[name] = schema
         out["variables"] = {**variables, "properties": sealed}
     if "job_configuration" in template:
-        out["job_configuration"] = seal_secrets(template["job_configuration"])
+        out["job_configuration"] = seal_secrets(template["job_configuration"], patterns)
     return out
 
 
-def seal_dump(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
+def seal_dump(
+    kind: str, data: Mapping[str, Any], patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS
+) -> dict[str, Any]:
     """A model dump (or attributes) of `kind` ("deployment", "work_pool", "flow_run", ...) with secrets sealed."""
     out = dict(data)
     if kind == "work_pool":
         if "base_job_template" in out:
-            out["base_job_template"] = _seal_template(out["base_job_template"])
+            out["base_job_template"] = _seal_template(out["base_job_template"], patterns)
         return out
     for name in SECRET_FIELDS.get(kind, ()):
         if out.get(name):
-            out[name] = seal_secrets(out[name])
+            out[name] = seal_secrets(out[name], patterns)
     return out
 
 
@@ -136,7 +138,7 @@ def secret_leaves(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS)
     return found
 
 
-def _template_secrets(pool: WorkPool | None) -> set[str]:
+def _template_secrets(pool: WorkPool | None, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS) -> set[str]:
     if pool is None or pool.base_job_template is None:
         return set()
     found: set[str] = set()
@@ -144,17 +146,24 @@ def _template_secrets(pool: WorkPool | None) -> set[str]:
     properties = (template.get("variables") or {}).get("properties") or {}
     for name, schema in properties.items():
         if isinstance(schema, Mapping):
-            found |= secret_leaves({name: schema.get("default")})
-    return found | secret_leaves(template.get("job_configuration"))
+            found |= secret_leaves({name: schema.get("default")}, patterns)
+    return found | secret_leaves(template.get("job_configuration"), patterns)
 
 
-def run_secret_values(run: FlowRun, deployment: Deployment | None, pool: WorkPool | None) -> set[str]:
+def run_secret_values(
+    run: FlowRun,
+    deployment: Deployment | None,
+    pool: WorkPool | None,
+    patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS,
+) -> set[str]:
     """The secret values a run's process may see: its own and its deployment's secret parameters and job
     variables (and pull steps), and its pool template's secret defaults."""
-    found = secret_leaves(run.parameters) | secret_leaves(run.job_variables) | _template_secrets(pool)
+    pats = tuple(patterns)
+    found = secret_leaves(run.parameters, pats) | secret_leaves(run.job_variables, pats)
+    found |= _template_secrets(pool, pats)
     if deployment is not None:
-        found |= secret_leaves(deployment.parameters) | secret_leaves(deployment.job_variables)
-        found |= secret_leaves(list(deployment.pull_steps))
+        found |= secret_leaves(deployment.parameters, pats) | secret_leaves(deployment.job_variables, pats)
+        found |= secret_leaves(list(deployment.pull_steps), pats)
     return found
 
 

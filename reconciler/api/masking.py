@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from pydantic import BaseModel
 
+from reconciler.api.dependencies import StoreDep
 from reconciler.api.shapes import LiveObjectShape, SnapshotShape
 from reconciler.engine.plan import Plan
 from reconciler.errors import NotFoundError, ValidationError
@@ -24,40 +26,50 @@ from reconciler.secret_values import has_sealed, run_secret_values, seal_dump, t
 from reconciler.store.base import Store
 
 
-def shown_deployment(deployment: Deployment) -> dict[str, Any]:
-    return _shown_deployment_dump(deployment.model_dump(mode="json"))
+def _patterns(store: StoreDep) -> tuple[str, ...]:
+    return store.secret_patterns()
 
 
-def _shown_deployment_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
-    data = seal_dump("deployment", dump)
+# The key patterns of secrets, read once per request: the defaults and those applied projects added.
+SecretPatterns = Annotated[tuple[str, ...], Depends(_patterns)]
+
+
+def shown_deployment(deployment: Deployment, patterns: Sequence[str]) -> dict[str, Any]:
+    return _shown_deployment_dump(deployment.model_dump(mode="json"), patterns)
+
+
+def _shown_deployment_dump(dump: Mapping[str, Any], patterns: Sequence[str]) -> dict[str, Any]:
+    data = seal_dump("deployment", dump, patterns)
     if data.get("schedules"):
-        data["schedules"] = [seal_dump("schedule", s) for s in data["schedules"]]
+        data["schedules"] = [seal_dump("schedule", s, patterns) for s in data["schedules"]]
     return data
 
 
-def shown_pool(pool: WorkPool) -> dict[str, Any]:
-    return seal_dump("work_pool", pool.model_dump(mode="json"))
+def shown_pool(pool: WorkPool, patterns: Sequence[str]) -> dict[str, Any]:
+    return seal_dump("work_pool", pool.model_dump(mode="json"), patterns)
 
 
-def shown_run(run: FlowRun) -> dict[str, Any]:
-    return seal_dump("flow_run", run.model_dump(mode="json"))
+def shown_run(run: FlowRun, patterns: Sequence[str]) -> dict[str, Any]:
+    return seal_dump("flow_run", run.model_dump(mode="json"), patterns)
 
 
-def _shown_object(o: LiveObjectShape) -> LiveObjectShape:
+def _shown_object(o: LiveObjectShape, patterns: Sequence[str]) -> LiveObjectShape:
     kind = o.kind.value
-    value = _shown_deployment_dump(o.value) if kind == "deployment" else seal_dump(kind, o.value)
-    applied = seal_dump(kind, o.applied) if o.applied is not None else None
+    if kind == "deployment":
+        value = _shown_deployment_dump(o.value, patterns)
+    else:
+        value = seal_dump(kind, o.value, patterns)
+    applied = seal_dump(kind, o.applied, patterns) if o.applied is not None else None
     return o.model_copy(update={"value": value, "applied": applied})
 
 
-def shown_snapshot(shape: SnapshotShape) -> SnapshotShape:
+def shown_snapshot(shape: SnapshotShape, patterns: Sequence[str]) -> SnapshotShape:
     deleted = [
-        d.model_copy(update={"applied": seal_dump(d.kind.value, d.applied)}) if d.applied else d
+        d.model_copy(update={"applied": seal_dump(d.kind.value, d.applied, patterns)}) if d.applied else d
         for d in shape.deleted
     ]
-    return shape.model_copy(
-        update={"objects": [_shown_object(o) for o in shape.objects], "deleted": deleted, "sealed": True}
-    )
+    objects = [_shown_object(o, patterns) for o in shape.objects]
+    return shape.model_copy(update={"objects": objects, "deleted": deleted, "sealed": True})
 
 
 # ------------------------------------------------------------------------------------- masks sent back
@@ -151,4 +163,4 @@ def run_masks(store: Store, run_id: str) -> tuple[str, ...]:
         pool: WorkPool | None = store.get_work_pool(run.work_pool)
     except NotFoundError:
         pool = None
-    return text_masks(run_secret_values(run, deployment, pool))
+    return text_masks(run_secret_values(run, deployment, pool, store.secret_patterns()))

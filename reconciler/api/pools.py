@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
-from reconciler.api.masking import restored_fields, shown_pool
+from reconciler.api.masking import SecretPatterns, restored_fields, shown_pool
 from reconciler.api.shapes import (
     DefaultPool,
     Status,
@@ -31,31 +31,31 @@ router = APIRouter(tags=["work pools"])
 
 # Answers carrying a pool's template seal its secret defaults (reconciler.api.masking).
 @router.post("/work_pools", response_model=WorkPool, status_code=201)
-def create_work_pool(body: WorkPoolCreate, store: StoreDep) -> dict[str, Any]:
+def create_work_pool(body: WorkPoolCreate, store: StoreDep, patterns: SecretPatterns) -> dict[str, Any]:
     pool = WorkPool.model_validate(body.model_dump(exclude={"owner", "overwrite"}))
-    return shown_pool(store.create_work_pool(pool, owner=body.owner, overwrite=body.overwrite))
+    return shown_pool(store.create_work_pool(pool, owner=body.owner, overwrite=body.overwrite), patterns)
 
 
 @router.get("/work_pools", response_model=list[WorkPool])
-def list_work_pools(store: StoreDep) -> list[dict[str, Any]]:
-    return [shown_pool(p) for p in store.list_work_pools()]
+def list_work_pools(store: StoreDep, patterns: SecretPatterns) -> list[dict[str, Any]]:
+    return [shown_pool(p, patterns) for p in store.list_work_pools()]
 
 
 @router.get("/work_pools/{name}", response_model=WorkPool)
-def get_work_pool(name: str, store: StoreDep) -> dict[str, Any]:
-    return shown_pool(store.get_work_pool(name))
+def get_work_pool(name: str, store: StoreDep, patterns: SecretPatterns) -> dict[str, Any]:
+    return shown_pool(store.get_work_pool(name), patterns)
 
 
 @router.patch("/work_pools/{name}", response_model=WorkPool)
 def update_work_pool(
-    name: str, body: WorkPoolUpdate, store: StoreDep, signal: WorkSignalDep
+    name: str, body: WorkPoolUpdate, store: StoreDep, patterns: SecretPatterns, signal: WorkSignalDep
 ) -> dict[str, Any]:
     fields = set_fields(body)
     if "base_job_template" in fields:
         fields = restored_fields(fields, store.get_work_pool(name))
     pool = store.update_work_pool(name, **fields)
     signal.notify(name)  # resumed, or a limit raised: runs may be claimable now
-    return shown_pool(pool)
+    return shown_pool(pool, patterns)
 
 
 @router.delete("/work_pools/{name}", status_code=204)

@@ -2,8 +2,8 @@
 
 Owns `GET /snapshot` and `POST /apply` (one request each, whatever the number of objects, so a plan and an
 apply cost a constant number of round trips), the known no-ops of `wp plan`'s shortcut (`/plan-inputs/{key}`),
-the lock endpoints and `GET /history`. Must never diff or
-plan: the client sends the finished plan, the store checks staleness and writes it.
+the lock endpoints, `GET /history` and `GET /secret_patterns`. Must never diff or plan: the client sends the
+finished plan, the store checks staleness and writes it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from reconciler.api.dependencies import StoreDep
-from reconciler.api.masking import restored_plan, shown_snapshot
+from reconciler.api.masking import SecretPatterns, restored_plan, shown_snapshot
 from reconciler.api.metrics import server_metrics
 from reconciler.api.shapes import (
     ApplyRecordShape,
@@ -39,6 +39,7 @@ router = APIRouter(tags=["reconcile"])
 @router.get("/snapshot", response_model=SnapshotShape)
 def get_snapshot(
     store: StoreDep,
+    patterns: SecretPatterns,
     only: Annotated[
         list[str], Query(description="With keyed=true: the addresses to read (KIND.NAME), not everything")
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
@@ -49,12 +50,18 @@ def get_snapshot(
     digests match, so a changed secret is still a change."""
     # secrets sealed: a client that plans puts the clear values of its config back where they match
     if not keyed:
-        return shown_snapshot(snapshot_to_shape(store.snapshot()))
+        return shown_snapshot(snapshot_to_shape(store.snapshot()), patterns)
     try:
         keys = [Key.parse(address) for address in only]
     except ValueError as exc:
         raise ValidationError(str(exc), path=["only"]) from None
-    return shown_snapshot(snapshot_to_shape(store.snapshot(only=keys)))
+    return shown_snapshot(snapshot_to_shape(store.snapshot(only=keys)), patterns)
+
+
+@router.get("/secret_patterns", response_model=dict[str, list[str]])
+def get_secret_patterns(patterns: SecretPatterns) -> dict[str, list[str]]:
+    """The key patterns whose values every answer masks: the defaults and those applied projects added."""
+    return {"patterns": list(patterns)}
 
 
 @router.post("/apply", response_model=ApplyRecordShape)

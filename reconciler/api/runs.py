@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
-from reconciler.api.masking import restored_run, run_masks, shown_run
+from reconciler.api.masking import SecretPatterns, restored_run, run_masks, shown_run
 from reconciler.api.metrics import server_metrics
 from reconciler.api.shapes import (
     ClaimRequest,
@@ -37,7 +37,9 @@ router = APIRouter(tags=["runtime"])
 
 
 @router.post("/flow_runs", response_model=FlowRun, status_code=201)
-def create_flow_run(body: FlowRun, store: StoreDep, signal: WorkSignalDep) -> dict[str, Any]:
+def create_flow_run(
+    body: FlowRun, store: StoreDep, patterns: SecretPatterns, signal: WorkSignalDep
+) -> dict[str, Any]:
     flow, _, name = body.deployment.partition("/")
     with contextlib.suppress(NotFoundError):  # the store refuses a run of a missing deployment itself
         problems = check_run_parameters(store.get_deployment(flow, name).parameter_schema, body.parameters)
@@ -45,7 +47,7 @@ def create_flow_run(body: FlowRun, store: StoreDep, signal: WorkSignalDep) -> di
             raise ValidationError("; ".join(problems), path=("parameters",))
     run = store.create_flow_run(restored_run(store, _times_in_utc(body)))
     signal.notify(run.work_pool)
-    return shown_run(run)
+    return shown_run(run, patterns)
 
 
 def _times_in_utc(run: FlowRun) -> FlowRun:
@@ -58,6 +60,7 @@ def _times_in_utc(run: FlowRun) -> FlowRun:
 @router.get("/flow_runs", response_model=list[FlowRun])
 def list_flow_runs(
     store: StoreDep,
+    patterns: SecretPatterns,
     state: Annotated[list[RunState], Query()] = [],  # noqa: B006  # FastAPI copies defaults per request
     work_pool: str | None = None,
     work_queue: str | None = None,
@@ -79,20 +82,21 @@ def list_flow_runs(
         match=match,
         newest_first=newest_first,
     )
-    return [shown_run(r) for r in runs]
+    return [shown_run(r, patterns) for r in runs]
 
 
 # Answers seal secret parameters and job variables (reconciler.api.masking), all but the next route's.
 @router.get("/flow_runs/{run_id}", response_model=FlowRun)
-def get_flow_run(run_id: str, store: StoreDep) -> dict[str, Any]:
+def get_flow_run(run_id: str, store: StoreDep, patterns: SecretPatterns) -> dict[str, Any]:
     """One run, secrets masked as `(sensitive sha256:<digest>)`."""
-    return shown_run(store.get_flow_run(run_id))
+    return shown_run(store.get_flow_run(run_id), patterns)
 
 
 class RunInputsShape(BaseModel):
     run: FlowRun
     deployment: Deployment
     work_pool: WorkPool
+    secret_patterns: list[str]
 
 
 @router.get("/flow_runs/{run_id}/inputs", response_model=RunInputsShape)
@@ -104,11 +108,18 @@ def get_run_inputs(
     """What a worker renders and starts a run from, secret values in clear: the one answer that carries them.
     Only for the worker that claimed the run, while it is PENDING, RUNNING or CANCELLING (409 otherwise)."""
     inputs = store.run_inputs(run_id, worker)
-    return RunInputsShape(run=inputs.run, deployment=inputs.deployment, work_pool=inputs.work_pool)
+    return RunInputsShape(
+        run=inputs.run,
+        deployment=inputs.deployment,
+        work_pool=inputs.work_pool,
+        secret_patterns=list(inputs.secret_patterns),
+    )
 
 
 @router.post("/flow_runs/{run_id}/state", response_model=FlowRun)
-def set_run_state(run_id: str, body: StateRequest, store: StoreDep, signal: WorkSignalDep) -> dict[str, Any]:
+def set_run_state(
+    run_id: str, body: StateRequest, store: StoreDep, patterns: SecretPatterns, signal: WorkSignalDep
+) -> dict[str, Any]:
     # the worker masked the run's secrets in the message already; the server masks the values it knows again
     message = body.message
     if message:
@@ -123,7 +134,7 @@ def set_run_state(run_id: str, body: StateRequest, store: StoreDep, signal: Work
     )
     if run.state == RunState.SCHEDULED or RunState(run.state).is_final:
         signal.notify(run.work_pool)  # claimable again, or a concurrency slot freed
-    return shown_run(run)
+    return shown_run(run, patterns)
 
 
 @router.get("/flow_runs/{run_id}/history", response_model=list[RunStateChange])
@@ -133,9 +144,11 @@ def read_run_history(run_id: str, store: StoreDep) -> list[RunStateChange]:
 
 
 @router.put("/flow_runs/{run_id}/infrastructure", response_model=FlowRun)
-def set_run_infrastructure(run_id: str, body: InfrastructureRequest, store: StoreDep) -> dict[str, Any]:
+def set_run_infrastructure(
+    run_id: str, body: InfrastructureRequest, store: StoreDep, patterns: SecretPatterns
+) -> dict[str, Any]:
     """What runs the flow run (a pid, a container id, a job name), as its worker reports it."""
-    return shown_run(store.set_run_infrastructure(run_id, body.infrastructure_id))
+    return shown_run(store.set_run_infrastructure(run_id, body.infrastructure_id), patterns)
 
 
 @router.post("/flow_runs/{run_id}/logs", status_code=204)
@@ -165,7 +178,9 @@ def read_logs(
 
 
 @router.post("/work_pools/{pool}/claim", response_model=list[FlowRun])
-def claim_runs(pool: str, body: ClaimRequest, store: StoreDep, request: Request) -> list[dict[str, Any]]:
+def claim_runs(
+    pool: str, body: ClaimRequest, store: StoreDep, patterns: SecretPatterns, request: Request
+) -> list[dict[str, Any]]:
     now = now_or_clock(body.now)
     claimed = store.claim_runs(
         pool,
@@ -176,7 +191,8 @@ def claim_runs(pool: str, body: ClaimRequest, store: StoreDep, request: Request)
         work_queues=body.work_queues,
     )
     server_metrics(request).observe_claims(claimed, now)
-    return [shown_run(r) for r in claimed]  # masked too: the worker reads a run's inputs when it starts it
+    # masked too: the worker reads a run's inputs when it starts it
+    return [shown_run(r, patterns) for r in claimed]
 
 
 @router.post("/workers/heartbeat", response_model=Worker)

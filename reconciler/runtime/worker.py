@@ -275,7 +275,8 @@ class Worker:
                 raise WpError(f"deployment {run.deployment} could not be read from the store")
             run = active.run = inputs.run  # secrets in clear: a server's other answers mask them
             deployment = inputs.deployment
-            active.masks = text_masks(run_secret_values(run, deployment, inputs.work_pool))
+            secrets = run_secret_values(run, deployment, inputs.work_pool, inputs.secret_patterns)
+            active.masks = text_masks(secrets)
             configuration = self._render(run, deployment, inputs.work_pool)
             active.stream_output = bool(configuration.get("stream_output", True))
             assert self._executor is not None
@@ -367,7 +368,10 @@ class Worker:
         )
         try:
             inputs = self.store.run_inputs(run.id, self.name)
-            active.masks = text_masks(run_secret_values(inputs.run, inputs.deployment, inputs.work_pool))
+            secrets = run_secret_values(
+                inputs.run, inputs.deployment, inputs.work_pool, inputs.secret_patterns
+            )
+            active.masks = text_masks(secrets)
         except WpError as exc:  # the server masks what it knows again
             self._say(f"run {run.id}: could not read its secret values to mask them in its logs: {exc}")
         self._resume_logs(active)

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from reconciler.engine.plan import Plan
 from reconciler.model import (
+    DEFAULT_SECRET_PATTERNS,
     Deployment,
     FlowRun,
     Key,
@@ -91,6 +92,7 @@ class RunInputs:
     run: FlowRun
     deployment: Deployment
     work_pool: WorkPool
+    secret_patterns: tuple[str, ...] = DEFAULT_SECRET_PATTERNS  # the store's `secret_patterns()`
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,10 @@ class Store(Protocol):
     ) -> list[FlowRun]:
         """Atomically move up to `limit` due runs to PENDING for `worker`, honouring pool, queue and deployment
         limits and the priority waterfall (SPEC §1). Also records the poll on the queues."""
+        ...
+
+    def secret_patterns(self) -> tuple[str, ...]:
+        """The key patterns of secret values: the defaults and every pattern an applied project added."""
         ...
 
     def run_inputs(self, run_id: str, worker: str) -> RunInputs:

@@ -457,7 +457,11 @@ class HttpStore:
             FlowRun.model_validate(data["run"]),
             Deployment.model_validate(data["deployment"]),
             WorkPool.model_validate(data["work_pool"]),
+            tuple(data["secret_patterns"]),
         )
+
+    def secret_patterns(self) -> tuple[str, ...]:
+        return tuple(self._get("/secret_patterns")["patterns"])
 
     def wait_for_work(self, work_pool: str, after: int | None, timeout: float) -> int:
         """Long-poll the server until runs of `work_pool` may have become claimable since generation `after`

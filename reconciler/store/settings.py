@@ -11,13 +11,16 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from reconciler.model import Key
+from reconciler.model import DEFAULT_SECRET_PATTERNS, Key
 from reconciler.store import rows, tables
 from reconciler.store.base import DeletedObject
 
 PROTECTED_SETTING = "protected"  # settings row: {address: project} of objects applied with `protect: true`
 # settings row: {address: {"project": ..., "applied": ...}} of managed objects deleted outside wp
 DELETED_SETTING = "deleted_outside"
+# settings row: {project: [patterns]} that projects add to the default secret patterns (`secret_patterns:`), so
+# that the API masks their secrets as their plans do
+SECRET_PATTERNS_SETTING = "secret_patterns"
 
 
 def read_setting_map(conn: Connection, key: str) -> dict[str, Any]:
@@ -66,6 +69,26 @@ def forget_deleted(conn: Connection, addresses: Iterable[str]) -> None:
         deleted.pop(address, None)
     if len(deleted) != before:
         write_setting_map(conn, DELETED_SETTING, deleted)
+
+
+def record_secret_patterns(conn: Connection, project: str, patterns: Iterable[str]) -> None:
+    """Remember the patterns `project` adds to the defaults (written only when they change)."""
+    added = sorted(set(patterns) - set(DEFAULT_SECRET_PATTERNS))
+    known = read_setting_map(conn, SECRET_PATTERNS_SETTING)
+    if known.get(project, []) == added:
+        return
+    if added:
+        known[project] = added
+    else:
+        known.pop(project, None)
+    write_setting_map(conn, SECRET_PATTERNS_SETTING, known)
+
+
+def read_secret_patterns(conn: Connection) -> tuple[str, ...]:
+    """The default secret patterns and every pattern a project added."""
+    known = read_setting_map(conn, SECRET_PATTERNS_SETTING)
+    added = sorted({p for patterns in known.values() for p in patterns} - set(DEFAULT_SECRET_PATTERNS))
+    return (*DEFAULT_SECRET_PATTERNS, *added)
 
 
 def read_default_pool(conn: Connection) -> str | None:

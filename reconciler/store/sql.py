@@ -26,7 +26,12 @@ from reconciler.store.lock import SqlLocks, check_lock, insert_history
 from reconciler.store.objects import PlanWriter, check_fresh
 from reconciler.store.revision import SqlNoops, read_revision
 from reconciler.store.runs import SqlRuns
-from reconciler.store.settings import read_default_pool, read_deleted
+from reconciler.store.settings import (
+    read_default_pool,
+    read_deleted,
+    read_secret_patterns,
+    record_secret_patterns,
+)
 from reconciler.store.sync_status import SqlSync
 
 
@@ -57,7 +62,12 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts, Sql
                 "its secret values (only the worker that claimed a run, while it is in flight)"
             )
         flow, _, name = run.deployment.partition("/")
-        return RunInputs(run, self.get_deployment(flow, name), self.get_work_pool(run.work_pool))
+        deployment = self.get_deployment(flow, name)
+        return RunInputs(run, deployment, self.get_work_pool(run.work_pool), self.secret_patterns())
+
+    def secret_patterns(self) -> tuple[str, ...]:
+        with self.reading() as conn:
+            return read_secret_patterns(conn)
 
     def apply(
         self,
@@ -78,6 +88,7 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts, Sql
             # a small plan (a Terraform resource, a hand-sized change) checks just its objects, not the store
             check_fresh(plan, read_live(conn, now, touched if len(touched) <= KEYED_CHECK_MAX else None))
             PlanWriter(conn, plan, now, tell).write()
+            record_secret_patterns(conn, plan.project, plan.secret_patterns)
             tell("checking references", len(touched), len(touched))
             integrity.check_plan(conn, plan)
             tell("recording", len(touched), len(touched))

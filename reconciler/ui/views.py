@@ -259,6 +259,7 @@ def run_detail(store: Store, run_id: str, now: datetime) -> dict[str, Any]:
     from reconciler.engine.template import render_job_configuration
 
     run = store.get_flow_run(run_id)
+    patterns = store.secret_patterns()  # the defaults and the patterns applied projects added
     job: dict[str, Any] | None = None
     job_error: str | None = None
     deployment: Deployment | None = None
@@ -279,7 +280,7 @@ def run_detail(store: Store, run_id: str, now: datetime) -> dict[str, Any]:
             context=context,
         )
         job.setdefault("name", run.name)
-        job = mask_secrets(job)
+        job = mask_secrets(job, patterns)
     except WpError as exc:
         job_error = str(exc)
     return {
@@ -288,8 +289,8 @@ def run_detail(store: Store, run_id: str, now: datetime) -> dict[str, Any]:
         "final": run.state in FINAL,
         "cancellable": run.state not in FINAL and run.state != "CANCELLING",
         "history": store.read_run_history(run.id),
-        "parameters": mask_secrets(run.parameters),
-        "job_variables": mask_secrets(run.job_variables),
+        "parameters": mask_secrets(run.parameters, patterns),
+        "job_variables": mask_secrets(run.job_variables, patterns),
         "job": job,
         "job_error": job_error,
         "deployment_exists": deployment is not None,
@@ -337,6 +338,7 @@ def deployment_detail(store: Store, flow: str, name: str, now: datetime) -> dict
     )
 
     d = store.get_deployment(flow, name)
+    patterns = store.secret_patterns()
     address = f"{flow}/{name}"
     owner = _owners(store, [deployment_key(flow, name)]).get(deployment_key(flow, name), (None, None))[0]
     pool_name = d.work_pool or store.get_default_work_pool()
@@ -358,9 +360,9 @@ def deployment_detail(store: Store, flow: str, name: str, now: datetime) -> dict
         try:
             pool = store.get_work_pool(pool_name)
             template = pool.base_job_template or BaseJobTemplate()
-            values = mask_secrets(effective_variables(template, d.job_variables, None))
+            values = mask_secrets(effective_variables(template, d.job_variables, None), patterns)
             sources = explain_job_configuration(template, d.job_variables, None)
-            job = mask_secrets(render_job_configuration(template, d.job_variables, None))
+            job = mask_secrets(render_job_configuration(template, d.job_variables, None), patterns)
             for var, source in sorted(sources.items()):
                 value: Any = job if source == "pool" else values
                 for part in var.split("."):
@@ -376,8 +378,8 @@ def deployment_detail(store: Store, flow: str, name: str, now: datetime) -> dict
         "work_pool": pool_name,
         "work_queue": d.work_queue or DEFAULT_QUEUE,
         "schedules": schedules,
-        "parameters": mask_secrets(d.parameters),
-        "job_variables": mask_secrets(d.job_variables),
+        "parameters": mask_secrets(d.parameters, patterns),
+        "job_variables": mask_secrets(d.job_variables, patterns),
         "variables": variables,
         "job": job,
         "problem": problem,

@@ -249,3 +249,31 @@ def test_a_plan_that_keeps_a_masked_live_value_stores_the_clear_one(
     stored = sql_store.get_deployment("leak", "d")
     assert stored.description == "edited"
     assert stored.job_variables["env"]["API_TOKEN"] == TOKEN and stored.parameters["db_password"] == PASSWORD
+
+
+def test_a_projects_own_secret_patterns_mask_api_answers_and_logs_too(
+    tmp_path: Path, http_store: HttpStore, client: TestClient, auth: dict[str, str]
+) -> None:
+    root = _project(tmp_path / "own")
+    text = (root / "wp.yaml").read_text()
+    creds = "creds-value-Hq21-own-pattern"
+    text = text.replace("project: sec\n", "project: sec\nsecret_patterns: ['*CREDS*']\n")
+    text = text.replace("who: world}", f"who: world, db_creds: {creds}}}")
+    (root / "wp.yaml").write_text(text)
+    (root / "flows" / "f.py").write_text("def leak(db_password='', who='x', db_creds=''):\n    pass\n")
+    assert _apply(root, http_store) > 0
+    assert _apply(root, http_store) == 0  # the plan through the server still matches its masked value
+    for path in ("/deployments", "/snapshot", "/deployments/leak/d"):
+        answer = client.get(path, headers=auth)
+        _assert_no_secret(answer.text, creds)
+    run = _run(http_store, db_creds=creds)
+    http_store.claim_runs("p", "w1", limit=1, scheduled_before=NOW, now=NOW)
+    assert http_store.run_inputs(run.id, "w1").secret_patterns[-1] == "*CREDS*"
+    http_store.append_logs([LogLine(run_id=run.id, timestamp=NOW, message=f"using {creds}", seq=0)])
+    _assert_no_secret(client.get(f"/flow_runs/{run.id}/logs", headers=auth).text, creds)
+    _assert_no_secret(client.get("/flow_runs", headers=auth).text, creds)
+    client.post("/ui/login", data={"key": auth["Authorization"].split()[1], "next": "/ui/pools"})
+    for page in ("/ui/deployments/leak/d", f"/ui/runs/{run.id}"):
+        shown = client.get(page)
+        assert shown.status_code == 200 and "(sensitive)" in shown.text, page
+        _assert_no_secret(shown.text, creds)
