@@ -2,7 +2,7 @@
 
 Owns the deployment's `parameter_schema` (a JSON Schema in the manner of Prefect's `parameter_openapi_schema`:
 `properties` in signature order with the JSON `type` of a simply annotated parameter and a literal `default`,
-`required`, `additionalProperties` when the function takes `**kwargs`, and `x-wp-function`, the function's
+`required` (defaults of parameters whose names look secret are not recorded), `additionalProperties` when the function takes `**kwargs`, and `x-wp-function`, the function's
 name for messages), and the one check that `wp deployment run`, the API's run creation and the web UI's trigger
 share: unknown names, missing required parameters, literals of the wrong simple type.
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from reconciler.model import is_secret_key
 
 # annotation -> its JSON Schema type, and the Python types a literal value of it may have (int is a float;
 # bool is not an int here)
@@ -44,8 +46,10 @@ def parameter_schema(function: str, params: Sequence[Param], any_keyword: bool) 
         prop: dict[str, Any] = {"title": param.name, "position": position}
         if param.annotation in ANNOTATION_TYPES:
             prop["type"] = ANNOTATION_TYPES[param.annotation][0]
-        if param.default is not NO_DEFAULT:
-            prop["default"] = param.default
+        if param.default is not NO_DEFAULT and not is_secret_key(param.name):
+            prop["default"] = (
+                param.default
+            )  # a secret-looking one is left out: the schema is shown everywhere
         properties[param.name] = prop
     return {
         "title": "Parameters",

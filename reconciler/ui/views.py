@@ -147,14 +147,16 @@ def template_variables(template: BaseJobTemplate | None) -> list[dict[str, Any]]
 
 
 def default_job(pool: WorkPool) -> tuple[dict[str, Any] | None, str | None]:
-    """The job configuration a run with no job variables gets (for Kubernetes, the Job manifest)."""
-    from reconciler.engine.template import render_job_configuration
+    """The job configuration a run with no job variables gets (for Kubernetes, the exact Job a worker whose
+    environment sets nothing submits, as `wp explain` shows it)."""
+    from reconciler.runtime.executors.base import ExecutorError
+    from reconciler.runtime.submission import preview
 
     if pool.base_job_template is None:
         return None, None
     try:
-        return mask_secrets(render_job_configuration(pool.base_job_template, {}, None)), None
-    except WpError as exc:
+        return mask_secrets(preview(pool, None, {})), None
+    except (WpError, ExecutorError) as exc:
         return None, str(exc)
 
 
@@ -331,11 +333,9 @@ def _schedule_text(schedule: Any) -> str:
 def deployment_detail(store: Store, flow: str, name: str, now: datetime) -> dict[str, Any]:
     """A deployment, its schedules with the runs they have queued next, and its effective job variables
     (what `wp explain` shows: defaults < deployment, and where each value comes from)."""
-    from reconciler.engine.template import (
-        effective_variables,
-        explain_job_configuration,
-        render_job_configuration,
-    )
+    from reconciler.engine.template import effective_variables, explain_job_configuration
+    from reconciler.runtime.executors.base import ExecutorError
+    from reconciler.runtime.submission import preview
 
     d = store.get_deployment(flow, name)
     patterns = store.secret_patterns()
@@ -362,13 +362,13 @@ def deployment_detail(store: Store, flow: str, name: str, now: datetime) -> dict
             template = pool.base_job_template or BaseJobTemplate()
             values = mask_secrets(effective_variables(template, d.job_variables, None), patterns)
             sources = explain_job_configuration(template, d.job_variables, None)
-            job = mask_secrets(render_job_configuration(template, d.job_variables, None), patterns)
+            job = mask_secrets(preview(pool, d, {}), patterns)
             for var, source in sorted(sources.items()):
                 value: Any = job if source == "pool" else values
                 for part in var.split("."):
                     value = value.get(part) if isinstance(value, dict) else None
                 variables.append({"name": var, "value": value, "source": source})
-        except WpError as exc:
+        except (WpError, ExecutorError) as exc:
             problem = str(exc)
     recent = store.list_flow_runs(deployment=address, limit=20, newest_first=True, before=now)
     return {

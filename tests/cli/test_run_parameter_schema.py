@@ -139,3 +139,18 @@ def test_the_web_ui_trigger_refuses_parameters_the_flow_cannot_take(client: Test
         headers={"X-WP-Fetch": "1"},
     )
     assert created.json()["ok"], created.text
+
+
+def test_a_secret_looking_default_is_not_recorded(wp: Wp, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path / "secret",
+        "project: p\nwork_pools: [{name: local}]\ndeployments:\n"
+        "  - {name: d, entrypoint: flows/load.py:load, work_pool: {name: local}}\n",
+    )
+    (root / "flows" / "load.py").write_text(
+        "def load(api_token: str = 'tok-123456', rows: int = 5) -> None:\n    pass\n"
+    )
+    assert wp("apply", root, "--auto-approve").code == 0
+    shown = wp("deployment", "inspect", "load/d", "--json")
+    assert "tok-123456" not in shown.stdout
+    assert shown.json()["parameter_schema"]["properties"]["rows"]["default"] == 5
