@@ -142,8 +142,13 @@ def _known_noop(directory: Path, stores: _Stores, prune: bool | None) -> KnownNo
         state = quick.read_noop(env, key)
         if state is not None:
             return state
+        from reconciler.errors import WpError
+
         reader = getattr(stores(), "read_noop", None)
-        return reader(key) if reader is not None else None
+        try:
+            return reader(key) if reader is not None else None
+        except WpError:  # e.g. a server of an older wp: the full path says what is wrong, if anything
+            return None
 
     return known_noop(directory, read, env, prune=prune)
 
