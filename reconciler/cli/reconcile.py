@@ -29,13 +29,13 @@ from reconciler.cli.context import (
     print_diagnostics,
     print_json,
 )
+from reconciler.cli.noop import Stores, is_project, known_noop, remember
 
 if TYPE_CHECKING:
     from reconciler.engine.plan import Plan
     from reconciler.pipeline import PlanOutcome
     from reconciler.shortcut import KnownNoop
     from reconciler.store.base import ApplyRecord, Store
-    from reconciler.store.quick import NoopState
 
 
 class PlanFormat(StrEnum):
@@ -77,11 +77,6 @@ LockTimeoutOpt = typer.Option(
 NO_DRIFT = "[green]No drift.[/green] The live objects match the configuration and the last apply."
 
 
-def _is_project(directory: Path) -> bool:
-    """wp.yaml, or Terraform files that may declare wp resources (reconciler.config.hcl reads them)."""
-    return (directory / "wp.yaml").is_file() or any(directory.glob("*.tf"))
-
-
 def _plan_or_exit(
     directory: Path,
     store: Store,
@@ -94,7 +89,7 @@ def _plan_or_exit(
 ) -> PlanOutcome:
     from reconciler.pipeline import plan_project
 
-    if not _is_project(directory):
+    if not is_project(directory):
         fail(
             f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory"
         )
@@ -117,37 +112,6 @@ def _plan_or_exit(
     return outcome
 
 
-class _Stores:
-    """The store of a command, opened only when needed: the no-op shortcut reads a SQLite store without it."""
-
-    def __init__(self) -> None:
-        self._store: Store | None = None
-
-    def __call__(self) -> Store:
-        if self._store is None:
-            self._store = open_store()
-        return self._store
-
-
-def _known_noop(directory: Path, stores: _Stores, prune: bool | None) -> KnownNoop | None:
-    """What the no-op shortcut found (reconciler/shortcut.py); None: plan in full."""
-    if not _is_project(directory):
-        return None
-    from reconciler.shortcut import known_noop
-    from reconciler.store import quick
-
-    env = environ()
-
-    def read(key: str) -> NoopState | None:
-        state = quick.read_noop(env, key)
-        if state is not None:
-            return state
-        reader = getattr(stores(), "read_noop", None)
-        return reader(key) if reader is not None else None
-
-    return known_noop(directory, read, env, prune=prune)
-
-
 def _emit_noop(known: KnownNoop, fmt: PlanFormat, compact: bool | None) -> None:
     """What _render prints for a plan with no changes (engine/render_noop.py), without building one."""
     from reconciler.engine.render_noop import noop_compact, noop_markdown, noop_text
@@ -158,14 +122,6 @@ def _emit_noop(known: KnownNoop, fmt: PlanFormat, compact: bool | None) -> None:
         _emit(noop_compact())
     else:
         _emit(noop_text(color=console.is_terminal))
-
-
-def _remember(
-    directory: Path, store: Store, outcome: PlanOutcome, prune: bool | None, revision: int | None
-) -> None:
-    from reconciler.shortcut import remember_clean
-
-    remember_clean(directory, store, outcome, prune=prune, revision=revision)
 
 
 def _render(plan: Plan, fmt: PlanFormat, compact: bool | None = False) -> str:
@@ -207,7 +163,7 @@ def validate(directory: Path = DirArg, json_out: bool = JsonOption) -> None:
     from reconciler.diagnostics import has_errors
     from reconciler.pipeline import load_and_check
 
-    if not _is_project(directory):
+    if not is_project(directory):
         fail(
             f"{directory}/wp.yaml not found", hint="run `wp init` to create a project, or pass its directory"
         )
@@ -251,10 +207,10 @@ def plan(
     refresh: bool = RefreshOpt,
 ) -> None:
     """Show what apply would change: the config against the live store."""
-    stores = _Stores()
+    stores = Stores()
     # The JSON form and a plan file list every object, which only the full path reads.
     if not (refresh or target or out is not None or fmt is PlanFormat.json):
-        known = _known_noop(directory, stores, prune)
+        known = known_noop(directory, stores, prune)
         if known is not None:
             _emit_noop(known, fmt, compact)
             return
@@ -267,7 +223,7 @@ def plan(
     assert outcome.plan is not None
     _emit(_render(outcome.plan, fmt, compact))
     if not outcome.plan.has_changes and outcome.snapshot is not None:
-        _remember(directory, store, outcome, prune, outcome.snapshot.revision)
+        remember(directory, store, outcome, prune, outcome.snapshot.revision)
     if out is not None:
         out.write_text(render_json(outcome.plan) + "\n")
         if fmt is PlanFormat.text:
@@ -292,8 +248,8 @@ def apply(
     refresh: bool = RefreshOpt,
 ) -> None:
     """Apply the configuration (or exactly a saved plan) in one transaction."""
-    stores = _Stores()
-    known = None if (refresh or target or target_path.is_file()) else _known_noop(target_path, stores, prune)
+    stores = Stores()
+    known = None if (refresh or target or target_path.is_file()) else known_noop(target_path, stores, prune)
     if known is not None:
         if not json_out:
             _emit_noop(known, PlanFormat.text, compact)
@@ -327,7 +283,7 @@ def apply(
     record = _apply(
         store, plan_obj, lock_timeout=lock_timeout, json_out=json_out, source=target_path, base_revision=base
     )
-    _remember(target_path, store, outcome, prune, record.revision if record is not None else base)
+    remember(target_path, store, outcome, prune, record.revision if record is not None else base)
 
 
 def _saved_plan(path: Path, store: Store) -> Plan:
@@ -434,8 +390,8 @@ def drift(
     refresh: bool = RefreshOpt,
 ) -> None:
     """List objects changed outside wp since the last apply, and what the config would change back."""
-    stores = _Stores()
-    if not refresh and _known_noop(directory, stores, None) is not None:
+    stores = Stores()
+    if not refresh and known_noop(directory, stores, None) is not None:
         if json_out:
             print_json({"drift": [], "pending_changes": []})
         else:
@@ -448,7 +404,7 @@ def drift(
     assert outcome.plan is not None
     plan_obj = outcome.plan
     if not plan_obj.has_changes and outcome.snapshot is not None:
-        _remember(directory, store, outcome, None, outcome.snapshot.revision)
+        remember(directory, store, outcome, None, outcome.snapshot.revision)
     drifted = plan_obj.drift
     if json_out:
         print_json(
