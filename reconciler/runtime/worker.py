@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
-from reconciler.model import DEFAULT_QUEUE, BaseJobTemplate, Deployment, FlowRun, LogLine, WorkPool
+from reconciler.model import DEFAULT_QUEUE, Deployment, FlowRun, LogLine, WorkPool
 from reconciler.runtime.executor_choice import WorkerSetupError, load_executor
 from reconciler.runtime.executors.base import (
     Executor,
@@ -39,6 +39,7 @@ from reconciler.runtime.executors.base import (
     Output,
 )
 from reconciler.runtime.held_run import HeldRun
+from reconciler.runtime.job_config import job_configuration
 from reconciler.runtime.shipped import ShippedOutput
 from reconciler.runtime.store_link import StoreLink
 from reconciler.runtime.wake import WakeListener
@@ -388,29 +389,10 @@ class Worker:
         )
 
     def _render(self, run: FlowRun, deployment: Deployment) -> dict[str, Any]:
-        from reconciler.engine.template import render_job_configuration
-
         pool = self._retrying(
             f"reading work pool {run.work_pool}", lambda: self.store.get_work_pool(run.work_pool)
         )
-        template = pool.base_job_template or BaseJobTemplate()
-        context = {
-            "flow_run": {"id": run.id, "name": run.name, "parameters": run.parameters},
-            "deployment": {
-                "flow": deployment.flow,
-                "name": deployment.name,
-                "entrypoint": deployment.entrypoint,
-            },
-            "work_pool": {"name": pool.name, "type": pool.type},
-            "worker": {"name": self.name},
-        }
-        rendered = render_job_configuration(
-            template, deployment.job_variables, run.job_variables, env=self._env, context=context
-        )
-        configuration = dict(rendered)
-        # a process with no name takes the run's, as Prefect's do
-        configuration["name"] = configuration.get("name") or run.name
-        return configuration
+        return job_configuration(pool, deployment, run, worker=self.name, env=self._env)
 
     # ------------------------------------------------------------------------------------------ watching
 
