@@ -37,7 +37,9 @@ from reconciler.config.yaml_values import (
     NeedsNodes,
     Refused,
     check_bounds,
+    known_tag,
     scalar_value,
+    unknown_tag_problem,
 )
 from reconciler.diagnostics import Diagnostic, error, has_errors, sort_diagnostics
 from reconciler.model import DesiredState
@@ -160,6 +162,13 @@ class _Reader:
 
         `at` is the node's path in this file; it is also its path in the document being read (an included
         file is read as a document of its own and re-filed by `included`), so one tuple serves as both."""
+        if not known_tag(node.tag):
+            mark = node.start_mark
+            summary, detail = unknown_tag_problem(node.tag)
+            self.diagnostics.append(
+                error(summary, detail, file=file, line=mark.line + 1, column=mark.column + 1, path=at)
+            )
+            return None
         if isinstance(node, ScalarNode):
             if node.tag == "!file":
                 return self.included(str(node.value), file, path, at, positions, seen)

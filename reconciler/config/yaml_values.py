@@ -1,7 +1,7 @@
 """YAML text -> plain Python values: scalar typing, and building values straight from libyaml's parse events.
 
-Owns how a scalar's text becomes a value (the safe loader's types, timestamps as ISO text, unknown tags as
-text), the memoized tag resolver, and `EventBuilder`, which reads a file's events into plain values and
+Owns how a scalar's text becomes a value (the safe loader's types, timestamps as ISO text), which tags a
+config may use (`known_tag`: YAML's standard ones and wp's `!file`), the memoized tag resolver, and `EventBuilder`, which reads a file's events into plain values and
 records each value's position without building libyaml's node tree (the tree of a 10,000-deployment file
 was a third of a plan's peak memory). Files using anchors, aliases, merge keys, complex keys or several
 documents are left to the node reader in `config.load` (`NeedsNodes`), after `check_bounds` has refused
@@ -82,6 +82,28 @@ _SHORTCUT = None not in Loader.yaml_implicit_resolvers and not Loader.yaml_path_
 _IMPLICIT_STARTS = frozenset(k for k in Loader.yaml_implicit_resolvers if k)
 _CONSTRUCT = SafeConstructor()
 _INT_DIGITS_MAX = 4000  # below sys.get_int_max_str_digits()'s default 4,300
+
+
+YAML_PREFIX = "tag:yaml.org,2002:"
+# YAML's standard tags that the safe loader builds (`!!str`, `!!int`, ...), and wp's own `!file`
+STANDARD_TAGS = frozenset(t for t in SafeConstructor.yaml_constructors if t and t.startswith(YAML_PREFIX))
+WP_TAGS = frozenset({"!file"})
+SUPPORTED_TAGS = ", ".join(["!file", *sorted("!!" + t.removeprefix(YAML_PREFIX) for t in STANDARD_TAGS)])
+
+
+def known_tag(tag: str | None) -> bool:
+    """Whether a config may write `tag` (None and "!" are the untagged and the non-specific tag)."""
+    return tag is None or tag == "!" or tag in STANDARD_TAGS or tag in WP_TAGS
+
+
+def unknown_tag_problem(tag: str) -> tuple[str, str]:
+    """The summary and detail of the diagnostic for a tag no part of wp reads: its text is not kept
+    silently (it may be a tag of another tool whose meaning wp would lose)."""
+    shown = "!!" + tag.removeprefix(YAML_PREFIX) if tag.startswith(YAML_PREFIX) else tag
+    return (
+        f"unknown YAML tag {shown}",
+        f"wp reads these tags: {SUPPORTED_TAGS}; remove the tag or use one of them",
+    )
 
 
 def scalar_value(node: Node) -> Any:
@@ -319,6 +341,8 @@ class EventBuilder:
         tag = event.tag
         if tag is None or tag == "!":
             return str(self.loader.resolve(ScalarNode, event.value, event.implicit))
+        if not known_tag(tag):
+            raise NeedsNodes  # the node reader words the error at the tag's position
         return str(tag)
 
     def _value(self, event: Any, at: Path) -> Any:
@@ -332,6 +356,8 @@ class EventBuilder:
             return _typed(tag, event.value, None)
         if kind is not MappingStartEvent and kind is not SequenceStartEvent:
             raise NeedsNodes  # an alias
+        if not known_tag(event.tag):
+            raise NeedsNodes
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise NeedsNodes

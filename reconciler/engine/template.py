@@ -46,6 +46,8 @@ CONTEXT_NAMES: frozenset[str] = frozenset({"flow_run", "deployment", "work_pool"
 _MAX_POWER_BITS = 4096
 _MAX_NESTING = 40  # levels of operators, calls and brackets in one template string
 _ENV_NAME = "__env__"
+# wp's own credentials: a template that reads them would hand the server's or worker's secret to every job
+WP_CREDENTIALS = frozenset({"WP_API_KEY", "WP_DATABASE_URL", "WP_SYNC_WEBHOOK_SECRET", "WP_SYNC_GIT_TOKEN"})
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _ENV_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _SAFE_FILTERS = (
@@ -209,6 +211,13 @@ def _refuse_unsafe(ast: nodes.Node) -> None:
         for n in ast.find_all(nodes.Getitem)
         if _is_env_node(n.node) and isinstance(n.arg, nodes.Const) and isinstance(n.arg.value, str)
     }
+    for item in ast.find_all(nodes.Getitem):
+        if id(item.node) in reads_one and is_wp_credential(str(item.arg.value)):  # type: ignore[attr-defined]
+            raise _Refused(
+                f"{{{{ ${item.arg.value} }}}} would hand wp's own credential to the job (its API key, "  # type: ignore[attr-defined]
+                "database URL or sync secrets); pass the job a credential of its own, e.g. a Kubernetes "
+                "Secret or a variable of the job's environment that is not a WP_ setting"
+            )
     for name in ast.find_all(nodes.Name):
         if name.name.startswith("__") and id(name) not in reads_one:
             raise _Refused(
@@ -227,6 +236,13 @@ def _refuse_unsafe(ast: nodes.Node) -> None:
             key = node.arg.value
             if isinstance(key, str) and key.startswith("_") and not _is_env_node(node.node):
                 raise _Refused(f"item {key!r} is not allowed in a job template (names starting with _)")
+
+
+def is_wp_credential(name: str) -> bool:
+    """Whether environment variable `name` is one of wp's own credentials (WP_CREDENTIALS, or any WP_ name
+    that looks secret: *_KEY, *_TOKEN, *_SECRET, *PASSWORD*)."""
+    upper = name.upper()
+    return upper in WP_CREDENTIALS or (upper.startswith("WP_") and is_secret_key(upper))
 
 
 def _is_env_node(node: nodes.Node) -> bool:
@@ -711,7 +727,8 @@ def _namespace(
     ns.update({k: v for k, v in variables.items() if v is not None})
     if isinstance(ns.get("env"), Mapping):
         ns["env"] = {k: v for k, v in ns["env"].items() if v is not None}
-    ns[_ENV_NAME] = _EnvView(env)
+    # never rendered, even by a template that got past check_template: wp's own credentials are left out
+    ns[_ENV_NAME] = _EnvView({k: v for k, v in env.items() if not is_wp_credential(k)})
     return ns
 
 

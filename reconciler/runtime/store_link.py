@@ -20,7 +20,8 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TypeVar
 
-from reconciler.errors import WpError
+from reconciler.errors import NotFoundError, WpError
+from reconciler.model import FlowRun
 from reconciler.states import SLOT_STATES
 from reconciler.store.base import Store
 
@@ -115,19 +116,28 @@ class StoreLink:
             self.failed("checking which runs are still this worker's", exc)
             return {}
         by_id = {r.id: r for r in runs}
-        complete = len(runs) < OWNERSHIP_PAGE
         taken: dict[str, str] = {}
         for run_id in held:
             run = by_id.get(run_id)
-            if run is not None and run.worker not in (None, self.name):
-                taken[run_id] = f"worker {run.worker} holds it now"
-            elif run is None and complete:
-                taken[run_id] = self._why_gone(run_id)
+            why = self._not_ours(run) if run is not None else self._why_gone(run_id)
+            if why is not None:
+                taken[run_id] = why
         return taken
 
-    def _why_gone(self, run_id: str) -> str:
+    def _not_ours(self, run: FlowRun) -> str | None:
+        if run.state not in {s.value for s in SLOT_STATES}:
+            return f"it is {run.state}" + (f": {run.state_message}" if run.state_message else "")
+        if run.worker not in (None, self.name):
+            return f"worker {run.worker} holds it now"
+        return None
+
+    def _why_gone(self, run_id: str) -> str | None:
+        """A run missing from the page of slot holders: read it alone (a full page proves nothing)."""
         try:
             run = self.store.get_flow_run(run_id)
-        except WpError:
+        except NotFoundError:
             return "the store no longer has it"
-        return f"it is {run.state}" + (f": {run.state_message}" if run.state_message else "")
+        except WpError as exc:
+            self.failed(f"checking run {run_id}", exc)
+            return None
+        return self._not_ours(run)

@@ -531,3 +531,28 @@ def test_a_missing_file_named_in_a_large_file_is_placed_at_its_tag(write: Write)
     missing = [d for d in fast.diagnostics if "nope.json" in d.summary]
     assert len(missing) == 1 and missing[0].location == "wp.yaml:4:34", missing
     assert fast.diagnostics == load_project(write({"wp.yaml": text}), {}).diagnostics
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "tag"),
+    [
+        ("project: p\nwork_pools:\n  - name: a\n    description: !foo x\n", "wp.yaml:4:18", "!foo"),
+        ("project: p\nwork_pools: !things\n  - name: a\n", "wp.yaml:2:13", "!things"),
+        ("x: &a 1\nproject: p\nwork_pools:\n  - name: a\n    description: !foo x\n", "wp.yaml:5:18", "!foo"),
+    ],
+)
+def test_an_unknown_yaml_tag_is_an_error_naming_the_supported_ones(
+    write: Write, text: str, where: str, tag: str
+) -> None:
+    result = load_project(write({"wp.yaml": text}), {})
+    found = [e for e in errors(result) if "unknown YAML tag" in e]
+    assert len(found) == 1, errors(result)
+    assert found[0].startswith(f"{where}: error: unknown YAML tag {tag}"), found
+    assert "!file" in found[0] and "!!str" in found[0]
+
+
+def test_standard_yaml_tags_still_work(write: Write) -> None:
+    text = "project: p\nwork_pools:\n  - name: !!str a\n    concurrency_limit: !!int '3'\n"
+    result = load_project(write({"wp.yaml": text}), {})
+    assert errors(result) == []
+    assert result.desired is not None and result.desired.pools[0].concurrency_limit == 3

@@ -66,3 +66,38 @@ def test_ordinary_joins_and_concatenations_still_work() -> None:
     assert render("{{ ['a', 'b'] | join('-') }}")["command"] == "a-b"
     assert render("{{ 'x' * 3 ~ 'y' }}")["command"] == "xxxy"
     assert render("{{ [1, 2] + [3] }}")["command"] == [1, 2, 3]
+
+
+WP_SECRETS = {
+    "WP_API_KEY": "wp-secret-key",
+    "WP_DATABASE_URL": "postgresql://wp:db-password@db/wp",
+    "WP_SYNC_WEBHOOK_SECRET": "hook-secret",
+    "WP_SYNC_GIT_TOKEN": "git-token",
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ $WP_API_KEY }}",
+        "Bearer {{ $WP_API_KEY }}",
+        "{{ $WP_DATABASE_URL | upper }}",
+        "{{ $HOME ~ $WP_SYNC_WEBHOOK_SECRET }}",
+        "{{ $WP_SYNC_GIT_TOKEN }}",
+        "{{ __env__['WP_API_KEY'] }}",
+    ],
+)
+def test_wps_own_credentials_cannot_be_rendered_into_a_job(text: str) -> None:
+    t = BaseJobTemplate(
+        job_configuration={"env": {"TOKEN": text}}, variables={"type": "object", "properties": {}}
+    )
+    [problem] = check_template(t)  # wp validate refuses it, naming the field
+    assert problem.path == ("job_configuration", "env", "TOKEN")
+    assert "WP_" in problem.message and "credential" in problem.message
+    with pytest.raises(ValidationError) as refused:  # and a worker never renders it
+        render_job_configuration(t, {}, env={**WP_SECRETS, "HOME": "/root"})
+    assert not any(secret in str(refused.value) for secret in WP_SECRETS.values())
+
+
+def test_other_wp_variables_still_render() -> None:
+    assert render("{{ $WP_PLATFORM_DIR }}/flows", env={"WP_PLATFORM_DIR": "/srv"})["command"] == "/srv/flows"
