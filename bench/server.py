@@ -43,13 +43,14 @@ from reconciler.store.base import ApplyRecord
 from reconciler.store.client import HttpStore
 from reconciler.store.sql import SqlStore
 
-WP = str(Path(sys.executable).parent / "wp")
+WP = str(Path(sys.executable).parent / "wp")  # --wp names another install's (e.g. to compare two versions)
 MB = 2**20
 POOL_RUNS = 12_000  # scheduled runs in the claimed pool
 POOL_DUE = 3_000  # of them due now: enough for every claim to find work
 POOL_LIMIT = 10
 CLAIMS = 300
 CLAIM_BATCH = 10  # a worker with --limit 10 asks for up to its free slots
+CPU_TO_HEALTHY: list[float] = []
 
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
@@ -85,7 +86,8 @@ def tree_rss(pid: int) -> int:
 
 @contextmanager
 def server(home: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
-    """`wp server start` on `home`: (process, base URL, seconds from spawn to healthy)."""
+    """`wp server start` on `home`: (process, base URL, seconds from spawn to healthy). The CPU seconds the
+    process used until then are in CPU_TO_HEALTHY (a figure less swayed by a loaded machine than wall time)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
@@ -100,7 +102,9 @@ def server(home: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
         wait(lambda: healthy(url) or proc.poll() is not None, "the server to answer /health")
         if proc.poll() is not None:
             raise SystemExit(f"wp server start exited with {proc.returncode}")
-        yield proc, url, time.perf_counter() - t0
+        healthy_after = time.perf_counter() - t0
+        CPU_TO_HEALTHY.append(procfs.cpu_seconds(proc.pid))
+        yield proc, url, healthy_after
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -114,10 +118,12 @@ def span(values: list[float], unit: str, digits: int = 3) -> str:
 def start_section(runs: int) -> None:
     print("\n== wp server start, existing SQLite database, default flags")
     starts, idle, exits = [], [], []
+    CPU_TO_HEALTHY.clear()
     with tempfile.TemporaryDirectory(prefix="wp-bench-server-") as tmp:
         home = Path(tmp)
         with server(home):  # the first start migrates: every measured one finds the database at head
             pass
+        CPU_TO_HEALTHY.clear()
         for _ in range(runs):
             with server(home) as (proc, _url, started):
                 starts.append(started)
@@ -128,6 +134,7 @@ def start_section(runs: int) -> None:
                 proc.wait(timeout=60)
                 exits.append(time.perf_counter() - t0)
     print(f"  start -> healthy:   {span(starts, 's')}")
+    print(f"  CPU to healthy:     {span(CPU_TO_HEALTHY, 's')} (user + system)")
     print(f"  idle RSS (tree):    {span(idle, 'MB', 1)}")
     print(f"  exit on SIGTERM:    {span(exits, 's')}")
 
@@ -279,13 +286,16 @@ def create_run(client: HttpStore) -> str:
 
 
 def main() -> None:
+    global WP
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5, help="samples per sampled row")
     parser.add_argument("--only", default="start,claim,worker", help="sections to run, comma-separated")
+    parser.add_argument("--wp", default=WP, help="the wp executable to measure (default: this venv's)")
     args = parser.parse_args()
+    WP = args.wp
     sections = set(args.only.split(","))
     load = os.getloadavg()[0]
-    print(f"wp server and worker figures; load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"{WP}: server and worker figures; load average {load:.1f} on {os.cpu_count()} CPUs")
     if "start" in sections:
         start_section(args.runs)
     if "claim" in sections:

@@ -89,7 +89,7 @@ COMMANDS: dict[str, Entry] = {
         "app",
         "Continuous GitOps sync: watch a branch, apply each new revision, report drift.",
     ),
-    "worker": Entry("reconciler.cli.runs", "worker_app", "Start workers and list them."),
+    "worker": Entry("reconciler.cli.workers", "worker_app", "Start workers and list them."),
     "flow-run": Entry("reconciler.cli.runs", "flow_run_app", "List, inspect, follow and cancel flow runs."),
     "server": Entry(
         "reconciler.cli.server",
