@@ -101,11 +101,12 @@ FACTS: Final[dict[str, Facts]] = {
     "wp_deployment": Facts(
         Deployment,
         force_new=frozenset({"flow", "name"}),
-        computed=frozenset({"flow", "work_pool", "work_queue", "parameter_schema"}),
+        computed=frozenset({"flow", "work_pool", "work_queue"}),
         json_strings=frozenset({"job_variables", "parameters", "pull_steps", "parameter_schema"}),
         descriptions={
             "flow": "Defaults to the entrypoint's function name with _ replaced by -.",
-            "parameter_schema": "JSON string; the flow's parameters, recorded when `wp apply` reads the code.",
+            "parameter_schema": "JSON string; the flow's parameters, which `wp apply` records from the code; "
+            "Terraform reads no code and leaves it unset.",
         },
     ),
     "schedules": Facts(Schedule, json_strings=frozenset({"parameters"})),

@@ -551,7 +551,10 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
     reader.files.extend(reader.rel(path) for path in checked.files)
     flow_names = checked.flow_names
     desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root))
-    desired = with_parameter_schemas(desired, {e: f.schema for e, f in checked.functions.items()})
+    # Terraform reads no code, so a deployment declared in a .tf file records no schema: both tools agree
+    in_tf = {a for a in sources.addresses if (at := sources.locate(a)) and at.file.endswith(".tf")}
+    schemas = {e: f.schema for e, f in checked.functions.items()}
+    desired = with_parameter_schemas(desired, schemas, skip=in_tf)
     reader.diagnostics.extend(notes)
     reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
     reader.diagnostics.extend(pull_step_problems(parsed.deployments, positions))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from functools import partial
 from typing import Any, TypeVar
 
@@ -283,11 +283,14 @@ def to_desired(
     return desired, SourceMap(positions, roots), builder.diagnostics
 
 
-def with_parameter_schemas(desired: DesiredState, schemas: Mapping[str, dict[str, Any]]) -> DesiredState:
+def with_parameter_schemas(
+    desired: DesiredState, schemas: Mapping[str, dict[str, Any]], skip: Set[str] = frozenset()
+) -> DesiredState:
     """`desired` with each deployment's flow parameters (by entrypoint) recorded, as Prefect records a
     deployment's `parameter_openapi_schema`: runs are checked against them where the code cannot be read."""
     deployments = tuple(
-        d.model_copy(update={"parameter_schema": schemas.get(d.entrypoint)}) for d in desired.deployments
+        d if d.key.address in skip else d.model_copy(update={"parameter_schema": schemas.get(d.entrypoint)})
+        for d in desired.deployments
     )
     return desired.model_copy(update={"deployments": deployments})
 
