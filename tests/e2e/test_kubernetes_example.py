@@ -79,7 +79,7 @@ def test_every_example_kubernetes_pool_renders_jobs_the_api_server_accepts(tmp_p
                             state="PENDING",
                             expected_start_time="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
                         )
-                        configuration = worker._render(run, deployment)
+                        configuration = worker._render(run, deployment, pool)
                         job = Job(run, deployment, configuration, {}, "checker")
                         body = job_body(job)
                         where = f"{project.name}: {deployment.flow}/{deployment.name} on {pool.name}"

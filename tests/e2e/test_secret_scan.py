@@ -24,6 +24,8 @@ import pytest
 from test_runtime_scenarios import KEY, WP, Runtime, clean_env
 from wp_cli import run_wp
 
+from reconciler.shortcut import noop_key
+
 PASSWORD = 'pw "Kx81"/é&+param'  # quotes, a slash, a non-ASCII letter, & and +: every encoding differs
 TOKEN = "tok/env+Lm52=variable"  # given to wp plan through the environment: ${API_TOKEN}
 SCHEDULE_SECRET = "sched-secret-Vq03"
@@ -103,6 +105,7 @@ def _leaks(text: str) -> list[str]:
 class Scene:
     runtime: Runtime
     run_id: str  # a run the worker ran to FAILED
+    noop_key: str  # where `wp apply` recorded the project's known no-op (`GET /plan-inputs/{key}`)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +131,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         run_id = _new_run(rt)
         worker = rt.start_worker("w1", "--run-once")
         assert worker.wait(timeout=60) == 0, rt.worker_log("w1")
-        yield Scene(rt, run_id)
+        yield Scene(rt, run_id, noop_key(root, None))
     finally:
         rt.close()
 
@@ -213,6 +216,7 @@ def test_no_api_answer_ui_page_or_cli_view_carries_a_secret(scene: Scene) -> Non
             "run_id": run_id,
             "pool": "p",
             "lock_id": "none",
+            "key": scene.noop_key,
         }
         for path in _api_paths(client, values):
             params = {"worker": "w1"} if path.endswith("/inputs") else {}

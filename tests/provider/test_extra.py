@@ -49,7 +49,8 @@ def test_wp_installs_without_the_providers_packages_and_dev_keeps_them() -> None
 
 def test_wp_itself_never_imports_the_providers_packages() -> None:
     code = (
-        "import sys; from reconciler.cli.main import app; from reconciler.api import create_app; "
+        "import sys, importlib; from reconciler.cli.commands import COMMANDS; "
+        "[importlib.import_module(e.module) for e in COMMANDS.values()]; from reconciler.api import create_app; "
         "import reconciler.store.sql; "
         "print(sorted(m for m in ('grpc', 'google.protobuf', 'msgpack', 'cryptography') if m in sys.modules))"
     )
