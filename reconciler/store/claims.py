@@ -194,9 +194,11 @@ class SqlClaims(SqlEngine):
             return []
         values = {"state": RunState.PENDING.value, "worker": worker, "updated": now, "state_message": None}
         ids = [r["id"] for r in picked]
-        conn.execute(
-            update(flow_runs).where(flow_runs.c.id.in_(ids), flow_runs.c.state.in_(CLAIMABLE)), values
-        )
+        # `state || ''`, not `state`: SQLite's planner, which has no statistics, would otherwise serve this UPDATE
+        # from the index on state and walk every SCHEDULED run of the store instead of the handful of ids
+        # (measured: 5.4 ms of a 11.6 ms claim at 12,000 runs); the ids are the primary key.
+        still_claimable = flow_runs.c.state.concat("").in_(CLAIMABLE)
+        conn.execute(update(flow_runs).where(flow_runs.c.id.in_(ids), still_claimable), values)
         actor = run_history.worker_actor(worker)
         run_history.record(
             conn,
