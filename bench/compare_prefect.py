@@ -26,19 +26,18 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import procfs
+from loopback import free_port, healthy
 
 PREFECT = "3.9.1"
 WP_BIN = Path(sys.executable).parent
@@ -50,24 +49,6 @@ def install_prefect() -> Path:
     env = os.environ | {"WP_PREFECT_VERSION": PREFECT}
     done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True)
     return Path(done.stdout.strip().splitlines()[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def tree_rss(pid: int) -> int:
-    return procfs.rss(pid) + sum(procfs.rss(child) for child in procfs.children(pid))
 
 
 @dataclass
@@ -191,7 +172,7 @@ def measure_round(system: System, home: Path, samples: Samples, round_no: int) -
         add("work-pool ls against the server (s)", system.time_cli(["work-pool", "ls"], api))
         add("work-pool inspect against the server (s)", system.time_cli(["work-pool", "inspect", "p0"], api))
         time.sleep(3)  # idle: let start-up work settle
-        add("server RSS idle, process tree (MB)", tree_rss(proc.pid) / 2**20)
+        add("server RSS idle, process tree (MB)", procfs.tree_rss(proc.pid) / 2**20)
         t0 = time.perf_counter()
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)

@@ -62,3 +62,8 @@ def cpu_seconds(pid: int) -> float:
     fields = stat.rsplit(")", 1)[1].split()
     # after the command: state is field 3, utime and stime are fields 14 and 15 (1-based)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of `pid` and all its descendants, in bytes."""
+    return rss(pid) + sum(rss(child) for child in children(pid))

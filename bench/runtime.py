@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import procfs
 import runtime_claim
+from loopback import free_port, healthy
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -223,12 +222,6 @@ def throughput(bench: Bench, n: int, peaks: Peaks) -> tuple[float, int]:
 # ---------------------------------------------------------------------------------------------- sections
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def served(home: Path) -> Iterator[Bench]:
     port = free_port()
@@ -239,13 +232,7 @@ def served(home: Path) -> Iterator[Bench]:
         argv, cwd=home, env=env_for(WP_HOME=str(home)), stdout=log, stderr=subprocess.STDOUT
     )
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait(healthy, "the wp server", timeout=60)
+    wait(lambda: healthy(f"{url}/health"), "the wp server", timeout=60)
     store = HttpStore(url)
     bench = Bench(home, env_for(WP_API_URL=url), store, server)
     try:

@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import procfs
+from loopback import free_port, healthy
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
@@ -58,30 +57,12 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return env | {"WP_HOME": str(home)} | extra
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def wait(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise SystemExit(f"gave up waiting for {what}")
         time.sleep(0.005)
-
-
-def tree_rss(pid: int) -> int:
-    return procfs.rss(pid) + sum(procfs.rss(child) for child in procfs.children(pid))
 
 
 @contextmanager
@@ -99,7 +80,7 @@ def server(home: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
         start_new_session=True,
     )
     try:
-        wait(lambda: healthy(url) or proc.poll() is not None, "the server to answer /health")
+        wait(lambda: healthy(url + "/health") or proc.poll() is not None, "the server to answer /health")
         if proc.poll() is not None:
             raise SystemExit(f"wp server start exited with {proc.returncode}")
         healthy_after = time.perf_counter() - t0
@@ -128,7 +109,7 @@ def start_section(runs: int) -> None:
             with server(home) as (proc, _url, started):
                 starts.append(started)
                 time.sleep(3)  # idle: let start-up work settle
-                idle.append(tree_rss(proc.pid) / MB)
+                idle.append(procfs.tree_rss(proc.pid) / MB)
                 t0 = time.perf_counter()
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=60)
@@ -232,7 +213,7 @@ def worker_round(home: Path, url: str, client: HttpStore, name: str) -> tuple[fl
     sizes = (
         procfs.rss(worker.pid) / MB,
         sum(procfs.rss(c) for c in flow_children(worker.pid)) / MB,
-        tree_rss(worker.pid) / MB,
+        procfs.tree_rss(worker.pid) / MB,
     )
     # A stopping worker lets its runs finish: cancel them (the worker kills them), then stop it.
     for run_id in ids:

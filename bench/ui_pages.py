@@ -11,7 +11,6 @@ server-side time is the median of 5 fetches of the page's HTML. Prints figures; 
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import procfs
+from loopback import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
 from ui_browser import start_browser
@@ -66,12 +66,6 @@ def seed(url: str) -> None:
         )
     store.insert_scheduled_runs(runs)
     store.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_ms(url: str) -> float:

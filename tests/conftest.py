@@ -12,7 +12,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from reconciler.store.sql import SqlStore
+from tests.wp_server import free_port
 
 TEMPLATE_DB = "wp_template"
 
@@ -34,12 +34,6 @@ def _pg_bin() -> Path | None:
         return Path(found).resolve().parent
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_postgres_user(argv: list[str]) -> list[str]:
@@ -55,7 +49,7 @@ def _throwaway_cluster(bin_dir: Path) -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="wp-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     run = _as_postgres_user
     subprocess.run(
         run(

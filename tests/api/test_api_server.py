@@ -18,14 +18,9 @@ import pytest
 from reconciler.errors import AuthError
 from reconciler.model import WorkPool
 from reconciler.store.client import HttpStore
+from tests.wp_server import free_port
 
 KEY = "server-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wp() -> str:
@@ -51,7 +46,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
     env.update(WP_HOME=str(tmp_path / "home"), WP_API_KEY=KEY)
     proc = subprocess.Popen(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp
 
 from reconciler.api.lazy import LazyApp
 from reconciler.store.sql import SqlStore
+from tests.wp_server import free_port
 
 KEY = "lazy-key"
 
@@ -82,12 +82,6 @@ NOT_AT_START = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One `wp server start` on an existing database (at head), probed from inside."""
@@ -96,7 +90,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
     env.update(WP_HOME=str(home), WP_API_KEY=KEY)
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(_free_port()), KEY],
+        [sys.executable, "-c", PROBE, str(free_port()), KEY],
         env=env,
         cwd=home,
         capture_output=True,

@@ -25,7 +25,8 @@ import pytest
 from test_runtime_scenarios import FINAL, Runtime, finished, new_run, project, wait_for  # noqa: F401
 from wp_cli import run_wp
 
-from tests.conftest import _as_postgres_user, _free_port, _pg_bin
+from tests.conftest import _as_postgres_user, _pg_bin
+from tests.wp_server import free_port
 
 ONE_SLOT = """
 project: outages
@@ -121,7 +122,7 @@ def own_postgres() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="wp-outages-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    port = _free_port()
+    port = free_port()
     initdb = [str(bin_dir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--no-sync"]
     subprocess.run(_as_postgres_user(initdb), check=True, capture_output=True)
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"

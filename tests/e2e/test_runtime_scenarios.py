@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,7 @@ from reconciler.model import FlowRun, WorkPool, WorkQueue
 from reconciler.runtime.scheduler import Scheduler
 from reconciler.store.client import HttpStore
 from reconciler.store.sql import SqlStore
+from tests.wp_server import free_port
 
 KEY = "scenario-key"
 REPO = Path(__file__).resolve().parents[2]
@@ -73,12 +73,6 @@ deployments:
 
 
 # ---------------------------------------------------------------------------------------------- harness
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.store.base import SyncKey
 from reconciler.store.sql import SqlStore
+from tests.wp_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +41,6 @@ def remote(tmp_path: Path) -> Iterator[Remote]:
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
     return env | {"WP_HOME": str(tmp_path / "home")} | extra
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -107,7 +101,7 @@ def _signed_push(remote: Remote, branch: str = "main") -> tuple[bytes, dict[str,
 
 def test_server_runs_the_sync_loop_and_a_webhook_applies_at_once(remote: Remote, tmp_path: Path) -> None:
     first = remote.commit({"wp.yaml": project_yaml({"p": 4}), "flows/hello.py": FLOW}, "first")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _env(
         tmp_path,

@@ -22,6 +22,7 @@ from wp_cli import WP_SCRIPT, run_wp
 from reconciler.model import FlowRun
 from reconciler.store.open import open_store
 from reconciler.store.sql import SqlStore
+from tests.wp_server import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -39,14 +40,6 @@ deployments:
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     project = tmp_path / "project"
@@ -59,7 +52,7 @@ def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, list[s
     servers, urls = [], []
     try:
         for _ in range(2):
-            port = _free_port()
+            port = free_port()
             servers.append(
                 subprocess.Popen(
                     [str(WP_SCRIPT), "server", "start", "--port", str(port)],

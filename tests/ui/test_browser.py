@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -29,6 +28,7 @@ from wp_cli import run_wp
 
 from reconciler.model import FlowRun, WorkPool
 from reconciler.store.client import HttpStore
+from tests.wp_server import free_port
 
 # one server, worker and browser for the module: keep its tests on one xdist worker (`--dist loadgroup`)
 pytestmark = [pytest.mark.xdist_group("ui-browser"), pytest.mark.slow]
@@ -76,12 +76,6 @@ deployments:
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
@@ -91,7 +85,7 @@ def _env(**extra: str) -> dict[str, str]:
 @dataclass
 class Env:
     root: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
     driver: Any = None
 
