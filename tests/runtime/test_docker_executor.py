@@ -60,21 +60,6 @@ FLOWS = textwrap.dedent(
 
 
 @pytest.fixture(scope="session")
-def docker_client() -> Any:
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        message = f"no Docker Engine reachable (DOCKER_HOST or the default socket): {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return client
-
-
-@pytest.fixture(scope="session")
 def images(docker_client: Any) -> dict[str, str]:
     """Image reference -> Python version: the oldest and newest supported (built once, then cached)."""
     done = subprocess.run(

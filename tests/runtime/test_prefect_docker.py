@@ -107,21 +107,6 @@ class DockerPass:
 
 
 @pytest.fixture(scope="module")
-def docker_client() -> Any:
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        message = f"no Docker Engine reachable (DOCKER_HOST or the default socket): {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return client
-
-
-@pytest.fixture(scope="module")
 def docker_pass(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerPass]:
     image, _ = prefect_image(
         docker_client, str(prefect_python())
