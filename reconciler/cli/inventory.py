@@ -167,10 +167,8 @@ def export(
     """Write every live object as configuration (secrets become ${VAR} references)."""
     document = config_document(server_defaults=fmt is ExportFormat.tf)
     if fmt is ExportFormat.tf:
-        try:
-            from reconciler.config.hcl import export_tf  # type: ignore[import-not-found, unused-ignore]
-        except ImportError:
-            fail("export --format tf is not available in this build", hint="use --format yaml")
+        from reconciler.config.hcl_export import export_tf
+
         text = export_tf(document)
     else:
         text = dump_yaml(document)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.config.hcl import export_tf, load_tf
+from reconciler.config.hcl import load_tf
+from reconciler.config.hcl_export import export_tf
 from reconciler.config.load import load_project
 from reconciler.engine.apply import apply_plan
 from reconciler.engine.plan import Action
