@@ -173,8 +173,12 @@ def read_logs(
     store: StoreDep,
     after: int = -1,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    prefix: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Only stdout lines that start with this text."),
+    ] = None,
 ) -> list[LogLine]:
-    return store.read_logs(run_id, after_seq=after, limit=limit)
+    return store.read_logs(run_id, after_seq=after, limit=limit, prefix=prefix)
 
 
 @router.post("/work_pools/{pool}/claim", response_model=list[FlowRun])

@@ -303,12 +303,11 @@ def task_runs(store: Store, run_id: str) -> list[dict[str, Any]]:
 
     found: list[dict[str, Any]] = []
     last_seq = -1
-    while batch := store.read_logs(run_id, after_seq=last_seq):
+    while batch := store.read_logs(run_id, after_seq=last_seq, prefix=TASK_SUMMARY_PREFIX):
         for line in batch:
-            if line.stream == "stdout" and line.message.startswith(TASK_SUMMARY_PREFIX):
-                task = read_task_summary(line.message)
-                if task is not None:
-                    found.append(task)
+            task = read_task_summary(line.message)
+            if task is not None:
+                found.append(task)
         last_seq = max(line.seq for line in batch)
     return found
 

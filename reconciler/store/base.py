@@ -392,7 +392,12 @@ class Store(Protocol):
 
     def append_logs(self, lines: Sequence[LogLine]) -> None: ...
 
-    def read_logs(self, run_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[LogLine]: ...
+    def read_logs(
+        self, run_id: str, *, after_seq: int = -1, limit: int = 1000, prefix: str | None = None
+    ) -> list[LogLine]:
+        """The run's log lines after `after_seq`, in order; with `prefix`, only stdout lines starting with it
+        (found by the database, so a run's few summary lines are read without its whole output)."""
+        ...
 
     # ------------------------------------------------------------------ scheduler services (issue 4)
     def insert_scheduled_runs(self, runs: Iterable[FlowRun]) -> int:

@@ -506,8 +506,13 @@ class HttpStore:
             body = [line.model_dump(mode="json") for line in run_lines]
             self._request("POST", f"/flow_runs/{_segment(run_id)}/logs", json=body)
 
-    def read_logs(self, run_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[LogLine]:
-        data = self._get(f"/flow_runs/{_segment(run_id)}/logs", after=after_seq, limit=limit)
+    def read_logs(
+        self, run_id: str, *, after_seq: int = -1, limit: int = 1000, prefix: str | None = None
+    ) -> list[LogLine]:
+        query: dict[str, Any] = {"after": after_seq, "limit": limit}
+        if prefix is not None:
+            query["prefix"] = prefix
+        data = self._get(f"/flow_runs/{_segment(run_id)}/logs", **query)
         return _LOGS.validate_python(data)
 
     # ------------------------------------------------------------------------------------ scheduler services

@@ -486,13 +486,20 @@ class SqlRuns(SqlEngine):
         ]
         conn.execute(insert(flow_run_logs), rows)
 
-    def read_logs(self, run_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[LogLine]:
+    def read_logs(
+        self, run_id: str, *, after_seq: int = -1, limit: int = 1000, prefix: str | None = None
+    ) -> list[LogLine]:
         query = (
             select(flow_run_logs)
             .where(flow_run_logs.c.run_id == run_id, flow_run_logs.c.seq > after_seq)
             .order_by(flow_run_logs.c.seq)
             .limit(max(0, limit))
         )
+        if prefix is not None:  # substr, not LIKE: no wildcards to escape, and case-sensitive on both databases
+            query = query.where(
+                flow_run_logs.c.stream == "stdout",
+                func.substr(flow_run_logs.c.message, 1, len(prefix)) == prefix,
+            )
         with self.reading() as conn:
             return [LogLine.model_validate(dict(r)) for r in conn.execute(query).mappings()]
 
