@@ -285,8 +285,9 @@ def explain(
     code = code_location(pool, deployment or preview_deployment(pool), rendered, env)
     sources = explain_job_configuration(template, job_variables, None)
     values = effective_variables(template, job_variables, None)
-    rendered = mask_secrets(rendered)
-    values = mask_secrets(values)
+    patterns = store.secret_patterns()  # the defaults and the patterns applied projects added
+    rendered = mask_secrets(rendered, patterns)
+    values = mask_secrets(values, patterns)
     if json_out:
         print_json(
             {

@@ -495,7 +495,8 @@ class SqlRuns(SqlEngine):
             .order_by(flow_run_logs.c.seq)
             .limit(max(0, limit))
         )
-        if prefix is not None:  # substr, not LIKE: no wildcards to escape, and case-sensitive on both databases
+        # substr, not LIKE: no wildcards to escape, and case-sensitive on both databases
+        if prefix is not None:
             query = query.where(
                 flow_run_logs.c.stream == "stdout",
                 func.substr(flow_run_logs.c.message, 1, len(prefix)) == prefix,

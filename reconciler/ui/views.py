@@ -121,8 +121,8 @@ def pools_overview(store: Store, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def template_variables(template: BaseJobTemplate | None) -> list[dict[str, Any]]:
-    """The template's variables with their type, default and description, secrets masked."""
+def template_variables(template: BaseJobTemplate | None, patterns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The template's variables with their type, default and description, secrets (by `patterns`) masked."""
     if template is None:
         return []
     props = template.variables.get("properties", {}) if isinstance(template.variables, Mapping) else {}
@@ -132,7 +132,7 @@ def template_variables(template: BaseJobTemplate | None) -> list[dict[str, Any]]
     out = []
     for name, schema in sorted(props.items()):
         schema = schema if isinstance(schema, Mapping) else {}
-        default = mask_secrets({name: schema.get("default")})[name]
+        default = mask_secrets({name: schema.get("default")}, patterns)[name]
         out.append(
             {
                 "name": name,
@@ -146,7 +146,7 @@ def template_variables(template: BaseJobTemplate | None) -> list[dict[str, Any]]
     return out
 
 
-def default_job(pool: WorkPool) -> tuple[dict[str, Any] | None, str | None]:
+def default_job(pool: WorkPool, patterns: tuple[str, ...]) -> tuple[dict[str, Any] | None, str | None]:
     """The job configuration a run with no job variables gets (for Kubernetes, the exact Job a worker whose
     environment sets nothing submits, as `wp explain` shows it)."""
     from reconciler.runtime.executors.base import ExecutorError
@@ -155,7 +155,7 @@ def default_job(pool: WorkPool) -> tuple[dict[str, Any] | None, str | None]:
     if pool.base_job_template is None:
         return None, None
     try:
-        return mask_secrets(preview(pool, None, {})), None
+        return mask_secrets(preview(pool, None, {}), patterns), None
     except (WpError, ExecutorError) as exc:
         return None, str(exc)
 
@@ -185,7 +185,8 @@ def pool_detail(store: Store, name: str, now: datetime) -> dict[str, Any]:
             }
         )
     counts = store.count_runs_by_state(name)
-    job, job_error = default_job(pool)
+    patterns = store.secret_patterns()  # the defaults and the patterns applied projects added
+    job, job_error = default_job(pool, patterns)
     upcoming = store.list_flow_runs(states=["SCHEDULED", "LATE"], work_pool=name, limit=RUNS_PAGE)
     active = store.list_flow_runs(states=list(ACTIVE), work_pool=name, limit=RUNS_PAGE)
     return {
@@ -195,7 +196,7 @@ def pool_detail(store: Store, name: str, now: datetime) -> dict[str, Any]:
         "slots_used": _slots(counts),
         "late": counts.get("LATE", 0),
         "counts": counts,
-        "variables": template_variables(pool.base_job_template),
+        "variables": template_variables(pool.base_job_template, patterns),
         "default_job": job,
         "default_job_error": job_error,
         "queues": queue_rows,

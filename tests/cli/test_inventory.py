@@ -94,3 +94,16 @@ def test_explain_of_an_address_without_flow_and_name_says_how_to_write_it(wp: Wp
     result = wp("explain", "deployment.nightly")
     assert result.code == 1
     assert "names no deployment" in result.stderr and "deployment.FLOW/NAME" in result.stderr
+
+
+def test_explain_masks_by_the_projects_own_secret_patterns_too(wp: Wp, project: ProjectWriter) -> None:
+    own = SECRET_PROJECT.replace("project: demo\n", "project: demo\nsecret_patterns: ['*_CREDS']\n").replace(
+        "LOG_LEVEL: info}", "LOG_LEVEL: info, VAULT_CREDS: vault-creds-9f3}"
+    )
+    assert wp("apply", project("source", own), "--auto-approve", env={"TOKEN": "t0ken-v"}).code == 0
+    for argv in (("deployment.say-hello/d", "--json"), ("deployment.say-hello/d",)):
+        result = wp("explain", *argv)
+        assert result.code == 0, result.stderr
+        assert "vault-creds-9f3" not in result.stdout and "t0ken-v" not in result.stdout
+    env = wp("explain", "deployment.say-hello/d", "--json").json()["job_configuration"]["env"]
+    assert env == {"API_TOKEN": "(sensitive)", "LOG_LEVEL": "info", "VAULT_CREDS": "(sensitive)"}

@@ -31,7 +31,9 @@ TOKEN = "tok/env+Lm52=variable"  # given to wp plan through the environment: ${A
 SCHEDULE_SECRET = "sched-secret-Vq03"
 POOL_DEFAULT = "pool-default-key-5150"
 PULL_TOKEN = "ghp_pullSecret_9911"
-SECRETS = (PASSWORD, TOKEN, SCHEDULE_SECRET, POOL_DEFAULT, PULL_TOKEN)
+# secret only by the project's own `secret_patterns` (no default pattern matches `vault_creds`)
+OWN_PATTERN = "vault-creds-value-7788"
+SECRETS = (PASSWORD, TOKEN, SCHEDULE_SECRET, POOL_DEFAULT, PULL_TOKEN, OWN_PATTERN)
 
 FLOW = textwrap.dedent(
     """
@@ -42,6 +44,7 @@ FLOW = textwrap.dedent(
         print("json " + json.dumps(db_password), flush=True)
         print("token " + os.environ.get("API_TOKEN", "-"), flush=True)
         print("default " + os.environ.get("API_KEY", "-"), flush=True)
+        print("creds " + os.environ.get("VAULT_CREDS", "-"), flush=True)
         print("digest " + hashlib.sha256(db_password.encode()).hexdigest()[:12], flush=True)
         raise ValueError(f"login failed for {db_password!r}")
     """
@@ -49,19 +52,21 @@ FLOW = textwrap.dedent(
 
 CONFIG = """
 project: scan
+secret_patterns: ["*_creds"]
 work_pools:
   - name: p
     type: process
     base_job_template:
       job_configuration:
         command: "{{{{ command }}}}"
-        env: {{API_KEY: "{{{{ api_key }}}}", API_TOKEN: "{{{{ api_token }}}}"}}
+        env: {{API_KEY: "{{{{ api_key }}}}", API_TOKEN: "{{{{ api_token }}}}", VAULT_CREDS: "{{{{ vault_creds }}}}"}}
       variables:
         type: object
         properties:
           command: {{type: string, default: ""}}
           api_key: {{type: string, default: "{pool_default}"}}
           api_token: {{type: string, default: ""}}
+          vault_creds: {{type: string, default: "{own_pattern}"}}
 deployments:
   - name: d
     entrypoint: flows/leak.py:leak
@@ -121,6 +126,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
             schedule_secret=SCHEDULE_SECRET,
             pool_default=POOL_DEFAULT,
             pull_token=PULL_TOKEN,
+            own_pattern=OWN_PATTERN,
         )
     )
     rt = Runtime(root, {"WP_HOME": str(tmp_path / "home")})
@@ -189,6 +195,7 @@ def test_the_flow_got_its_secrets_and_the_store_got_them_masked(scene: Scene) ->
     # the flow had the clear values: the worker's own read is unmasked
     assert f"digest {hashlib.sha256(PASSWORD.encode()).hexdigest()[:12]}" in logs, logs
     assert "password (sensitive)" in logs and "token (sensitive)" in logs and "default (sensitive)" in logs
+    assert "creds (sensitive)" in logs  # masked by the project's own pattern, and the flow had the value
 
 
 def test_a_plan_through_the_server_sees_a_changed_secret_it_never_reads(scene: Scene) -> None:
@@ -248,6 +255,8 @@ def test_no_api_answer_ui_page_or_cli_view_carries_a_secret(scene: Scene) -> Non
         ("flow-run", "inspect", run_id, "--json"),
         ("flow-run", "ls", "--json"),
         ("work-pool", "inspect", "p"),
+        ("explain", "work_pool.p"),
+        ("explain", "deployment.leak/d", "--json"),
         ("history",),
     ):
         shown = run_wp(*argv, env=runtime.client_env())
