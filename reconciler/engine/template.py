@@ -19,15 +19,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from jinja2 import TemplateError, Undefined
 from jinja2.exceptions import SecurityError
-from referencing.exceptions import Unresolvable
 
 from reconciler.diagnostics import format_path
-from reconciler.engine.patterns import BoundedValidator
 from reconciler.engine.template_sandbox import (
     ENV_NAME,
     Path,
@@ -41,6 +38,11 @@ from reconciler.engine.template_sandbox import (
 from reconciler.engine.template_sizes import MAX_TEXT
 from reconciler.errors import ValidationError
 from reconciler.model import BaseJobTemplate, is_secret_key
+
+if TYPE_CHECKING:
+    # jsonschema (with referencing, rpds and the `regex` of patterns.py) is imported where variables are
+    # validated: a worker only renders, and those libraries were 5 MB of its memory.
+    import jsonschema
 
 # Names a worker passes in `context` (flow_run id/name, ...). They need no declaration in `variables`.
 CONTEXT_NAMES: frozenset[str] = frozenset({"flow_run", "deployment", "work_pool", "work_queue", "worker"})
@@ -139,6 +141,8 @@ _CACHE_MAX = 1024
 
 def _variables_validator(schema: Mapping[str, Any], for_run: bool) -> jsonschema.Draft202012Validator:
     """The validator of job variables against `schema` (without its `required` lists unless `for_run`)."""
+    from reconciler.engine.patterns import BoundedValidator
+
     slot = (id(schema), for_run)
     cached = _BY_ID.get(slot)
     if cached is not None and cached.schema == schema:
@@ -164,6 +168,10 @@ def _schema_errors(
     validator: jsonschema.Draft202012Validator | None = None,
 ) -> list[tuple[Path, str]]:
     """(path, message) of every way `instance` fails `schema`; a broken schema is one error at the root."""
+    from referencing.exceptions import Unresolvable
+
+    from reconciler.engine.patterns import BoundedValidator
+
     try:
         if validator is None:
             validator = BoundedValidator(schema)
@@ -182,6 +190,8 @@ def _error_message(error: jsonschema.ValidationError) -> str:
 
 
 def _schema_problem(schema: Mapping[str, Any]) -> TemplateProblem | None:
+    import jsonschema
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:

@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import types
 from pathlib import Path
-from typing import Any, Protocol, TextIO
 
 from reconciler.runtime import prefect_flows, prefect_lean, prefect_warm
-from reconciler.runtime.pull_steps import PullStepError, run_pull_steps
+
+# Every flow-run process pays for what this module imports, before the flow's own code: typing, dataclasses,
+# inspect, traceback and the pull steps (subprocess) were a quarter of a plain run's memory. Names for the type
+# checker only (mypy reads any `TYPE_CHECKING` as true); the rest is imported where it is needed.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, Protocol, TextIO
 
 ENV_RUN_ID = "WP_FLOW_RUN_ID"
 ENV_ENTRYPOINT = "WP_ENTRYPOINT"
@@ -61,12 +64,22 @@ class EntrypointFileMissing(EntrypointError):
         self.cwd = cwd
 
 
-@dataclass(frozen=True)
 class RunSpec:
-    run_id: str
-    entrypoint: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    pull_steps: list[dict[str, Any]] = field(default_factory=list)
+    """What the worker asks this process to run (a plain class: `dataclasses` imports `inspect`)."""
+
+    __slots__ = ("entrypoint", "parameters", "pull_steps", "run_id")
+
+    def __init__(
+        self,
+        run_id: str,
+        entrypoint: str,
+        parameters: dict[str, Any] | None = None,
+        pull_steps: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.entrypoint = entrypoint
+        self.parameters: dict[str, Any] = parameters or {}
+        self.pull_steps: list[dict[str, Any]] = pull_steps or []
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RunSpec:
@@ -96,10 +109,12 @@ def _json_env(env: Mapping[str, str], name: str, default: Any) -> Any:
 # ---------------------------------------------------------------------------------------------- reporting
 
 
-class Reporter(Protocol):
-    def report(self, state: str, message: str | None = None) -> None: ...
+if TYPE_CHECKING:
 
-    def close(self) -> None: ...
+    class Reporter(Protocol):
+        def report(self, state: str, message: str | None = None) -> None: ...
+
+        def close(self) -> None: ...
 
 
 class PipeReporter:
@@ -236,7 +251,9 @@ def load_entrypoint(entrypoint: str, cwd: Path) -> Callable[..., Any]:
     for part in attr.split("."):
         if not hasattr(obj, part):
             defined = sorted(
-                n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
+                n
+                for n, v in vars(module).items()
+                if isinstance(v, types.FunctionType) and not n.startswith("_")
             )
             raise EntrypointError(
                 f"{target} has no function {attr!r}; functions it defines: {', '.join(defined) or 'none'}"
@@ -245,7 +262,7 @@ def load_entrypoint(entrypoint: str, cwd: Path) -> Callable[..., Any]:
     if prefect_flows.is_prefect_flow(obj):  # run by Prefect's engine, with its contexts, loggers and retries
         return prefect_flows.runner_for(obj)
     # Any other decorated function (a wrapper) keeps the plain function in `.fn`.
-    function = obj if inspect.isfunction(obj) else getattr(obj, "fn", obj)
+    function = obj if isinstance(obj, types.FunctionType) else getattr(obj, "fn", obj)
     if not callable(function):
         raise EntrypointError(f"{entrypoint!r} is a {type(function).__name__}, not a function")
     return function
@@ -277,7 +294,8 @@ def _load_module(target: str) -> Any:
 
 def call(function: Callable[..., Any], parameters: Mapping[str, Any]) -> Any:
     result = function(**parameters)
-    if inspect.isawaitable(result):
+    # inspect.isawaitable without importing inspect: a coroutine, or an object whose type defines __await__
+    if isinstance(result, types.CoroutineType) or hasattr(type(result), "__await__"):
         import asyncio
 
         async def wait() -> Any:
@@ -323,10 +341,10 @@ def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
     try:
         spec = RunSpec.from_env(env)
         if spec.pull_steps:
-            run_pull_steps(spec.pull_steps, env=env, out=sys.stdout)
+            _pull(spec.pull_steps, env)
         function = load_entrypoint(spec.entrypoint, Path.cwd())
         call(function, spec.parameters)
-    except (PullStepError, EntrypointError) as exc:
+    except EntrypointError as exc:
         message = code_problem(env, exc)
         print(f"wp: {message}", file=err, flush=True)
         reporter.report("FAILED", message)
@@ -338,12 +356,28 @@ def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
         reporter.report("FAILED", f"the flow called sys.exit({exc.code!r})")
         return "FAILED"
     except BaseException as exc:
+        import traceback
+
         traceback.print_exc(file=err)
         err.flush()
         reporter.report("FAILED", f"{type(exc).__name__}: {exc}")
         return "FAILED"
     reporter.report("COMPLETED")
     return "COMPLETED"
+
+
+class PullStepFailed(EntrypointError):
+    """A pull step failed: the run's code could not be fetched (the message is the step's)."""
+
+
+def _pull(steps: list[dict[str, Any]], env: Mapping[str, str]) -> None:
+    # imported here: the pull steps' subprocess and parsing are for deployments that have some
+    from reconciler.runtime.pull_steps import PullStepError, run_pull_steps
+
+    try:
+        run_pull_steps(steps, env=env, out=sys.stdout)
+    except PullStepError as exc:
+        raise PullStepFailed(str(exc)) from None
 
 
 def main() -> int:

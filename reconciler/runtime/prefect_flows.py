@@ -28,12 +28,17 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.runtime import prefect_lean
 
-if TYPE_CHECKING:  # imported when a flow runs: http.server costs a plain function's run a tenth of a second
+# For the type checker only (mypy reads any `TYPE_CHECKING` as true): every flow-run process imports this module,
+# and `typing` is half a megabyte of each.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any, TextIO
+
+    # imported when a flow runs: http.server costs a plain function's run a tenth of a second
     from reconciler.runtime.prefect_api import RunRecords
 
 SUPPORTED_PREFECT = ">=3.9,<4"  # stated in the README; tested with 3.9.1

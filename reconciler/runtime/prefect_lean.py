@@ -20,20 +20,30 @@ bench's comparison).
 
 from __future__ import annotations
 
-import importlib.abc
+import _thread
 import importlib.machinery
-import importlib.util
 import os
 import sys
-import threading
-from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+
+# Imported by every flow-run process (entry): `importlib.abc` pulls importlib.resources, tempfile and typing
+# (a megabyte and a half of each child), so the finder and loader below are duck-typed, as the import system
+# allows (the loader is a Loader subclass to the type checker only), and names for the type checker are
+# imported only for it (mypy reads any `TYPE_CHECKING` as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import importlib.abc
+    from collections.abc import Sequence
+    from typing import Any
+
+    _Loader = importlib.abc.Loader
+else:
+    _Loader = object
 
 LAZY_MODULES = frozenset({"prefect.blocks.notifications", "prefect.blocks.webhook", "prefect.blocks.system"})
 _PATCHED = "__wp_lean__"
 ENV_LEAN = "WP_PREFECT_LEAN"
-_LOCK = threading.RLock()
+_LOCK = _thread.RLock()
 
 
 class _Deferred(ModuleType):
@@ -50,7 +60,7 @@ class _Deferred(ModuleType):
         return getattr(self, name)  # an ordinary module now
 
 
-class _DeferredLoader(importlib.abc.Loader):
+class _DeferredLoader(_Loader):
     def __init__(self, real: importlib.abc.Loader) -> None:
         self.real = real
 
@@ -62,7 +72,7 @@ class _DeferredLoader(importlib.abc.Loader):
         module.__class__ = _Deferred
 
 
-class _LazyBlocks(importlib.abc.MetaPathFinder):
+class _LazyBlocks:  # an importlib.abc.MetaPathFinder
     """Finds the block modules where Python would, and defers running their code."""
 
     def find_spec(

@@ -31,12 +31,13 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # every flow-run process imports this module: `typing` only for the type checker
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Mapping
+    from typing import Any
 
 ENV_WARM = "WP_PREFECT_WARM"  # "0": never use a warm interpreter
 ENV_IDLE = "WP_PREFECT_WARM_IDLE"  # seconds a server waits for a run before it exits

@@ -242,3 +242,30 @@ def test_harmless_expressions_still_work() -> None:
         {"a": "{{ x | upper }}", "b": "{{ y | default('dflt') }}", "c": "{{ n + 1 }}"}, x=ANY, y=ANY, n=ANY
     )
     assert render_job_configuration(t, {"x": "ab", "n": 1}) == {"a": "AB", "b": "dflt", "c": 2}
+
+
+RENDER_ONLY = """
+import sys
+from reconciler.engine.job_templates import default_base_job_template
+from reconciler.engine.template import render_job_configuration
+from reconciler.model import BaseJobTemplate
+
+for kind in ("process", "docker", "kubernetes"):
+    t = BaseJobTemplate.model_validate(default_base_job_template(kind))
+    render_job_configuration(t, {"env": {"A": "1"}}, None, env={}, context={"flow_run": {"name": "r"}})
+print(sorted(m for m in ("jsonschema", "referencing", "rpds", "regex") if m in sys.modules))
+"""
+
+
+def test_rendering_a_job_imports_no_schema_validation_libraries() -> None:
+    # A worker renders every run's job but never validates variables (the store did): jsonschema, referencing,
+    # rpds and regex were 5 MB of its memory.
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", RENDER_ONLY], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    # and validating still works where it is asked for
+    bad = template({"image": "{{ image }}"}, image={"type": "string"})
+    assert validate_job_variables(bad, {"image": 3})
