@@ -5,6 +5,8 @@
 Prints, asserting nothing (min-max over `--runs` samples where a row is sampled):
 - start: `wp server start` → `/health` answers 200, on an existing (migrated) SQLite database; the server's RSS
   when idle (3 s after start, the whole process tree); seconds from SIGTERM to the process gone;
+- floor: the same figures for bench/stack_floor.py, the smallest server on wp's stack (FastAPI, one route; a
+  SQLAlchemy engine on SQLite; uvicorn with wp's flags): what the stack costs before wp adds anything;
 - claim: claims THROUGH the HTTP API, as a worker makes them (`HttpStore.claim_runs`, one POST
   `/work_pools/{pool}/claim` each), on a pool with concurrency limit 10 and 12,000 scheduled runs in it (500 of
   them due); each claim's runs are then completed over HTTP (untimed) so slots free as on a live pool;
@@ -65,15 +67,26 @@ def wait(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> No
         time.sleep(0.005)
 
 
+def wp_server(home: Path, port: int) -> list[str]:
+    return [WP, "server", "start", "--port", str(port)]
+
+
+def floor_server(home: Path, port: int) -> list[str]:
+    return [sys.executable, str(Path(__file__).parent / "stack_floor.py"), str(port), str(home / "floor.db")]
+
+
 @contextmanager
-def server(home: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
-    """`wp server start` on `home`: (process, base URL, seconds from spawn to healthy). The CPU seconds the
-    process used until then are in CPU_TO_HEALTHY (a figure less swayed by a loaded machine than wall time)."""
+def server(
+    home: Path, command: Callable[[Path, int], list[str]] = wp_server
+) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
+    """`wp server start` (or another `command(home, port)`) on `home`: (process, base URL, seconds from spawn
+    to healthy). The CPU seconds the process used until then are in CPU_TO_HEALTHY (a figure less swayed by a
+    loaded machine than wall time)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [WP, "server", "start", "--port", str(port)],
+        command(home, port),
         env=env_for(home),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -96,17 +109,22 @@ def span(values: list[float], unit: str, digits: int = 3) -> str:
     return f"{min(values):.{digits}f}-{max(values):.{digits}f} {unit} (median {statistics.median(values):.{digits}f})"
 
 
-def start_section(runs: int) -> None:
-    print("\n== wp server start, existing SQLite database, default flags")
+def start_section(runs: int, command: Callable[[Path, int], list[str]] = wp_server) -> None:
+    if command is wp_server:
+        print("\n== wp server start, existing SQLite database, default flags")
+    else:
+        print(
+            "\n== the floor: bench/stack_floor.py (FastAPI, one route; SQLAlchemy on SQLite; uvicorn, wp's flags)"
+        )
     starts, idle, exits = [], [], []
     CPU_TO_HEALTHY.clear()
     with tempfile.TemporaryDirectory(prefix="wp-bench-server-") as tmp:
         home = Path(tmp)
-        with server(home):  # the first start migrates: every measured one finds the database at head
+        with server(home, command):  # the first start migrates: every measured one finds the database at head
             pass
         CPU_TO_HEALTHY.clear()
         for _ in range(runs):
-            with server(home) as (proc, _url, started):
+            with server(home, command) as (proc, _url, started):
                 starts.append(started)
                 time.sleep(3)  # idle: let start-up work settle
                 idle.append(procfs.tree_rss(proc.pid) / MB)
@@ -270,7 +288,7 @@ def main() -> None:
     global WP
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5, help="samples per sampled row")
-    parser.add_argument("--only", default="start,claim,worker", help="sections to run, comma-separated")
+    parser.add_argument("--only", default="start,floor,claim,worker", help="sections to run, comma-separated")
     parser.add_argument("--wp", default=WP, help="the wp executable to measure (default: this venv's)")
     args = parser.parse_args()
     WP = args.wp
@@ -279,6 +297,8 @@ def main() -> None:
     print(f"{WP}: server and worker figures; load average {load:.1f} on {os.cpu_count()} CPUs")
     if "start" in sections:
         start_section(args.runs)
+    if "floor" in sections:
+        start_section(args.runs, floor_server)
     if "claim" in sections:
         claim_section()
     if "worker" in sections:

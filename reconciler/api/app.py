@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+import reconciler.api.v1_probe  # noqa: F401  # first: before any router is built (see the module)
 from reconciler.api import deployments, metrics, pools, reconcile, runs, scheduling, sync, wake
 from reconciler.api.auth import OPEN_PATHS, UI_PREFIX, BearerAuth
 from reconciler.api.errors import install_error_handlers

@@ -1,6 +1,7 @@
 """What `wp server start` loads only when first used: the web UI (Jinja2), the metrics registry
 (prometheus_client), GitPython, the container clients, Alembic on a database at head, SQLAlchemy's PostgreSQL
-dialect on SQLite; and that the first request to each part is still answered in full.
+dialect on SQLite; what it never loads (pydantic.v1, which FastAPI imported to look for v1 models); and that the
+first request to each part is still answered in full.
 
 Checked on the modules of a real `wp server start` process: a probe thread in that process waits for /health,
 reads `sys.modules`, makes the first requests, reads it again and prints both.
@@ -79,7 +80,10 @@ NOT_AT_START = (
     "docker",
     "alembic",
     "sqlalchemy.dialects.postgresql",
+    "pydantic.v1",
 )
+# Loaded by no request either (reconciler.api.v1_probe).
+NEVER = ("pydantic.v1",)
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +128,22 @@ def test_the_first_request_to_the_ui_and_to_metrics_is_answered_in_full(probed: 
     assert status == 200
     used = set(probed["used"])
     assert {"jinja2", "reconciler.ui.app", "prometheus_client"} <= used
+    assert [name for name in NEVER if name in used] == []
+
+
+def test_fastapi_still_refuses_a_pydantic_v1_model_once_pydantic_v1_is_loaded() -> None:
+    from fastapi import APIRouter
+    from fastapi.exceptions import FastAPIError
+    from pydantic import v1
+
+    import reconciler.api.app  # noqa: F401  # installs reconciler.api.v1_probe
+
+    class Old(v1.BaseModel):
+        size: int
+
+    router = APIRouter()
+    with pytest.raises(FastAPIError, match=r"pydantic\.v1 models are no longer supported"):
+        router.add_api_route("/old", lambda: {"size": 1}, response_model=Old)
 
 
 def test_a_lazy_part_is_built_once_when_first_requests_arrive_together() -> None:
