@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, tuple_
 
 from reconciler.engine.plan import Action, Plan
 from reconciler.errors import ConflictError, ValidationError
@@ -139,10 +139,17 @@ def delete_scope(conn: Connection, scope: Scope) -> int:
 # ------------------------------------------------------------------------------------------ references
 
 
+# Beyond this many deployments, SQLite checks the references of every deployment in one join rather than by keys.
+JOINED_CHECK_MIN = 500
+
+
 def check_references(conn: Connection, deployments: Collection[tuple[str, str]]) -> None:
     """ValidationError naming the first of these deployments whose pool or queue does not exist. Locks the
     rows referred to (FOR SHARE) so a concurrent delete waits for this transaction."""
     if not deployments:
+        return
+    if conn.dialect.name == "sqlite" and len(deployments) >= JOINED_CHECK_MIN:
+        _check_references_joined(conn, deployments)
         return
     idents = sorted(deployments)
     refs = conn.execute(
@@ -163,18 +170,42 @@ def check_references(conn: Connection, deployments: Collection[tuple[str, str]])
     for flow, name, pool, queue in refs:
         if pool is None:
             continue
-        address = deployment_key(flow, name).address
-        if pool not in found_pools:
-            raise ValidationError(
-                f"{address}: work pool {pool!r} does not exist; `wp work-pool ls` lists the pools",
-                path=["work_pool"],
-            )
-        if (pool, queue or DEFAULT_QUEUE) not in found_queues:
-            raise ValidationError(
-                f"{address}: work queue {queue!r} does not exist in work pool {pool!r}; "
-                f"`wp work-queue ls --pool {pool}` lists its queues",
-                path=["work_queue"],
-            )
+        if pool not in found_pools or (pool, queue or DEFAULT_QUEUE) not in found_queues:
+            _dangling(flow, name, pool, queue, pool_exists=pool in found_pools)
+
+
+def _check_references_joined(conn: Connection, deployments: Collection[tuple[str, str]]) -> None:
+    """check_references for many deployments on SQLite (whose writers exclude each other, so nothing is
+    locked): the deployments of the store whose pool or queue is missing, in one join, of which only these
+    count. Naming 10,000 deployments, their pools and queues by key cost more than writing them."""
+    wanted = deployments if isinstance(deployments, set | frozenset) else set(deployments)
+    queue = func.coalesce(func.nullif(_D.c.work_queue, ""), DEFAULT_QUEUE)
+    joined = _D.outerjoin(_P, _P.c.name == _D.c.work_pool).outerjoin(
+        _Q, and_(_Q.c.work_pool == _D.c.work_pool, _Q.c.name == queue)
+    )
+    query = (
+        select(_D.c.flow, _D.c.name, _D.c.work_pool, _D.c.work_queue, _P.c.name)
+        .select_from(joined)
+        .where(_D.c.work_pool.is_not(None), or_(_P.c.name.is_(None), _Q.c.name.is_(None)))
+        .order_by(_D.c.flow, _D.c.name)
+    )
+    for flow, name, pool, queue_name, found_pool in conn.execute(query):
+        if (flow, name) in wanted:
+            _dangling(flow, name, pool, queue_name, pool_exists=found_pool is not None)
+
+
+def _dangling(flow: str, name: str, pool: str, queue: str | None, *, pool_exists: bool) -> None:
+    address = deployment_key(flow, name).address
+    if not pool_exists:
+        raise ValidationError(
+            f"{address}: work pool {pool!r} does not exist; `wp work-pool ls` lists the pools",
+            path=["work_pool"],
+        )
+    raise ValidationError(
+        f"{address}: work queue {queue!r} does not exist in work pool {pool!r}; "
+        f"`wp work-queue ls --pool {pool}` lists its queues",
+        path=["work_queue"],
+    )
 
 
 def check_run_target(conn: Connection, pool: str, queue: str, run_name: str) -> None:

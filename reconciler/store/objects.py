@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    insert,
     select,
     update,
 )
@@ -39,6 +38,7 @@ from reconciler.model import (
 )
 from reconciler.store import rows, tables
 from reconciler.store.base import ApplyProgress, LiveObject
+from reconciler.store.bulk import insert_rows
 from reconciler.store.priorities import next_free_priority, settle_priorities
 from reconciler.store.runs import delete_scheduled_runs_in
 from reconciler.store.settings import PROTECTED_SETTING, forget_deleted, read_protected, write_setting_map
@@ -153,8 +153,7 @@ class PlanWriter:
         return values | rows.managed_columns(self.project, applied, self.now)
 
     def _insert(self, table: Table, batch: list[dict[str, Any]]) -> None:
-        if batch:
-            self.conn.execute(insert(table), batch)
+        insert_rows(self.conn, table, batch)
 
     def _update(self, table: Table, keys: Sequence[str], batch: list[dict[str, Any]]) -> None:
         if not batch:

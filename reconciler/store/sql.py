@@ -24,7 +24,7 @@ from reconciler.store.crud import SqlObjects
 from reconciler.store.live import read_live
 from reconciler.store.lock import SqlLocks, check_lock, insert_history
 from reconciler.store.objects import PlanWriter, check_fresh
-from reconciler.store.revision import SqlNoops, read_revision
+from reconciler.store.revision import SqlNoops, raised_once, read_revision
 from reconciler.store.runs import SqlRuns
 from reconciler.store.settings import (
     read_default_pool,
@@ -87,7 +87,8 @@ class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts, Sql
             tell("checking", 0, len(touched))
             # a small plan (a Terraform resource, a hand-sized change) checks just its objects, not the store
             check_fresh(plan, read_live(conn, now, touched if len(touched) <= KEYED_CHECK_MAX else None))
-            PlanWriter(conn, plan, now, tell).write()
+            with raised_once(conn, len(touched)):
+                PlanWriter(conn, plan, now, tell).write()
             record_secret_patterns(conn, plan.project, plan.secret_patterns)
             tell("checking references", len(touched), len(touched))
             integrity.check_plan(conn, plan)
