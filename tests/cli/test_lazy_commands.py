@@ -193,17 +193,40 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+# Building the pydantic models (or Typer's pydantic adapters) was most of a command's start-up: the commands
+# below show a server's JSON as it came, and Typer builds an adapter only for a value that needs one.
+MODELS = ("pydantic", "pydantic_core", "reconciler.model", "typer._adapters")
+
+
 def test_work_pool_commands_through_a_server_load_no_server_side_code(server: str, tmp_path: Path) -> None:
     env = {"WP_API_URL": server}
     loaded, stdout = _loaded(tmp_path, "work-pool", "create", "lazy-pool", "--type", "process", env=env)
     assert "Created work pool" in stdout
-    assert _absent(loaded, (*SERVER_SIDE, "httpx")) == []
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
+
+    loaded, stdout = _loaded(
+        tmp_path, "work-pool", "create", "lazy-limited", "--concurrency-limit", "3", "--json", env=env
+    )
+    assert json.loads(stdout)["concurrency_limit"] == 3
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
 
     loaded, stdout = _loaded(tmp_path, "work-pool", "ls", "--json", env=env)
-    assert [p["name"] for p in json.loads(stdout)] == ["lazy-pool"]
-    assert _absent(loaded, (*SERVER_SIDE, "httpx", "reconciler.api.shapes")) == []
+    assert [p["name"] for p in json.loads(stdout)] == ["lazy-limited", "lazy-pool"]
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", "reconciler.api.shapes", *MODELS)) == []
     assert _absent(loaded, OTHER_COMMANDS) == []
 
-    loaded, stdout = _loaded(tmp_path, "work-pool", "inspect", "lazy-pool", "--json", env=env)
-    assert json.loads(stdout)["name"] == "lazy-pool"
-    assert _absent(loaded, (*SERVER_SIDE, "httpx")) == []
+    loaded, stdout = _loaded(tmp_path, "work-pool", "ls", env=env)
+    assert "lazy-pool" in stdout and "Work pools" in stdout
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
+
+    for json_flag in ((), ("--json",)):
+        loaded, stdout = _loaded(tmp_path, "work-pool", "inspect", "lazy-pool", *json_flag, env=env)
+        assert json.loads(stdout)["name"] == "lazy-pool"
+        assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
+
+
+@pytest.mark.parametrize("group", ["work-pool", "work-queue", "deployment", "flow-run", "worker", "server"])
+def test_group_help_builds_no_models(group: str, tmp_path: Path) -> None:
+    loaded, stdout = _loaded(tmp_path, group, "--help")
+    assert "Usage: wp " + group in stdout
+    assert _absent(loaded, (*SERVER_SIDE, *MODELS)) == []
