@@ -7,12 +7,14 @@ cannot be reached (refused, reset, timed out) is a StoreError with `details["ret
 that must ride out a server restart (the worker) can tell it from a refusal. Talks through
 `reconciler.store.transport` (the standard library's HTTP client), or an injected `httpx.Client` (tests pass
 Starlette's TestClient to talk to the in-process app). Imports only what the CLI needs: the API's request and
-response shapes are loaded by the calls that use them, so `wp work-pool ls` does not build them. Must never
-decide anything a store decides.
+response shapes, the models and pydantic itself are loaded by the calls that use them, and the pools come also
+as the server's JSON (`work_pool_document(s)`), so `wp work-pool ls` builds no model. Must never decide
+anything a store decides.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -82,12 +84,14 @@ def _list_of(model: type[M]) -> TypeAdapter[list[M]]:
     return cast("TypeAdapter[list[M]]", adapter)
 
 
+@functools.cache
 def _times() -> TypeAdapter[dict[str, set[datetime]]]:
     from pydantic import TypeAdapter
 
     return TypeAdapter(dict[str, set[datetime]])
 
 
+@functools.cache
 def _counts() -> TypeAdapter[dict[str, int]]:
     from pydantic import TypeAdapter
 
