@@ -83,7 +83,8 @@ def _new_pool(
     from reconciler.engine.job_templates import KNOWN_POOL_TYPES, default_template_document
     from reconciler.names import check_name
 
-    if base_job_template is None and type_ in KNOWN_POOL_TYPES:
+    limit_ok = concurrency_limit is None or concurrency_limit >= 0
+    if base_job_template is None and type_ in KNOWN_POOL_TYPES and limit_ok:
         try:
             check_name(name)
         except ValueError:

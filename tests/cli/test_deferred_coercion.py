@@ -126,3 +126,12 @@ def test_a_template_file_still_goes_through_the_model(tmp_path: Path) -> None:
     )
     pool = _new_pool("p", "process", False, None, None, template)
     assert pool["base_job_template"]["job_configuration"] == {"command": "{{ command }}"}
+
+
+def test_a_value_the_model_refuses_still_goes_through_the_model() -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="greater than or equal to 0"):
+        _new_pool("p", "process", False, None, -1, None)
+    with pytest.raises(pydantic.ValidationError, match="contains /"):
+        _new_pool("a/b", "process", False, None, None, None)
