@@ -8,6 +8,8 @@ medians. Every command is a whole process with its default flags; servers run on
 fresh home directory (SQLite for both). Rows:
 
 - `--help` of the CLI, and `work-pool --help`;
+- for every CLI row, the process's CPU time (user + system, from `wait4`) beside its wall time: on a shared,
+  loaded machine the CPU time is the steadier figure;
 - `work-pool ls` and `work-pool inspect` against a running server;
 - `work-pool create` (one CLI process) against a running server, and with no server (wp: its SQLite store;
   Prefect: its ephemeral API);
@@ -63,13 +65,21 @@ class System:
     api_env: Callable[[str], dict[str, str]]
     pool_create: Callable[[str], list[str]]
 
-    def time_cli(self, args: list[str], env: dict[str, str] | None = None) -> float:
-        t0 = time.perf_counter()
-        done = subprocess.run([*self.cli, *args], env=env or self.env, capture_output=True, check=False)
-        seconds = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise SystemExit(f"{self.name} {' '.join(args)} failed:\n{done.stderr.decode()[-2000:]}")
-        return seconds
+    def time_cli(self, args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+        """(wall seconds, CPU seconds: the process's user + system time) of one whole CLI process, its output
+        captured in files. The CPU time varies far less than the wall time on a loaded machine."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                [*self.cli, *args], env=env or self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                err.seek(0)
+                raise SystemExit(f"{self.name} {' '.join(args)} failed:\n{err.read().decode()[-2000:]}")
+        return seconds, usage.ru_utime + usage.ru_stime
 
     @contextmanager
     def server(self, home: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
@@ -158,19 +168,21 @@ def measure_round(system: System, home: Path, samples: Samples, round_no: int) -
     def add(row: str, value: float) -> None:
         rows.setdefault(row, []).append(value)
 
-    add("--help", system.time_cli(["--help"]))
-    add("work-pool --help", system.time_cli(["work-pool", "--help"]))
+    def add_cli(row: str, timed: tuple[float, float]) -> None:
+        add(f"{row} (s)", timed[0])
+        add(f"{row}, CPU user+sys (s)", timed[1])
+
+    add_cli("--help", system.time_cli(["--help"]))
+    add_cli("work-pool --help", system.time_cli(["work-pool", "--help"]))
     local = system.home_env(local_home(home))
-    add(
-        "work-pool create, one CLI process, no server (s)",
-        system.time_cli(system.pool_create(f"l{round_no}"), local),
-    )
+    created = system.time_cli(system.pool_create(f"l{round_no}"), local)
+    add_cli("work-pool create, one CLI process, no server", created)
     with system.server(home) as (proc, base, started):
         add("server start → healthy, existing DB (s)", started)
         api = system.api_env(base)
-        add("work-pool create, one CLI process (s)", system.time_cli(system.pool_create(f"p{round_no}"), api))
-        add("work-pool ls against the server (s)", system.time_cli(["work-pool", "ls"], api))
-        add("work-pool inspect against the server (s)", system.time_cli(["work-pool", "inspect", "p0"], api))
+        add_cli("work-pool create, one CLI process", system.time_cli(system.pool_create(f"p{round_no}"), api))
+        add_cli("work-pool ls against the server", system.time_cli(["work-pool", "ls"], api))
+        add_cli("work-pool inspect against the server", system.time_cli(["work-pool", "inspect", "p0"], api))
         time.sleep(3)  # idle: let start-up work settle
         add("server RSS idle, process tree (MB)", procfs.tree_rss(proc.pid) / 2**20)
         t0 = time.perf_counter()
@@ -192,11 +204,13 @@ def warm_database(system: System, home: Path) -> None:
     system.time_cli(system.pool_create("warm"), system.home_env(local_home(home)))
 
 
-def report(samples: Samples) -> None:
+def report(samples: Samples, loads: list[tuple[float, float, float]]) -> None:
     wp, prefect = samples["wp"], samples.get("Prefect")
-    print(f"\n{'figure':<50} {'wp (min-max)':>18} {'Prefect (min-max)':>20} {'Prefect / wp':>13}")
+    span = ", ".join(f"{one:.2f}/{five:.2f}/{fifteen:.2f}" for one, five, fifteen in loads)
+    print(f"\nload average (1/5/15 min) at the start and the end: {span} on {os.cpu_count()} CPUs")
+    print(f"{'figure':<66} {'wp (min-max)':>18} {'Prefect (min-max)':>20} {'Prefect / wp':>13}")
     for row, values in wp.items():
-        line = f"{row:<50} {min(values):>8.3f}-{max(values):<9.3f}"
+        line = f"{row:<66} {min(values):>8.3f}-{max(values):<9.3f}"
         if prefect is not None:
             other = prefect[row]
             ratio = statistics.median(other) / statistics.median(values)
@@ -215,6 +229,7 @@ def main() -> None:
         print(f"installing Prefect {PREFECT} (once, tests/prefect_env.sh)", flush=True)
         systems.append(prefect_system(install_prefect()))
     samples: Samples = {}
+    loads = [os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="wp-vs-prefect-") as tmp:
         homes = {s.name: Path(tmp) / s.name for s in systems}
         for system in systems:
@@ -223,7 +238,8 @@ def main() -> None:
             for system in systems:  # interleaved: load on the machine hits both alike
                 measure_round(system, homes[system.name], samples, round_no)
             print(f"round {round_no + 1}/{args.runs} done", flush=True)
-    report(samples)
+    loads.append(os.getloadavg())
+    report(samples, loads)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The table of `wp`'s top-level commands: each name, the module and attribute that define it, and its one-line
 help, in the order `wp --help` lists them.
 
-A command's module is imported only when that command is chosen (`reconciler.cli.lazy`), and `wp --help` is
-printed from this table alone (`reconciler.cli.roothelp`), so neither pays for the other commands' imports.
+A command's module is imported only when that command is chosen (`reconciler.cli.lazy`), and `wp --help` and
+`wp GROUP --help` are printed from these tables alone (`reconciler.cli.roothelp`), so none pays for the
+commands' imports.
 Must stay import-free: the help path reads it before anything else is loaded. `tests/cli/test_lazy_commands.py`
 checks that every entry resolves and that its help is the command's own.
 """
@@ -96,4 +97,74 @@ COMMANDS: dict[str, Entry] = {
         "app",
         "Run the wp server (HTTP API, scheduler, late-run and crash detection).",
     ),
+}
+
+# The subcommands of each command group and their one-line help, in the order `wp GROUP --help` lists them:
+# that help is printed from here as the root's is (`reconciler.cli.roothelp`). A group's own help is its
+# COMMANDS entry's. `tests/cli/test_lazy_commands.py` checks both against the groups Typer builds.
+SUBCOMMANDS: dict[str, dict[str, str]] = {
+    "work-pool": {
+        "create": "Create a work pool (and its `default` queue).",
+        "update": "Change a pool's template, description or concurrency limit.",
+        "ls": "List work pools with their status.",
+        "inspect": "Show one pool, its template included.",
+        "pause": "Stop delivering work from the pool (its schedules keep producing runs).",
+        "resume": "Deliver work from the pool again.",
+        "delete": "Delete a pool, its queues and workers (refused while deployments use it, unless "
+        "--cascade).",
+        "set-concurrency-limit": "Cap the runs in PENDING, RUNNING or CANCELLING across the pool.",
+        "clear-concurrency-limit": "Remove the pool's concurrency limit.",
+        "get-default-base-job-template": "Print the default base job template of a pool type as JSON.",
+        "preview": "The runs this pool will deliver in the next hours; late runs are marked.",
+    },
+    "work-queue": {
+        "create": "Create a queue; a taken priority shifts the queues at and after it down to the next gap.",
+        "ls": "List queues in priority order, of one pool or of every pool.",
+        "inspect": "Show one queue.",
+        "pause": "Stop delivering work from this queue.",
+        "resume": "Deliver work from this queue again (NOT_READY until a worker polls it).",
+        "delete": "Delete a queue (never the pool's `default` queue; refused while deployments use "
+        "it, unless --cascade).",
+        "set-concurrency-limit": "Cap the queue's runs in PENDING, RUNNING or CANCELLING.",
+        "clear-concurrency-limit": "Remove the queue's concurrency limit.",
+        "preview": "The runs this queue will deliver in the next hours; late runs are marked.",
+    },
+    "deployment": {
+        "ls": "List deployments.",
+        "inspect": "Show one deployment.",
+        "pause": "Stop the deployment's schedules from producing runs.",
+        "resume": "Let the deployment's schedules produce runs again.",
+        "delete": "Delete a deployment, its schedules and its waiting runs (refused while a run of "
+        "it is in flight).",
+        "run": "Create a flow run of a deployment.",
+    },
+    "sync": {
+        "start": "Watch BRANCH of REPO and apply each new revision of the project at PATH (Ctrl-C or "
+        "SIGTERM stops).",
+        "status": "Show each sync: phase, reason, revisions, last attempt and success, drift, recent "
+        "attempts.",
+        "suspend": "Stop applying (fetching and reporting go on) until `wp sync resume`.",
+        "resume": "Apply again from the next pass (which starts at once).",
+        "now": "Ask for an immediate pass that ignores the backoff and retries a failed revision.",
+    },
+    "worker": {
+        "start": "Start a worker: heartbeat, claim due runs, start them, report states. SIGTERM stops it "
+        "gracefully.",
+        "ls": "List workers with their status, host, pid and the runs each has in hand; OFFLINE ones "
+        "only with --all.",
+    },
+    "flow-run": {
+        "ls": "List flow runs, newest first.",
+        "inspect": "Show one flow run, its state history (every change: when, from, to, by whom, why) "
+        "and the task runs of a\n"
+        "Prefect flow (their final states and retries).",
+        "logs": "Print a flow run's logs.",
+        "cancel": "Cancel a run: one not started yet becomes CANCELLED; a claimed or running one "
+        "CANCELLING,\n"
+        "and its worker stops the infrastructure within seconds.",
+    },
+    "server": {
+        "start": "Serve the API at http://HOST:PORT (OpenAPI at /docs and /openapi.json) until SIGTERM "
+        "or Ctrl-C."
+    },
 }

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from reconciler.cli.coercion import DeferredCoercion, defer_coercion
 from reconciler.cli.commands import COMMANDS
 
 
@@ -37,7 +38,9 @@ def build_command(name: str) -> Any:
 def plain_help(command: Any) -> None:
     """Help as people read it: arguments in capitals (`NAME`, not Typer's `{name}`) and no type column for
     flags (Typer prints `<bool>` beside `--help`). Applied to the subcommands too, but not through the root's
-    lazy table, which would build every command."""
+    lazy table, which would build every command. Also defers each parameter's coercion
+    (`reconciler.cli.coercion`), as every command passes through here once built."""
+    defer_coercion(command)
     for param in command.params:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
@@ -54,6 +57,8 @@ def plain_help(command: Any) -> None:
         option = help_option(ctx)
         if option is not None and option.metavar is None:
             option.metavar = ""
+        if option is not None and getattr(option, "_runtime_param", False) is None:
+            option._runtime_param = DeferredCoercion()  # made per context: not in `command.params`
         return option
 
     command.get_help_option = plain_help_option

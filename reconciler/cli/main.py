@@ -19,6 +19,13 @@ HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 COMPLETE_VAR = "_WP_COMPLETE"
 
 
+def _group_help(argv: list[str]) -> bool:
+    """Whether `argv` asks for a command group's help, `wp GROUP --help`."""
+    from reconciler.cli.commands import SUBCOMMANDS
+
+    return len(argv) == 2 and argv[1] in ("--help", "-h") and argv[0] in SUBCOMMANDS
+
+
 def _print_version(value: bool) -> None:
     # An option callback, not the group callback: the group callback only runs once a command is given.
     if value:
@@ -143,6 +150,13 @@ def run() -> None:
         if sys.argv[1:]:
             sys.stdout.write("\n")  # click ends `--help` with a blank line, a bare `wp` without
         sys.exit(0 if sys.argv[1:] else 1)
+    if _group_help(sys.argv[1:]) and COMPLETE_VAR not in os.environ:
+        # `wp work-pool --help`, likewise without Typer or the group's module
+        from reconciler.cli.roothelp import print_group_help
+
+        print_group_help(sys.argv[1])
+        sys.stdout.write("\n")
+        sys.exit(0)
 
     from reconciler.cli import context
     from reconciler.cli.context import err_console

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from reconciler.cli.context import JsonOption, console, fail, now, open_store, print_json
 from reconciler.cli.deletes import CascadeOption, YesOption
 from reconciler.cli.runs import work_pool_preview
+
+if TYPE_CHECKING:
+    from reconciler.store.base import Store
 
 app = typer.Typer(help="Create, inspect and change work pools.", no_args_is_help=True)
 
@@ -39,14 +42,75 @@ def _read_template(path: Path) -> Any:
     return template
 
 
+def _document(store: Store, name: str) -> dict[str, Any]:
+    """The pool as `WorkPool.model_dump(mode="json")` gives it; from a server, its JSON as it came."""
+    from reconciler.store.client import HttpStore
+
+    if isinstance(store, HttpStore):  # no models built: most of the command's time was building them
+        return store.work_pool_document(name)
+    return store.get_work_pool(name).model_dump(mode="json")
+
+
+def _documents(store: Store) -> list[dict[str, Any]]:
+    from reconciler.store.client import HttpStore
+
+    if isinstance(store, HttpStore):
+        return store.work_pool_documents()
+    return [pool.model_dump(mode="json") for pool in store.list_work_pools()]
+
+
 def _view(name: str) -> dict[str, Any]:
     from reconciler.cli.views import pool_view
 
     store = open_store()
-    pool = store.get_work_pool(name)
+    pool = _document(store, name)
     return pool_view(
         pool, store.work_pool_status(name, now()), is_default=store.get_default_work_pool() == name
     )
+
+
+def _new_pool(
+    name: str,
+    type_: str,
+    paused: bool,
+    description: str | None,
+    concurrency_limit: int | None,
+    base_job_template: Path | None,
+) -> dict[str, Any]:
+    """The pool `create` makes, as `WorkPool(...).model_dump(mode="json")` gives it. A name the model accepts
+    with a built-in type's default template needs no model; a template file, an unknown type or a name the
+    model refuses goes through the model, for its checks and its error."""
+    from reconciler.engine.job_templates import KNOWN_POOL_TYPES, default_template_document
+    from reconciler.names import check_name
+
+    limit_ok = concurrency_limit is None or concurrency_limit >= 0
+    if base_job_template is None and type_ in KNOWN_POOL_TYPES and limit_ok:
+        try:
+            check_name(name)
+        except ValueError:
+            pass
+        else:  # the model's fields, in its order
+            return {
+                "name": name,
+                "type": type_,
+                "description": description,
+                "paused": paused,
+                "concurrency_limit": concurrency_limit,
+                "base_job_template": default_template_document(type_),
+            }
+    from reconciler.engine.job_templates import default_base_job_template
+    from reconciler.model import WorkPool
+
+    template = _read_template(base_job_template) if base_job_template else default_base_job_template(type_)
+    pool = WorkPool(
+        name=name,
+        type=type_,
+        paused=paused,
+        description=description,
+        concurrency_limit=concurrency_limit,
+        base_job_template=template,
+    )
+    return pool.model_dump(mode="json")
 
 
 @app.command()
@@ -62,20 +126,16 @@ def create(
     json_out: bool = JsonOption,
 ) -> None:
     """Create a work pool (and its `default` queue)."""
-    from reconciler.engine.job_templates import default_base_job_template
-    from reconciler.model import WorkPool
-
-    template = _read_template(base_job_template) if base_job_template else default_base_job_template(type_)
-    pool = WorkPool(
-        name=name,
-        type=type_,
-        paused=paused,
-        description=description,
-        concurrency_limit=concurrency_limit,
-        base_job_template=template,
-    )
+    pool = _new_pool(name, type_, paused, description, concurrency_limit, base_job_template)
     store = open_store()
-    store.create_work_pool(pool, overwrite=overwrite)
+    from reconciler.store.client import HttpStore
+
+    if isinstance(store, HttpStore):
+        store.create_work_pool_document(pool, overwrite=overwrite)
+    else:
+        from reconciler.model import WorkPool
+
+        store.create_work_pool(WorkPool.model_validate(pool), overwrite=overwrite)
     if set_as_default:
         store.set_default_work_pool(name)
     if json_out:
@@ -119,8 +179,8 @@ def list_pools(json_out: bool = JsonOption) -> None:
     at = now()
     default = store.get_default_work_pool()
     rows = [
-        pool_view(p, store.work_pool_status(p.name, at), is_default=p.name == default)
-        for p in store.list_work_pools()
+        pool_view(p, store.work_pool_status(p["name"], at), is_default=p["name"] == default)
+        for p in _documents(store)
     ]
     if json_out:
         print_json(rows)

@@ -1,5 +1,5 @@
-"""`wp --help` printed from the command table with rich alone: the same panels, colours and wrapping as Typer's
-rich help for the root group, without importing Typer's help renderer or any command's module.
+"""`wp --help` and `wp GROUP --help` printed from the command tables with rich alone: the same panels, colours
+and wrapping as Typer's rich help for a group, without importing Typer's help renderer or any command's module.
 
 Typer's renderer (`typer.rich_utils`) imports Markdown, tracebacks and pretty-printing that the root help never
 shows; with Typer itself it was most of `wp --help`'s time. This module mirrors the parts of that renderer the
@@ -11,6 +11,7 @@ help says: the names and texts come from `reconciler.cli.commands`, and
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 
 from rich.align import Align
 from rich.box import Box
@@ -23,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
-from reconciler.cli.commands import COMMANDS, ROOT_HELP
+from reconciler.cli.commands import COMMANDS, ROOT_HELP, SUBCOMMANDS
 
 # The root's options as Typer lists them: (long names, short names, help).
 OPTIONS = (
@@ -37,6 +38,8 @@ OPTIONS = (
     ("--help", "-h", "Show this message and exit."),
 )
 USAGE = "Usage: wp [OPTIONS] COMMAND [ARGS]..."
+# A command group's only option
+GROUP_OPTIONS = (("--help", "-h", "Show this message and exit."),)
 
 # Typer's styles (typer.rich_utils)
 THEME = {
@@ -107,19 +110,31 @@ def _table(box: Box | None = None) -> Table:
 
 
 def print_root_help() -> None:
+    print_help(USAGE, ROOT_HELP, OPTIONS, {name: entry.help for name, entry in COMMANDS.items()})
+
+
+def print_group_help(group: str) -> None:
+    """`wp GROUP --help` of a group in `SUBCOMMANDS`."""
+    usage = f"Usage: wp {group} [OPTIONS] COMMAND [ARGS]..."
+    print_help(usage, COMMANDS[group].help, GROUP_OPTIONS, SUBCOMMANDS[group])
+
+
+def print_help(
+    usage: str, help_text: str, options: Sequence[tuple[str, str, str]], commands: Mapping[str, str]
+) -> None:
     console = _console()
     option = _OptionHighlighter()
     negative = _NegativeHighlighter()
     types = _TypesHighlighter()
 
-    console.print(Padding(option(USAGE), 1), style="bold")
-    help_text = Group(option(Text.from_markup(ROOT_HELP, style="")))
-    console.print(Padding(Align(help_text, pad=False), (0, 1, 1, 1)))
+    console.print(Padding(option(usage), 1), style="bold")
+    help_group = Group(option(Text.from_markup(help_text, style="")))
+    console.print(Padding(Align(help_group, pad=False), (0, 1, 1, 1)))
 
-    options = _table()
-    options.highlight = True
-    for long, short, text in OPTIONS:
-        options.add_row(
+    table = _table()
+    table.highlight = True
+    for long, short, text in options:
+        table.add_row(
             option(long),
             option(short),
             negative(""),
@@ -127,11 +142,11 @@ def print_root_help() -> None:
             types(Text(style="bold yellow", overflow="fold")),
             Columns([option(Text.from_markup(text, style=""))]),
         )
-    console.print(Panel(options, border_style="dim", title="Options", title_align="left"))
+    console.print(Panel(table, border_style="dim", title="Options", title_align="left"))
 
-    commands = _table()
-    commands.add_column(style="bold cyan", no_wrap=True, width=max(len(name) for name in COMMANDS))
-    commands.add_column("Description", justify="left", no_wrap=False, ratio=10)
-    for name, entry in COMMANDS.items():
-        commands.add_row(Text(name), option(Text.from_markup(entry.help, style="")))
-    console.print(Panel(commands, border_style="dim", title="Commands", title_align="left"))
+    listed = _table()
+    listed.add_column(style="bold cyan", no_wrap=True, width=max(len(name) for name in commands))
+    listed.add_column("Description", justify="left", no_wrap=False, ratio=10)
+    for name, text in commands.items():
+        listed.add_row(Text(name), option(Text.from_markup(text, style="")))
+    console.print(Panel(listed, border_style="dim", title="Commands", title_align="left"))

@@ -5,16 +5,20 @@ Field names are the config's; secrets are masked in every view.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from reconciler.model import Deployment, WorkPool, WorkQueue, mask_secrets
+from reconciler.secret_keys import mask_secrets
+
+if TYPE_CHECKING:
+    from reconciler.model import Deployment, WorkQueue
 
 
-def pool_view(pool: WorkPool, status: str | None, *, is_default: bool = False) -> dict[str, Any]:
-    data = pool.model_dump(mode="json")
+def pool_view(pool: Mapping[str, Any], status: str | None, *, is_default: bool = False) -> dict[str, Any]:
+    """`pool` as `WorkPool.model_dump(mode="json")` gives it (a server's JSON is in that form)."""
+    data = dict(pool)
     data["base_job_template"] = mask_secrets(data.get("base_job_template"))
     data["status"] = status
     data["is_default"] = is_default

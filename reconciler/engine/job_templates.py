@@ -7,12 +7,17 @@ call builds a fresh template, so callers can never share or mutate one. Must nev
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ValidationError
-from reconciler.model import BaseJobTemplate, PoolType
 
-KNOWN_POOL_TYPES: tuple[str, ...] = tuple(t.value for t in PoolType)
+if TYPE_CHECKING:
+    from reconciler.model import BaseJobTemplate
+
+# `reconciler.model.PoolType`'s values, spelled out so that `default_template_document` needs no pydantic
+# models (tests/engine/test_job_templates.py holds them equal)
+PROCESS, DOCKER, KUBERNETES = "process", "docker", "kubernetes"
+KNOWN_POOL_TYPES: tuple[str, ...] = (PROCESS, DOCKER, KUBERNETES)
 
 _NULLABLE_STRING: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
 
@@ -199,22 +204,30 @@ def _placeholders_for(names: list[str]) -> dict[str, Any]:
     return {n: "{{ " + n + " }}" for n in names}
 
 
-def _template(job_configuration: dict[str, Any], properties: dict[str, dict[str, Any]]) -> BaseJobTemplate:
-    return BaseJobTemplate(
-        job_configuration=job_configuration,
-        variables={"type": "object", "properties": dict(sorted(properties.items()))},
-    )
+def _template(job_configuration: dict[str, Any], properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "job_configuration": job_configuration,
+        "variables": {"type": "object", "properties": dict(sorted(properties.items()))},
+    }
 
 
 def default_base_job_template(type: str) -> BaseJobTemplate:
     """The template a pool of `type` gets when its config gives none. ValidationError for an unknown type."""
-    if type == PoolType.PROCESS:
+    from reconciler.model import BaseJobTemplate
+
+    return BaseJobTemplate.model_validate(default_template_document(type))
+
+
+def default_template_document(type: str) -> dict[str, Any]:
+    """`default_base_job_template(type).model_dump(mode="json")`, built without the model: the command line
+    sends it to a server as it is."""
+    if type == PROCESS:
         props = _process_variables()
         return _template(_placeholders_for(list(props)), props)
-    if type == PoolType.DOCKER:
+    if type == DOCKER:
         props = _docker_variables()
         return _template(_placeholders_for(list(props)), props)
-    if type == PoolType.KUBERNETES:
+    if type == KUBERNETES:
         props = _kubernetes_variables()
         config = {
             **_placeholders_for(

@@ -7,21 +7,20 @@ cannot be reached (refused, reset, timed out) is a StoreError with `details["ret
 that must ride out a server restart (the worker) can tell it from a refusal. Talks through
 `reconciler.store.transport` (the standard library's HTTP client), or an injected `httpx.Client` (tests pass
 Starlette's TestClient to talk to the in-process app). Imports only what the CLI needs: the API's request and
-response shapes are loaded by the calls that use them, so `wp work-pool ls` does not build them. Must never
-decide anything a store decides.
+response shapes, the models and pydantic itself are loaded by the calls that use them, and the pools come also
+as the server's JSON (`work_pool_document(s)`), so `wp work-pool ls` builds no model. Must never decide
+anything a store decides.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
-
-from pydantic import BaseModel, TypeAdapter
-from pydantic_core import to_jsonable_python
 
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.errors import (
@@ -39,13 +38,23 @@ from reconciler.errors import (
     ValidationError,
     WpError,
 )
-from reconciler.model import Deployment, FlowRun, Key, LogLine, RunStateChange, Worker, WorkPool, WorkQueue
 from reconciler.store.transport import ClientTransport, HttpTransport, Response, Transport, TransportError
 
 if TYPE_CHECKING:
     import httpx
+    from pydantic import BaseModel, TypeAdapter
 
     from reconciler.engine.plan import Plan
+    from reconciler.model import (
+        Deployment,
+        FlowRun,
+        Key,
+        LogLine,
+        RunStateChange,
+        Worker,
+        WorkPool,
+        WorkQueue,
+    )
     from reconciler.store.base import (
         ApplyProgress,
         ApplyRecord,
@@ -59,16 +68,35 @@ if TYPE_CHECKING:
     from reconciler.store.quick import NoopState
 
 DEFAULT_TIMEOUT = 30.0
+_ZERO = timedelta(0)
 
-_POOLS = TypeAdapter(list[WorkPool])
-_QUEUES = TypeAdapter(list[WorkQueue])
-_DEPLOYMENTS = TypeAdapter(list[Deployment])
-_RUNS = TypeAdapter(list[FlowRun])
-_WORKERS = TypeAdapter(list[Worker])
-_LOGS = TypeAdapter(list[LogLine])
-_HISTORY = TypeAdapter(list[RunStateChange])
-_TIMES = TypeAdapter(dict[str, set[datetime]])
-_COUNTS = TypeAdapter(dict[str, int])
+M = TypeVar("M")
+# pydantic's adapters for the answers that are lists of models, built on first use (`_list_of`)
+_ADAPTERS: dict[object, object] = {}
+
+
+def _list_of(model: type[M]) -> TypeAdapter[list[M]]:
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        from pydantic import TypeAdapter
+
+        adapter = _ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    return cast("TypeAdapter[list[M]]", adapter)
+
+
+@functools.cache
+def _times() -> TypeAdapter[dict[str, set[datetime]]]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(dict[str, set[datetime]])
+
+
+@functools.cache
+def _counts() -> TypeAdapter[dict[str, int]]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(dict[str, int])
+
 
 # Error `type`s the server sends that map one-to-one onto our exceptions (ConfigError, ApiError: special).
 _BY_TYPE: dict[str, type[WpError]] = {
@@ -92,6 +120,26 @@ _BY_STATUS: dict[int, type[WpError]] = {
     423: LockHeldError,
     503: StoreUnavailableError,
 }
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as pydantic's `to_jsonable_python` gives it, without importing pydantic for what is already JSON
+    (the usual request: a few strings, numbers, the clock) or a datetime."""
+    if type(value) in _PLAIN:
+        return value
+    if type(value) is datetime and value.utcoffset() in (None, _ZERO):
+        text = value.isoformat()  # pydantic's form: `Z` for UTC, microseconds only when there are some
+        return text[:-6] + "Z" if value.tzinfo is not None else text
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {k: jsonable(v) for k, v in value.items()}
+    if type(value) is list:
+        return [jsonable(v) for v in value]
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value)
 
 
 def _segment(name: str) -> str:
@@ -179,8 +227,8 @@ class HttpStore:
             response = self._transport.request(
                 method,
                 url,
-                json=to_jsonable_python(json) if json is not None else None,
-                params={k: to_jsonable_python(v) for k, v in (params or {}).items() if v is not None},
+                json=jsonable(json) if json is not None else None,
+                params={k: jsonable(v) for k, v in (params or {}).items() if v is not None},
                 headers=self._headers,
                 timeout=timeout,
             )
@@ -305,20 +353,47 @@ class HttpStore:
     def create_work_pool(
         self, pool: WorkPool, *, owner: str | None = None, overwrite: bool = False
     ) -> WorkPool:
+        from reconciler.model import WorkPool
+
         body = {**pool.model_dump(mode="json"), "owner": owner, "overwrite": overwrite}
         return WorkPool.model_validate(self._request("POST", "/work_pools", json=body))
 
     def update_work_pool(self, name: str, **fields: Any) -> WorkPool:
+        from reconciler.model import WorkPool
+
         return WorkPool.model_validate(self._request("PATCH", f"/work_pools/{_segment(name)}", json=fields))
 
     def delete_work_pool(self, name: str, *, cascade: bool = False) -> None:
         self._request("DELETE", f"/work_pools/{_segment(name)}", params={"cascade": cascade or None})
 
     def get_work_pool(self, name: str) -> WorkPool:
+        from reconciler.model import WorkPool
+
         return WorkPool.model_validate(self._get(f"/work_pools/{_segment(name)}"))
 
     def list_work_pools(self) -> list[WorkPool]:
-        return _POOLS.validate_python(self._get("/work_pools"))
+        from reconciler.model import WorkPool
+
+        return _list_of(WorkPool).validate_python(self._get("/work_pools"))
+
+    # The server answers with a pool exactly as `WorkPool.model_dump(mode="json")` gives it: the command line
+    # shows that JSON as it came, without building (or importing) the models.
+
+    def work_pool_document(self, name: str) -> dict[str, Any]:
+        """`get_work_pool(name).model_dump(mode="json")`, without the model."""
+        return dict(self._get(f"/work_pools/{_segment(name)}"))
+
+    def work_pool_documents(self) -> list[dict[str, Any]]:
+        """`[p.model_dump(mode="json") for p in list_work_pools()]`, without the models."""
+        return [dict(p) for p in self._get("/work_pools")]
+
+    def create_work_pool_document(
+        self, pool: Mapping[str, Any], *, owner: str | None = None, overwrite: bool = False
+    ) -> dict[str, Any]:
+        """`create_work_pool` of a pool given as `WorkPool.model_dump(mode="json")` gives it (the server
+        validates it as the model would); the created pool in the same form."""
+        body = {**pool, "owner": owner, "overwrite": overwrite}
+        return dict(self._request("POST", "/work_pools", json=body))
 
     def work_pool_status(self, name: str, now: datetime) -> str:
         return str(self._get(f"/work_pools/{_segment(name)}/status", now=now)["status"])
@@ -337,20 +412,28 @@ class HttpStore:
         return path if name is None else f"{path}/{_segment(name)}"
 
     def create_work_queue(self, queue: WorkQueue, *, owner: str | None = None) -> WorkQueue:
+        from reconciler.model import WorkQueue
+
         body = {**queue.model_dump(mode="json", exclude={"work_pool"}), "owner": owner}
         return WorkQueue.model_validate(self._request("POST", self._queue_path(queue.work_pool), json=body))
 
     def update_work_queue(self, pool: str, name: str, **fields: Any) -> WorkQueue:
+        from reconciler.model import WorkQueue
+
         return WorkQueue.model_validate(self._request("PATCH", self._queue_path(pool, name), json=fields))
 
     def delete_work_queue(self, pool: str, name: str, *, cascade: bool = False) -> None:
         self._request("DELETE", self._queue_path(pool, name), params={"cascade": cascade or None})
 
     def get_work_queue(self, pool: str, name: str) -> WorkQueue:
+        from reconciler.model import WorkQueue
+
         return WorkQueue.model_validate(self._get(self._queue_path(pool, name)))
 
     def list_work_queues(self, pool: str) -> list[WorkQueue]:
-        return _QUEUES.validate_python(self._get(self._queue_path(pool)))
+        from reconciler.model import WorkQueue
+
+        return _list_of(WorkQueue).validate_python(self._get(self._queue_path(pool)))
 
     def work_queue_status(self, pool: str, name: str, now: datetime) -> str:
         return str(self._get(self._queue_path(pool, name) + "/status", now=now)["status"])
@@ -362,12 +445,18 @@ class HttpStore:
         return f"/deployments/{_segment(flow)}/{_segment(name)}"
 
     def get_deployment(self, flow: str, name: str) -> Deployment:
+        from reconciler.model import Deployment
+
         return Deployment.model_validate(self._get(self._deployment_path(flow, name)))
 
     def list_deployments(self, work_pool: str | None = None) -> list[Deployment]:
-        return _DEPLOYMENTS.validate_python(self._get("/deployments", work_pool=work_pool))
+        from reconciler.model import Deployment
+
+        return _list_of(Deployment).validate_python(self._get("/deployments", work_pool=work_pool))
 
     def update_deployment(self, flow: str, name: str, **fields: Any) -> Deployment:
+        from reconciler.model import Deployment
+
         data = self._request("PATCH", self._deployment_path(flow, name), json=fields)
         return Deployment.model_validate(data)
 
@@ -377,9 +466,13 @@ class HttpStore:
     # ------------------------------------------------------------------------------------------- runtime
 
     def create_flow_run(self, run: FlowRun) -> FlowRun:
+        from reconciler.model import FlowRun
+
         return FlowRun.model_validate(self._request("POST", "/flow_runs", json=run.model_dump(mode="json")))
 
     def get_flow_run(self, run_id: str) -> FlowRun:
+        from reconciler.model import FlowRun
+
         return FlowRun.model_validate(self._get(f"/flow_runs/{_segment(run_id)}"))
 
     def list_flow_runs(
@@ -394,6 +487,8 @@ class HttpStore:
         match: str | None = None,
         newest_first: bool = False,
     ) -> list[FlowRun]:
+        from reconciler.model import FlowRun
+
         params = {
             "match": match,
             "newest_first": newest_first or None,
@@ -404,9 +499,11 @@ class HttpStore:
             "before": before,
             "limit": limit,
         }
-        return _RUNS.validate_python(self._request("GET", "/flow_runs", params=params))
+        return _list_of(FlowRun).validate_python(self._request("GET", "/flow_runs", params=params))
 
     def set_run_infrastructure(self, run_id: str, infrastructure_id: str) -> FlowRun:
+        from reconciler.model import FlowRun
+
         body = {"infrastructure_id": infrastructure_id}
         data = self._request("PUT", f"/flow_runs/{_segment(run_id)}/infrastructure", json=body)
         return FlowRun.model_validate(data)
@@ -421,13 +518,17 @@ class HttpStore:
         now: datetime,
         actor: str | None = None,
     ) -> FlowRun:
+        from reconciler.model import FlowRun
+
         body = {"state": state, "message": message, "expected": list(expected), "now": now, "actor": actor}
         return FlowRun.model_validate(
             self._request("POST", f"/flow_runs/{_segment(run_id)}/state", json=body)
         )
 
     def read_run_history(self, run_id: str) -> list[RunStateChange]:
-        return _HISTORY.validate_python(self._get(f"/flow_runs/{_segment(run_id)}/history"))
+        from reconciler.model import RunStateChange
+
+        return _list_of(RunStateChange).validate_python(self._get(f"/flow_runs/{_segment(run_id)}/history"))
 
     def claim_runs(
         self,
@@ -439,6 +540,8 @@ class HttpStore:
         now: datetime,
         work_queues: Sequence[str] = (),
     ) -> list[FlowRun]:
+        from reconciler.model import FlowRun
+
         body = {
             "worker": worker,
             "limit": limit,
@@ -447,9 +550,10 @@ class HttpStore:
             "work_queues": list(work_queues),
         }
         data = self._request("POST", f"/work_pools/{_segment(work_pool)}/claim", json=body)
-        return _RUNS.validate_python(data)
+        return _list_of(FlowRun).validate_python(data)
 
     def run_inputs(self, run_id: str, worker: str) -> RunInputs:
+        from reconciler.model import Deployment, FlowRun, WorkPool
         from reconciler.store.base import RunInputs
 
         data = self._get(f"/flow_runs/{_segment(run_id)}/inputs", worker=worker)
@@ -485,6 +589,8 @@ class HttpStore:
         host: str | None = None,
         pid: int | None = None,
     ) -> Worker:
+        from reconciler.model import Worker
+
         body = {
             "work_pool": work_pool,
             "name": name,
@@ -496,7 +602,11 @@ class HttpStore:
         return Worker.model_validate(self._request("POST", "/workers/heartbeat", json=body))
 
     def list_workers(self, work_pool: str, now: datetime) -> list[Worker]:
-        return _WORKERS.validate_python(self._get(f"/work_pools/{_segment(work_pool)}/workers", now=now))
+        from reconciler.model import Worker
+
+        return _list_of(Worker).validate_python(
+            self._get(f"/work_pools/{_segment(work_pool)}/workers", now=now)
+        )
 
     def append_logs(self, lines: Sequence[LogLine]) -> None:
         by_run: dict[str, list[LogLine]] = defaultdict(list)
@@ -509,11 +619,13 @@ class HttpStore:
     def read_logs(
         self, run_id: str, *, after_seq: int = -1, limit: int = 1000, prefix: str | None = None
     ) -> list[LogLine]:
+        from reconciler.model import LogLine
+
         query: dict[str, Any] = {"after": after_seq, "limit": limit}
         if prefix is not None:
             query["prefix"] = prefix
         data = self._get(f"/flow_runs/{_segment(run_id)}/logs", **query)
-        return _LOGS.validate_python(data)
+        return _list_of(LogLine).validate_python(data)
 
     # ------------------------------------------------------------------------------------ scheduler services
 
@@ -526,7 +638,9 @@ class HttpStore:
         return int(self._request("POST", "/scheduled_runs/delete", json=body)["count"])
 
     def scheduled_run_times(self, deployment: str, *, after: datetime) -> dict[str, set[datetime]]:
-        return _TIMES.validate_python(self._get("/scheduled_runs/times", deployment=deployment, after=after))
+        return _times().validate_python(
+            self._get("/scheduled_runs/times", deployment=deployment, after=after)
+        )
 
     def mark_late_runs(self, now: datetime, threshold_seconds: float = 15.0) -> int:
         body = {"now": now, "threshold_seconds": threshold_seconds}
@@ -534,11 +648,11 @@ class HttpStore:
 
     def recover_dead_workers(self, now: datetime, *, heard_since: datetime | None = None) -> dict[str, int]:
         body = {"now": now, "heard_since": heard_since}
-        return _COUNTS.validate_python(self._request("POST", "/workers/recover", json=body))
+        return _counts().validate_python(self._request("POST", "/workers/recover", json=body))
 
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]:
         path = f"/work_pools/{_segment(work_pool)}/run_counts"
-        return _COUNTS.validate_python(self._get(path, work_queue=work_queue))
+        return _counts().validate_python(self._get(path, work_queue=work_queue))
 
     # ------------------------------------------------------------------------------------------- sync
 

@@ -18,7 +18,7 @@ from wp_cli import ISOLATED, Wp
 from wp_server import running_server
 
 from reconciler.cli import main as cli_main
-from reconciler.cli.commands import COMMANDS, ROOT_HELP
+from reconciler.cli.commands import COMMANDS, ROOT_HELP, SUBCOMMANDS
 from reconciler.cli.lazy import build_command
 
 
@@ -56,7 +56,7 @@ def test_the_table_lists_every_command_group_and_nothing_else_is_mounted() -> No
 def _typer_root_help(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> str:
-    """The root help as Typer renders it from the real (lazily built) commands."""
+    """The root help (or a group's) as Typer renders it from the real (lazily built) commands."""
     monkeypatch.setattr(sys, "argv", ["wp", *argv])
     capsys.readouterr()
     cli_main._invoke()
@@ -94,6 +94,58 @@ def test_root_help_from_the_table_is_what_typer_prints(
         assert ours == expected
         assert ("\x1b[" in ours) is colour
         assert ROOT_HELP.split()[0] in ours and all(name in ours for name in COMMANDS)
+
+
+def test_the_subcommand_table_lists_every_group_and_its_commands_as_typer_builds_them() -> None:
+    import typer
+
+    groups = {name for name in COMMANDS if hasattr(build_command(name), "commands")}
+    assert set(SUBCOMMANDS) == groups
+    for group, listed in SUBCOMMANDS.items():
+        command = build_command(group)
+        ctx = typer.Context(command)
+        shown = [name for name in command.list_commands(ctx) if not command.get_command(ctx, name).hidden]
+        assert list(listed) == shown, f"SUBCOMMANDS[{group!r}] must list {shown}"
+        for name in shown:
+            sub = command.get_command(ctx, name)
+            assert listed[name] == _first_paragraph(sub.short_help or sub.help).strip(), (group, name)
+            assert not getattr(sub, "rich_help_panel", None)  # one Commands panel, as printed
+        assert _first_paragraph(command.help) == COMMANDS[group].help
+        assert [p.name for p in command.params] == [] and not command.epilog  # only --help, as printed
+
+
+@pytest.mark.parametrize("width", [60, 80, 132])
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("group", list(SUBCOMMANDS))
+def test_group_help_from_the_table_is_what_typer_prints(
+    group: str, width: int, colour: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from typer import rich_utils
+
+    for variable in (
+        "GITHUB_ACTIONS",
+        "FORCE_COLOR",
+        "PY_COLORS",
+        "_TYPER_FORCE_DISABLE_TERMINAL",
+        "COLUMNS",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("TERMINAL_WIDTH", str(width))
+    monkeypatch.setattr(rich_utils, "MAX_WIDTH", width)
+    if colour:
+        monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setattr(rich_utils, "FORCE_TERMINAL", True if colour else None)
+
+    for flag in ("--help", "-h"):
+        expected = _typer_root_help([group, flag], monkeypatch, capsys)
+        monkeypatch.setattr(sys, "argv", ["wp", group, flag])
+        with pytest.raises(SystemExit) as exited:
+            cli_main.run()  # the fast path
+        assert exited.value.code == 0
+        ours = capsys.readouterr().out
+        assert ours == expected
+        assert ("\x1b[" in ours) is colour
+        assert all(name in ours for name in SUBCOMMANDS[group])
 
 
 def test_help_and_bare_wp_keep_their_exit_codes(wp: Wp) -> None:
@@ -193,17 +245,45 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+# Building the pydantic models (or Typer's pydantic adapters) was most of a command's start-up: the commands
+# below show a server's JSON as it came, and Typer builds an adapter only for a value that needs one.
+MODELS = ("pydantic", "pydantic_core", "reconciler.model", "typer._adapters")
+
+
 def test_work_pool_commands_through_a_server_load_no_server_side_code(server: str, tmp_path: Path) -> None:
     env = {"WP_API_URL": server}
     loaded, stdout = _loaded(tmp_path, "work-pool", "create", "lazy-pool", "--type", "process", env=env)
     assert "Created work pool" in stdout
-    assert _absent(loaded, (*SERVER_SIDE, "httpx")) == []
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
+
+    loaded, stdout = _loaded(
+        tmp_path, "work-pool", "create", "lazy-limited", "--concurrency-limit", "3", "--json", env=env
+    )
+    assert json.loads(stdout)["concurrency_limit"] == 3
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
 
     loaded, stdout = _loaded(tmp_path, "work-pool", "ls", "--json", env=env)
-    assert [p["name"] for p in json.loads(stdout)] == ["lazy-pool"]
-    assert _absent(loaded, (*SERVER_SIDE, "httpx", "reconciler.api.shapes")) == []
+    assert [p["name"] for p in json.loads(stdout)] == ["lazy-limited", "lazy-pool"]
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", "reconciler.api.shapes", *MODELS)) == []
     assert _absent(loaded, OTHER_COMMANDS) == []
 
-    loaded, stdout = _loaded(tmp_path, "work-pool", "inspect", "lazy-pool", "--json", env=env)
-    assert json.loads(stdout)["name"] == "lazy-pool"
-    assert _absent(loaded, (*SERVER_SIDE, "httpx")) == []
+    loaded, stdout = _loaded(tmp_path, "work-pool", "ls", env=env)
+    assert "lazy-pool" in stdout and "Work pools" in stdout
+    assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
+
+    for json_flag in ((), ("--json",)):
+        loaded, stdout = _loaded(tmp_path, "work-pool", "inspect", "lazy-pool", *json_flag, env=env)
+        assert json.loads(stdout)["name"] == "lazy-pool"
+        assert _absent(loaded, (*SERVER_SIDE, "httpx", *MODELS)) == []
+
+
+@pytest.mark.parametrize("group", ["work-pool", "work-queue", "deployment", "flow-run", "worker", "server"])
+def test_group_help_loads_neither_typer_nor_the_groups_module(group: str, tmp_path: Path) -> None:
+    loaded, stdout = _loaded(tmp_path, group, "--help")
+    assert "Usage: wp " + group in stdout
+    assert _absent(loaded, (*SERVER_SIDE, *MODELS, "typer", "click", COMMANDS[group].module)) == []
+    # a subcommand's help is Typer's, from the group's module alone, still without models
+    loaded, stdout = _loaded(tmp_path, group, next(iter(SUBCOMMANDS[group])), "--help")
+    assert "Usage: wp " + group in stdout
+    others = tuple(m for m in OTHER_COMMANDS if m != COMMANDS[group].module)
+    assert _absent(loaded, (*SERVER_SIDE, *MODELS, *others)) == []

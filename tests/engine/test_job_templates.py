@@ -80,3 +80,28 @@ def test_unknown_type_names_the_known_ones() -> None:
     assert "'ecs'" in err.value.message
     for known in ("process", "docker", "kubernetes"):
         assert known in err.value.message
+
+
+def test_the_known_types_are_the_models_pool_types() -> None:
+    from reconciler.model import PoolType
+
+    assert tuple(t.value for t in PoolType) == KNOWN_POOL_TYPES
+
+
+@pytest.mark.parametrize("pool_type", KNOWN_POOL_TYPES)
+def test_the_template_document_is_the_models_dump(pool_type: str) -> None:
+    """The command line sends the document to a server in place of the model's dump: they must be one value,
+    key order included."""
+    from reconciler.engine.job_templates import default_template_document
+
+    document = default_template_document(pool_type)
+    dumped = default_base_job_template(pool_type).model_dump(mode="json")
+    assert document == dumped
+    assert list(document) == list(dumped) and list(document["variables"]) == list(dumped["variables"])
+
+
+def test_the_template_document_refuses_an_unknown_type_as_the_model_path_does() -> None:
+    from reconciler.engine.job_templates import default_template_document
+
+    with pytest.raises(ValidationError, match="unknown work pool type 'nope'"):
+        default_template_document("nope")
