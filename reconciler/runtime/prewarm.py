@@ -1,0 +1,180 @@
+"""Pre-warming: a process worker starts the warm Prefect server (`prefect_warm`) of each flow environment its pool's
+deployments run in, before their first run, so that even the first run is forked from a warm interpreter.
+
+Owns which deployments get one, with which environment, and starting them in the background. A deployment gets
+one when the pool is a process pool, its job's command is wp's runner under some python (the default command, or
+`<python> -m reconciler.runtime.entry`), and `prefect_warm.warm_entrypoint` accepts the run's environment (a file
+entrypoint that mentions Prefect, no `pip_install_requirements` step, `WP_PREFECT_WARM` not "0"): the rule a
+run applies to itself. The environment is the one the process executor gives a run (the worker's environment and
+the job configuration's `env`, rendered by `submission.job_configuration` for a placeholder run of the
+deployment), in the run's working directory, so the server's key (python, `PYTHONPATH`, `PREFECT_*`) is the
+run's. The key is computed by the flow's own python (`python -m reconciler.runtime.prefect_warm --prewarm`, a
+short stdlib-only process): only it knows which Prefect it imports. It starts the server unless one answers (two
+workers on one machine share it: the server's lock leaves one) and prints the server's pid.
+
+An environment is pre-warmed once per worker life, again when its settings change, and again when a run of it is
+claimed ahead of its start, so an idle server still expires and is back before a scheduled run. Never blocks
+the worker's loop (the work runs in a daemon thread, one at a time) and never touches the store: the worker
+passes the deployments it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.model import Deployment, PoolType, WorkPool
+from reconciler.runtime import prefect_warm
+from reconciler.runtime.entry import ENV_ENTRYPOINT, ENV_PULL_STEPS
+from reconciler.runtime.executors.base import ENTRY_MODULE, configured_env
+from reconciler.runtime.executors.process import command_of, working_dir_of
+from reconciler.secret_values import SEALED_PREFIX
+
+PREWARM_TIMEOUT = 60.0  # seconds one pre-warm process may take (it waits for the server to listen)
+AHEAD_SECONDS = 1.0  # a run claimed at least this long before its start has its environment pre-warmed
+AGAIN_SECONDS = 5.0  # runs claimed ahead within this long of each other pre-warm their environment once
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A flow environment as the process executor would start a run in it."""
+
+    python: str
+    cwd: str
+    env: tuple[tuple[str, str], ...]  # sorted, without the run's own WP_* variables
+
+    def argv(self) -> list[str]:
+        return [self.python, "-m", "reconciler.runtime.prefect_warm", "--prewarm"]
+
+
+def environment_of(
+    pool: WorkPool, deployment: Deployment, worker_name: str, env: Mapping[str, str], cwd: str
+) -> Environment | None:
+    """The flow environment a run of `deployment` would fork from a warm server, or None when such a run would
+    not use one (see the module docstring)."""
+    from reconciler.runtime.submission import job_configuration, preview_run
+
+    if pool.type != PoolType.PROCESS:
+        return None
+    try:
+        configuration = job_configuration(pool, deployment, preview_run(pool, deployment), worker_name, env)
+        argv = command_of(configuration.get("command"))
+        workdir = working_dir_of(configuration.get("working_dir"), cwd)
+    except Exception:  # a template or command error: the run says it when it is submitted
+        return None
+    if argv[1:] != ["-m", ENTRY_MODULE]:
+        return None  # a custom command: which python it runs is not known
+    run_env = {**env, **configured_env(configuration), "PYTHONUNBUFFERED": "1"}
+    asked = {
+        **run_env,
+        ENV_ENTRYPOINT: deployment.entrypoint,
+        ENV_PULL_STEPS: json.dumps(list(deployment.pull_steps)),
+    }
+    if not prefect_warm.warm_entrypoint(asked, Path(workdir)):
+        return None
+    keyed = {k: v for k, v in run_env.items() if k == "PYTHONPATH" or k.startswith("PREFECT_")}
+    if any(SEALED_PREFIX in v for v in keyed.values()):
+        return None  # a secret the store did not give in clear: the run's key cannot be known here
+    return Environment(argv[0], workdir, tuple(sorted(run_env.items())))
+
+
+class Prewarmer:
+    """One worker's pre-warming; `say` prints a line on the worker's output (from the background thread)."""
+
+    def __init__(
+        self, pool: WorkPool, worker_name: str, env: Mapping[str, str], cwd: str, say: Callable[[str], None]
+    ) -> None:
+        self._pool = pool
+        self._worker_name = worker_name
+        self._env = dict(env)
+        self._cwd = cwd
+        self._say = say
+        self._of: dict[str, Environment] = {}  # deployment "flow/name" → its environment
+        self._warmed: set[Environment] = set()
+        self._lock = threading.Lock()
+        self._queue: list[tuple[Environment, list[str], bool]] = []
+        self._last: dict[Environment, float] = {}  # monotonic time of the last pre-warm asked
+        self._thread: threading.Thread | None = None
+
+    def see(self, deployments: Iterable[Deployment]) -> None:
+        """Pre-warm, in the background, the environments of `deployments` not pre-warmed yet."""
+        for deployment in deployments:
+            key = f"{deployment.flow}/{deployment.name}"
+            environment = environment_of(self._pool, deployment, self._worker_name, self._env, self._cwd)
+            if environment is None:
+                self._of.pop(key, None)
+                continue
+            self._of[key] = environment
+        fresh: dict[Environment, list[str]] = {}
+        for key, environment in self._of.items():
+            if environment not in self._warmed:
+                fresh.setdefault(environment, []).append(key)
+        for environment, keys in fresh.items():
+            self._warmed.add(environment)
+            self._enqueue(environment, keys, quiet=False)
+
+    def before_run(self, deployment: str) -> None:
+        """A run of `deployment` ("flow/name") starts soon: have its environment's server up (again) by then."""
+        environment = self._of.get(deployment)
+        if (
+            environment is None
+            or time.monotonic() - self._last.get(environment, -AGAIN_SECONDS) < AGAIN_SECONDS
+        ):
+            return
+        self._enqueue(environment, [deployment], quiet=True)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the pre-warming under way (tests, and a worker run with --run-once that ends)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _enqueue(self, environment: Environment, deployments: list[str], *, quiet: bool) -> None:
+        self._last[environment] = time.monotonic()
+        with self._lock:
+            self._queue.append((environment, deployments, quiet))
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._drain, name="wp-prewarm", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    return
+                environment, deployments, quiet = self._queue.pop(0)
+            self._warm(environment, deployments, quiet)
+
+    def _warm(self, environment: Environment, deployments: list[str], quiet: bool) -> None:
+        names = ", ".join(deployments)
+        try:
+            done = subprocess.run(
+                environment.argv(),
+                cwd=environment.cwd,
+                env=dict(environment.env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=PREWARM_TIMEOUT,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self._say(f"could not pre-warm Prefect for {names}: {exc}")
+            return
+        lines = done.stdout.strip().splitlines()
+        try:
+            pid = json.loads(lines[-1])["server"] if done.returncode == 0 and lines else None
+        except (ValueError, KeyError, TypeError):
+            pid = None
+        if pid is None:
+            why = (done.stderr.strip().splitlines() or ["its server did not start"])[-1]
+            self._say(f"could not pre-warm Prefect for {names}: {why}")
+            return
+        if not quiet:
+            self._say(f"Prefect is warm for {names}: server pid {pid}")
