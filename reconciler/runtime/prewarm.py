@@ -12,8 +12,9 @@ run's. The key is computed by the flow's own python (`python -m reconciler.runti
 short stdlib-only process): only it knows which Prefect it imports. It starts the server unless one answers (two
 workers on one machine share it: the server's lock leaves one) and prints the server's pid.
 
-An environment is pre-warmed once per worker life, again when its settings change, and again when a run of it is
-claimed ahead of its start, so an idle server still expires and is back before a scheduled run. Never blocks
+A deployment's environment is pre-warmed when the worker first sees the deployment (at its start, then at each
+heartbeat, when it reads the pool's deployments), again when its settings change, and again when a run of it is
+claimed ahead of its start: so an idle server still expires, and is back before a scheduled run. Never blocks
 the worker's loop (the work runs in a daemon thread, one at a time) and never touches the store: the worker
 passes the deployments it reads.
 """
@@ -24,7 +25,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,51 +95,38 @@ class Prewarmer:
         self._env = dict(env)
         self._cwd = cwd
         self._say = say
-        self._of: dict[str, Environment] = {}  # deployment "flow/name" → its environment
-        self._warmed: set[Environment] = set()
-        self._lock = threading.Lock()
-        self._queue: list[tuple[Environment, list[str], bool]] = []
-        self._last: dict[Environment, float] = {}  # monotonic time of the last pre-warm asked
+        self._lock = threading.Lock()  # guards the queue, the thread and `_of`
+        self._queue: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
+        # the background thread's own: each deployment's settings → its environment (rendered once per change)
+        self._rendered: dict[str, tuple[str, Environment | None]] = {}
+        self._warmed: set[tuple[str, Environment]] = set()  # (deployment, environment) pre-warmed
+        self._of: dict[str, Environment] = {}  # deployment "flow/name" → its environment
+        self._last: dict[str, float] = {}  # deployment → monotonic time of its last pre-warm before a run
 
-    def see(self, deployments: Iterable[Deployment]) -> None:
-        """Pre-warm, in the background, the environments of `deployments` not pre-warmed yet."""
-        for deployment in deployments:
-            key = f"{deployment.flow}/{deployment.name}"
-            environment = environment_of(self._pool, deployment, self._worker_name, self._env, self._cwd)
-            if environment is None:
-                self._of.pop(key, None)
-                continue
-            self._of[key] = environment
-        fresh: dict[Environment, list[str]] = {}
-        for key, environment in self._of.items():
-            if environment not in self._warmed:
-                fresh.setdefault(environment, []).append(key)
-        for environment, keys in fresh.items():
-            self._warmed.add(environment)
-            self._enqueue(environment, keys, quiet=False)
+    def see(self, deployments: Sequence[Deployment]) -> None:
+        """Pre-warm, in the background, the environments of the pool's `deployments` not pre-warmed yet."""
+        listed = list(deployments)
+        self._enqueue(lambda: self._see(listed))
 
     def before_run(self, deployment: str) -> None:
         """A run of `deployment` ("flow/name") starts soon: have its environment's server up (again) by then."""
-        environment = self._of.get(deployment)
-        if (
-            environment is None
-            or time.monotonic() - self._last.get(environment, -AGAIN_SECONDS) < AGAIN_SECONDS
-        ):
+        now = time.monotonic()
+        if now - self._last.get(deployment, -AGAIN_SECONDS) < AGAIN_SECONDS:
             return
-        self._enqueue(environment, [deployment], quiet=True)
+        self._last[deployment] = now
+        self._enqueue(lambda: self._again(deployment))
 
     def join(self, timeout: float) -> None:
-        """Wait for the pre-warming under way (tests, and a worker run with --run-once that ends)."""
+        """Wait for the pre-warming under way."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
 
-    def _enqueue(self, environment: Environment, deployments: list[str], *, quiet: bool) -> None:
-        self._last[environment] = time.monotonic()
+    def _enqueue(self, work: Callable[[], None]) -> None:
         with self._lock:
-            self._queue.append((environment, deployments, quiet))
-            if self._thread is not None and self._thread.is_alive():
+            self._queue.append(work)
+            if self._thread is not None:
                 return
             self._thread = threading.Thread(target=self._drain, name="wp-prewarm", daemon=True)
             self._thread.start()
@@ -149,10 +137,46 @@ class Prewarmer:
                 if not self._queue:
                     self._thread = None
                     return
-                environment, deployments, quiet = self._queue.pop(0)
-            self._warm(environment, deployments, quiet)
+                work = self._queue.pop(0)
+            try:
+                work()
+            except Exception as exc:  # never the worker's problem: a run starts its server itself
+                self._say(f"pre-warming Prefect failed: {type(exc).__name__}: {exc}")
 
-    def _warm(self, environment: Environment, deployments: list[str], quiet: bool) -> None:
+    # ------------------------------------------------------------------------------------ the thread's work
+
+    def _see(self, deployments: list[Deployment]) -> None:
+        of: dict[str, Environment] = {}
+        for deployment in deployments:
+            key = f"{deployment.flow}/{deployment.name}"
+            settings = json.dumps(
+                [deployment.entrypoint, deployment.job_variables, list(deployment.pull_steps)],
+                sort_keys=True,
+                default=str,
+            )
+            cached = self._rendered.get(key)
+            if cached is None or cached[0] != settings:
+                found = environment_of(self._pool, deployment, self._worker_name, self._env, self._cwd)
+                cached = self._rendered[key] = (settings, found)
+            if cached[1] is not None:
+                of[key] = cached[1]
+        with self._lock:
+            self._of = of
+        fresh: dict[Environment, list[str]] = {}
+        for key, environment in of.items():
+            if (key, environment) not in self._warmed:  # a deployment new to this worker, or changed
+                fresh.setdefault(environment, []).append(key)
+                self._warmed.add((key, environment))
+        for environment, keys in fresh.items():
+            self._warm(environment, keys, quiet=False)
+
+    def _again(self, deployment: str) -> None:
+        with self._lock:
+            environment = self._of.get(deployment)
+        if environment is not None:
+            self._warm(environment, [deployment], quiet=True)
+
+    def _warm(self, environment: Environment, deployments: list[str], *, quiet: bool) -> None:
         names = ", ".join(deployments)
         try:
             done = subprocess.run(

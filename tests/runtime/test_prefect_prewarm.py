@@ -211,7 +211,7 @@ def test_a_worker_pre_warms_at_start_and_the_first_run_is_forked_from_that_serve
     family = add_deployment(store, "family", "flows/flow.py:family", job_variables)
     add_deployment(store, "plain", "flows/plain.py:hello", job_variables)
     # two workers on one machine: one server for the flow environment, which both name
-    workers.start("w1")
+    workers.start("w1", heartbeat_interval=0.5)
     workers.start("w2")
     pid = wait_for(lambda: warm_pid(workers.said("w1")))
     assert wait_for(lambda: warm_pid(workers.said("w2"))) == pid
@@ -228,6 +228,11 @@ def test_a_worker_pre_warms_at_start_and_the_first_run_is_forked_from_that_serve
     printed = next(line for line in logs if "flow pid " in line)
     assert f"parent {pid} result 42" in printed  # the first run was forked from the pre-warmed server
     assert servers(project) == [pid]
+
+    # a deployment applied while the worker runs is seen at its next heartbeat (same environment: same server)
+    add_deployment(store, "late", "flows/flow.py:family", job_variables)
+    wait_for(lambda: "Prefect is warm for late/d" in workers.said("w1"))
+    assert f"Prefect is warm for late/d: server pid {pid}" in workers.said("w1")
 
 
 def test_with_prefect_warm_off_no_server_starts(
