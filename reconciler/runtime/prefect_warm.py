@@ -55,6 +55,8 @@ _ENV_REPORT_FD = "WP_REPORT_FD"
 _ENV_ENTRYPOINT = "WP_ENTRYPOINT"
 _ENV_PULL_STEPS = "WP_PULL_STEPS"
 _FDS = 4  # stdin, stdout, stderr, report pipe
+# a request of no run and no file descriptors: a pre-warm asking for the server's pid once it is warm
+PING = bytes(8)
 FIRST_RUN_IMPORTS = (
     "prefect.utilities.visualization",
     "pydantic.v1",
@@ -94,32 +96,22 @@ def warm_entrypoint(env: Mapping[str, str], cwd: Path) -> bool:
 
 def prewarm(env: Mapping[str, str]) -> int | None:
     """Make sure the warm server of this flow environment runs (start it unless one answers) and return its
-    pid once it listens; None if it could not start. What a worker runs, in the flow's own python, before the
-    environment's first run, so the socket key is exactly the one that run computes."""
+    pid once it is warm (Prefect imported); None if it could not start. What a worker runs, in the flow's own
+    python, before the environment's first run, so the socket key is exactly the one that run computes."""
     path = socket_path(env)
     conn = _connect(path)
     if conn is None:
         conn = _await_listening(path, _start_server(path, env))
     if conn is None:
         return None
-    with conn:  # the server drops a connection that sends no run
-        return _peer_pid(conn)
-
-
-def _peer_pid(conn: socket.socket) -> int | None:
-    """The pid of the process listening on the other end (Linux), else None."""
-    import struct
-
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return None
-    try:
-        pid, _uid, _gid = struct.unpack(
-            "3i", conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-        )
-    except OSError:
-        return None
-    return int(pid)
+    with conn:
+        try:
+            conn.sendall(PING)
+            conn.settimeout(STARTED_TIMEOUT)  # the server answers once it has imported Prefect
+            answer = json.loads(conn.makefile("r", encoding="utf-8").readline() or "null")
+        except (OSError, ValueError):
+            return None
+    return int(answer["server"]) if isinstance(answer, dict) and "server" in answer else None
 
 
 def run_warm(env: Mapping[str, str]) -> int | None:
@@ -277,12 +269,15 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
                 conn, _ = listener.accept()
             except OSError:  # the idle timeout (socket.timeout before Python 3.10), or the socket went away
                 return
-            _take(conn)
+            pinged = _take(conn)
             if not warmed:  # after the first run (which waits for this server) is forked, not before it
                 _warm_up_later_runs()
                 warmed = True
                 if threading.active_count() != 1:
                     return
+            if pinged:  # a pre-warm: answered when a run would find everything imported
+                with contextlib.suppress(OSError), conn:
+                    conn.sendall(json.dumps({"server": os.getpid()}).encode() + b"\n")
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
@@ -349,12 +344,15 @@ def _warm_up_later_runs() -> None:
             importlib.import_module(name)
 
 
-def _take(conn: socket.socket) -> None:
-    """Receive one run and fork its child; a malformed request is dropped."""
+def _take(conn: socket.socket) -> bool:
+    """Receive one run and fork its child; a malformed request is dropped. True for a pre-warm's `PING`, whose
+    connection is left open for the answer."""
     fds: list[int] = []
     try:
         conn.settimeout(CONNECT_TIMEOUT)
         header, fds, _, _ = socket.recv_fds(conn, 8, _FDS)
+        if header == PING and not fds:
+            return True
         size = int.from_bytes(header, "big")
         data = b""
         while len(data) < size:
@@ -370,7 +368,7 @@ def _take(conn: socket.socket) -> None:
         for fd in fds:
             os.close(fd)
         conn.close()
-        return
+        return False
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -381,6 +379,7 @@ def _take(conn: socket.socket) -> None:
     for fd in fds:
         os.close(fd)
     conn.close()
+    return False
 
 
 def _child(conn: socket.socket, fds: list[int], env: dict[str, str], cwd: str) -> int:

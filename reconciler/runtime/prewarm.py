@@ -10,7 +10,8 @@ the job configuration's `env`, rendered by `submission.job_configuration` for a 
 deployment), in the run's working directory, so the server's key (python, `PYTHONPATH`, `PREFECT_*`) is the
 run's. The key is computed by the flow's own python (`python -m reconciler.runtime.prefect_warm --prewarm`, a
 short stdlib-only process): only it knows which Prefect it imports. It starts the server unless one answers (two
-workers on one machine share it: the server's lock leaves one) and prints the server's pid.
+workers on one machine share it: the server's lock leaves one) and prints the server's pid once the server has
+imported Prefect, so the worker's `Prefect is warm` line means a run would now be forked from a warm interpreter.
 
 A deployment's environment is pre-warmed when the worker first sees the deployment (at its start, then at each
 heartbeat, when it reads the pool's deployments), again when its settings change, and again when a run of it is
@@ -36,7 +37,7 @@ from reconciler.runtime.executors.base import ENTRY_MODULE, configured_env
 from reconciler.runtime.executors.process import command_of, working_dir_of
 from reconciler.secret_values import SEALED_PREFIX
 
-PREWARM_TIMEOUT = 60.0  # seconds one pre-warm process may take (it waits for the server to listen)
+PREWARM_TIMEOUT = 180.0  # seconds one pre-warm process may take (it waits for the server to import Prefect)
 AHEAD_SECONDS = 1.0  # a run claimed at least this long before its start has its environment pre-warmed
 AGAIN_SECONDS = 5.0  # runs claimed ahead within this long of each other pre-warm their environment once
 
