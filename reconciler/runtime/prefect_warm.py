@@ -15,7 +15,8 @@ lock file for its life, so two started at once (two workers, a worker's pre-warm
 
 A process worker pre-warms (`python -m reconciler.runtime.prefect_warm --prewarm`, in the flow's python with the
 run's environment; see `prewarm.py`): the server is started before the environment's first run, which is then
-warm too.
+warm too. The pre-warm sends `PING` (no run, no file descriptors), which the server answers with its pid once it
+has imported what a run needs.
 
 The run's process (`entry`, the worker's child) stays the run's handle: it forwards SIGTERM/SIGINT to the forked
 child's process group and exits with its exit code; if it is killed, the child sees its connection close and kills

@@ -8,12 +8,14 @@ process's reports and output to the store, cancellation (a CANCELLING run's infr
 the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
 claiming, hand back runs not started, let running ones finish; a second stop request kills them), and re-attach:
 a worker restarted under the same name follows again the infrastructure its earlier life started (the id stored
-on each run), skipping the log lines already shipped. It rides out a store that is briefly unreachable (a `wp
-server` restarting): state changes, log shipping and the reads a submission needs are retried (store_link.py),
-so no final state or log line is lost. A run the store took from the worker meanwhile (CRASHED by a server's
+on each run), skipping the log lines already shipped. A process worker pre-warms its pool's Prefect deployments
+(prewarm.py) at its start and heartbeats. It rides out a store that is briefly unreachable (a `wp server`
+restarting): state changes, log shipping and the reads a submission needs are retried (store_link.py), so no
+final state or log line is lost. A run the store took from the worker meanwhile (CRASHED by a server's
 dead-worker recovery, handed to another worker) has its infrastructure stopped and is let go, never reported.
 
-Single-threaded: one loop waits on every child's pipes at once, so store calls never race. The clock is
+Single-threaded: one loop waits on every child's pipes at once, so store calls never race (pre-warming's
+background thread never calls the store). The clock is
 injected. Must never decide which runs are due or claimable (that is the store's atomic claim).
 """
 
