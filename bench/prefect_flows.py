@@ -1,7 +1,7 @@
 """Overhead of running a real Prefect flow under wp's process and docker workers (issue 15), next to the same plain
 function.
 
-    python bench/prefect_flows.py [N_RUNS] [--ephemeral] [--no-docker]
+    python bench/prefect_flows.py [N_RUNS] [--ephemeral] [--no-docker] [--no-fresh]
 
 N_RUNS (default 5) runs of each, one at a time (interleaved), through an in-process `Worker` on an embedded SQLite store; the
 flow-run processes use the Prefect venv's python (`WP_PREFECT_PYTHON`, else the cache of tests/prefect_env.sh).
@@ -12,6 +12,10 @@ Prints, asserting nothing:
   the plain function's median (target: the flow within 1 s more); and, load-independent, the CPU seconds
   (user + sys) of the run's own process as the worker's reaped children (a warm run's forked child belongs
   to the warm server, so only its relay process counts there);
+- the first run after a worker starts, as a user sees it (unless --no-fresh): `wp worker start` started as its
+  own process (`--poll-interval 0.1`), FRESH_WAIT seconds of wait, `wp deployment run`, expected start →
+  COMPLETED; for the plain function, and for the flow in a flow environment with no warm server yet (a new one
+  each time), which the worker pre-warms at its start;
 - the same under a docker worker (unless --no-docker or no engine is reachable), in the Prefect test image of
   tests/docker_images.py --prefect (built, or reused, from the same venv): the plain function and the flow, each
   run in a fresh container. Every container run is cold (a new interpreter imports Prefect; there is no warm
@@ -26,8 +30,10 @@ Figures are wall-clock on a shared machine: read them with `uptime`'s load avera
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -166,7 +172,7 @@ def report(times: dict[str, list[float]], flows: tuple[str, ...]) -> None:
     for name, values in times.items():
         print(
             f"  {name:>20}: expected start -> COMPLETED p50 {statistics.median(values):.2f} s, "
-            f"max {max(values):.2f} s  ({', '.join(f'{v:.2f}' for v in values)})"
+            f"min-max {min(values):.2f}-{max(values):.2f} s  ({', '.join(f'{v:.2f}' for v in values)})"
         )
     plain_p50 = statistics.median(times["plain function"])
     for name in flows:
@@ -219,6 +225,87 @@ def docker_rows(store: SqlStore, project: Path, python: str, n: int) -> dict[str
     return times
 
 
+FRESH_WAIT = 3.0  # seconds between starting `wp worker start` and asking for the run
+
+
+def fresh_worker_rows(
+    store: SqlStore, db_url: str, tmp: Path, project: Path, python: str, env: dict[str, str], n: int
+) -> dict[str, list[float]]:
+    """The first run after `wp worker start` (a whole process), FRESH_WAIT s after its start: the plain function,
+    and the flow in a flow environment no server serves yet (its own TMPDIR each time), which the worker
+    pre-warms when it starts."""
+    wp = str(Path(sys.executable).parent / "wp")
+    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("WP_")}
+    cli_env["WP_DATABASE_URL"] = db_url
+    times: dict[str, list[float]] = {"plain function": [], "Prefect flow, pre-warmed": []}
+    warm_before_run = 0
+    warm_after: list[
+        float
+    ] = []  # seconds from `wp worker start` to its "Prefect is warm" line, within the wait
+    for i in range(n):
+        for row, code in (("plain function", "plain"), ("Prefect flow, pre-warmed", "trivial")):
+            pool = f"fresh-{code}-{i}"
+            store.create_work_pool(
+                WorkPool(name=pool, type="process", base_job_template=default_base_job_template("process"))
+            )
+            own_tmp = tmp / pool  # a new flow environment: no warm server serves it yet
+            own_tmp.mkdir()
+            variables = {
+                "command": f"{python} -m reconciler.runtime.entry",
+                "env": {**env, "TMPDIR": str(own_tmp)},
+            }
+            deployment = add(store, pool, f"flows/{code}.py:{code}", variables, pool)
+            said = tmp / f"{pool}.out"
+            with said.open("w") as out:
+                worker = subprocess.Popen(
+                    [wp, "worker", "start", "--pool", pool, "--poll-interval", "0.1"],
+                    cwd=project,
+                    env=cli_env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                started = time.monotonic()
+                while time.monotonic() - started < FRESH_WAIT:
+                    if code == "trivial" and len(warm_after) <= i and "Prefect is warm" in said.read_text():
+                        warm_after.append(time.monotonic() - started)
+                    time.sleep(0.02)
+                asked = subprocess.run(
+                    [wp, "deployment", "run", f"{deployment.flow}/{deployment.name}", "--json"],
+                    env=cli_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                if asked.returncode != 0:
+                    sys.exit(f"wp deployment run failed: {asked.stderr}")
+                run_id = json.loads(asked.stdout)["id"]
+                deadline = time.monotonic() + 120
+                run = store.get_flow_run(run_id)
+                while run.state not in ("COMPLETED", "FAILED", "CRASHED") and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    run = store.get_flow_run(run_id)
+                if run.state != "COMPLETED" or run.end_time is None:
+                    sys.exit(f"{pool}: run ended {run.state}: {run.state_message}\n{said.read_text()}")
+                times[row].append((run.end_time - run.expected_start_time).total_seconds())
+            finally:
+                worker.terminate()
+                worker.wait(60)
+            output = said.read_text()
+            for line in output.splitlines():  # the pre-warmed server: gone with this environment
+                if line.startswith("Prefect is warm for ") and "server pid " in line:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(line.rsplit("server pid ", 1)[1]), signal.SIGTERM)
+                    warm_before_run += output.index(line) < output.index("claimed ")
+    within = ", ".join(f"{t:.2f}" for t in warm_after) or "never"
+    print(
+        f"first run after `wp worker start` ({FRESH_WAIT:.0f} s after it): the worker said its flow "
+        f"environment was warm before claiming the run in {warm_before_run} of {n}; "
+        f"within the wait, s after the worker's start: {within}"
+    )
+    return times
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 5
@@ -243,14 +330,18 @@ def main() -> None:
         # the same cold run without prefect_lean's savings, for comparison
         unlean_variables = {**job_variables, "env": {**env, "WP_PREFECT_WARM": "0", "WP_PREFECT_LEAN": "0"}}
         store = SqlStore(f"sqlite:///{Path(tmp) / 'wp.db'}")
-        store.create_work_pool(
-            WorkPool(name="local", type="process", base_job_template=default_base_job_template("process"))
-        )
+        for pool in ("local", "warm"):
+            store.create_work_pool(
+                WorkPool(name=pool, type="process", base_job_template=default_base_job_template("process"))
+            )
         plain = add(store, "plain", "flows/plain.py:plain", job_variables)  # same python, no Prefect import
         cold = add(store, "cold", "flows/trivial.py:trivial", cold_variables)
         unlean = add(store, "unlean", "flows/trivial.py:trivial", unlean_variables)
-        warm = add(store, "trivial", "flows/trivial.py:trivial", job_variables)
-        first = one_run(store, warm, project)  # cold; starts the warm server for the next runs
+        # its own pool: a worker pre-warms its pool's Prefect deployments, and the CPU of that (a short process
+        # per worker start) must not count in the plain and cold rows' CPU
+        warm = add(store, "trivial", "flows/trivial.py:trivial", job_variables, "warm")
+        # the worker pre-warms as it starts, and the run is claimed at once: the run finds the server starting
+        first = one_run(store, warm, project, "warm")
         wait_until_serving(Path(tmp))
         times: dict[str, list[float]] = {
             "plain function": [],
@@ -261,10 +352,16 @@ def main() -> None:
             times["plain function"].append(one_run(store, plain, project))
             times["Prefect flow, cold"].append(one_run(store, cold, project))
             one_run(store, unlean, project)  # its CPU only
-            times["Prefect flow, warm"].append(one_run(store, warm, project))
+            times["Prefect flow, warm"].append(one_run(store, warm, project, "warm"))
+        fresh_times = None
+        if "--no-fresh" not in sys.argv:
+            db_url = f"sqlite:///{Path(tmp) / 'wp.db'}"
+            fresh_times = fresh_worker_rows(store, db_url, Path(tmp), project, python, env, n)
         docker_times = None if "--no-docker" in sys.argv else docker_rows(store, project, python, n)
         store.close()
-        print(f"first Prefect run of the flow environment (cold, starts the warm server): {first:.2f} s")
+        print(
+            f"first Prefect run of the flow environment (worker --run-once: pre-warm and run at once): {first:.2f} s"
+        )
         print("process worker:")
         report(times, ("Prefect flow, cold", "Prefect flow, warm"))
         cpu = {key: statistics.median(CPU[key]) for key in ("plain", "cold", "unlean")}
@@ -273,6 +370,11 @@ def main() -> None:
             f"{cpu['cold']:.2f} s ({cpu['cold'] - cpu['plain']:+.2f} s, ratio {cpu['cold'] / cpu['plain']:.1f}x); "
             f"cold with WP_PREFECT_LEAN=0 {cpu['unlean']:.2f} s ({cpu['unlean'] - cpu['plain']:+.2f} s)"
         )
+        if fresh_times is not None:
+            print(
+                f"process worker, first run after `wp worker start` (a whole process, {FRESH_WAIT:.0f} s before the run):"
+            )
+            report(fresh_times, ("Prefect flow, pre-warmed",))
         if docker_times is not None:
             print("docker worker (a fresh container, so a cold interpreter, per run; no warm server):")
             report(docker_times, ("Prefect flow, cold",))

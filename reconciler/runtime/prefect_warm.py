@@ -10,7 +10,13 @@ environment send it their
 environment, working directory and file descriptors (stdin, stdout, stderr and the report pipe, by SCM_RIGHTS), and
 it forks a child that runs the run exactly as `entry` would, writing to the run's own pipes. The server never
 starts a thread, so forking is safe, and it exits after IDLE_SECONDS without a run. A server keyed by the mtimes
-of Prefect and of wp's runner is never reused across an upgrade of either.
+of Prefect and of wp's runner is never reused across an upgrade of either. A server holds its environment's
+lock file for its life, so two started at once (two workers, a worker's pre-warm and a run) leave one serving.
+
+A process worker pre-warms (`python -m reconciler.runtime.prefect_warm --prewarm`, in the flow's python with the
+run's environment; see `prewarm.py`): the server is started before the environment's first run, which is then
+warm too. The pre-warm sends `PING` (no run, no file descriptors), which the server answers with its pid once it
+has imported what a run needs.
 
 The run's process (`entry`, the worker's child) stays the run's handle: it forwards SIGTERM/SIGINT to the forked
 child's process group and exits with its exit code; if it is killed, the child sees its connection close and kills
@@ -45,11 +51,14 @@ IDLE_SECONDS = 600.0
 CONNECT_TIMEOUT = 2.0
 LISTEN_TIMEOUT = 10.0  # seconds a first run waits for the server it started to listen, before running cold
 STARTED_TIMEOUT = 120.0  # seconds a run waits for the server to fork it (a server still importing Prefect)
+LOCK_HOLDER_GRACE = 1.0  # seconds to wait for the server holding the lock to listen, after ours left
 # entry's variables (not imported: entry imports this module)
 _ENV_REPORT_FD = "WP_REPORT_FD"
 _ENV_ENTRYPOINT = "WP_ENTRYPOINT"
 _ENV_PULL_STEPS = "WP_PULL_STEPS"
 _FDS = 4  # stdin, stdout, stderr, report pipe
+# a request of no run and no file descriptors: a pre-warm asking for the server's pid once it is warm
+PING = bytes(8)
 FIRST_RUN_IMPORTS = (
     "prefect.utilities.visualization",
     "pydantic.v1",
@@ -65,7 +74,16 @@ _RUNNER = "reconciler.runtime.prefect_warm"  # this module's name, also when it 
 
 def wanted(env: Mapping[str, str], cwd: Path) -> bool:
     """Whether this run should go to a warm interpreter (see the module docstring for the rules)."""
-    if env.get(ENV_WARM) == "0" or not env.get(_ENV_REPORT_FD) or not hasattr(socket, "send_fds"):
+    if not env.get(_ENV_REPORT_FD) or not hasattr(socket, "send_fds"):
+        return False
+    return warm_entrypoint(env, cwd)
+
+
+def warm_entrypoint(env: Mapping[str, str], cwd: Path) -> bool:
+    """Whether a run with this environment, in `cwd`, is one a warm interpreter serves: a file entrypoint that
+    mentions Prefect, no `pip_install_requirements` step, and `WP_PREFECT_WARM` not "0". Also what a worker asks
+    before pre-warming a deployment's flow environment."""
+    if env.get(ENV_WARM) == "0":
         return False
     if "pip_install_requirements" in env.get(_ENV_PULL_STEPS, ""):
         return False
@@ -76,6 +94,26 @@ def wanted(env: Mapping[str, str], cwd: Path) -> bool:
         return "prefect" in (cwd / target).read_text(errors="replace")
     except OSError:
         return False
+
+
+def prewarm(env: Mapping[str, str]) -> int | None:
+    """Make sure the warm server of this flow environment runs (start it unless one answers) and return its
+    pid once it is warm (Prefect imported); None if it could not start. What a worker runs, in the flow's own
+    python, before the environment's first run, so the socket key is exactly the one that run computes."""
+    path = socket_path(env)
+    conn = _connect(path)
+    if conn is None:
+        conn = _await_listening(path, _start_server(path, env))
+    if conn is None:
+        return None
+    with conn:
+        try:
+            conn.sendall(PING)
+            conn.settimeout(STARTED_TIMEOUT)  # the server answers once it has imported Prefect
+            answer = json.loads(conn.makefile("r", encoding="utf-8").readline() or "null")
+        except (OSError, ValueError):
+            return None
+    return int(answer["server"]) if isinstance(answer, dict) and "server" in answer else None
 
 
 def run_warm(env: Mapping[str, str]) -> int | None:
@@ -171,16 +209,20 @@ def _connect(path: Path) -> socket.socket | None:
 
 def _await_listening(path: Path, server: subprocess.Popen[bytes] | None) -> socket.socket | None:
     """A connection to the server just started, once it listens (it binds before importing Prefect); None if it
-    exited or did not listen in time."""
+    failed or did not listen in time. If it left because another server holds the environment's lock (two
+    workers, or a worker's pre-warm and a run, starting one at once), a connection to that one."""
     if server is None:
         return None
     deadline = time.monotonic() + LISTEN_TIMEOUT
+    exited_at: float | None = None
     while time.monotonic() < deadline:
         conn = _connect(path)
         if conn is not None:
             return conn
-        if server.poll() is not None:
-            return None  # another server took the path and this one left, or it failed
+        if exited_at is None and server.poll() is not None:
+            exited_at = time.monotonic()
+        if exited_at is not None and time.monotonic() - exited_at > LOCK_HOLDER_GRACE:
+            return None  # nobody listens: it failed (a lock holder binds within milliseconds of taking it)
         time.sleep(0.02)
     return None
 
@@ -210,9 +252,13 @@ def _start_server(path: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]
 
 def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
     """Import Prefect, then fork a child per run until `idle` seconds pass without one."""
+    lock = _lock(path)
+    if lock is None:
+        return  # another server of this environment runs (or is starting)
     listener = _bind(path)
     if listener is None:
-        return  # another server took the path
+        os.close(lock)
+        return
     try:
         _warm_up()
         if threading.active_count() != 1:
@@ -225,33 +271,50 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
                 conn, _ = listener.accept()
             except OSError:  # the idle timeout (socket.timeout before Python 3.10), or the socket went away
                 return
-            _take(conn)
+            pinged = _take(conn)
             if not warmed:  # after the first run (which waits for this server) is forked, not before it
                 _warm_up_later_runs()
                 warmed = True
                 if threading.active_count() != 1:
                     return
+            if pinged:  # a pre-warm: answered when a run would find everything imported
+                with contextlib.suppress(OSError), conn:
+                    conn.sendall(json.dumps({"server": os.getpid()}).encode() + b"\n")
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
         listener.close()
+        os.close(lock)
+
+
+def _lock(path: Path) -> int | None:
+    """Hold the environment's lock for this server's life (None when another process holds it), so two servers
+    never serve one socket path. A POSIX record lock: the forked runs do not inherit it, and it goes with the
+    server's process, even when killed."""
+    import fcntl
+
+    try:
+        fd = os.open(str(path.with_suffix(".lock")), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _bind(path: Path) -> socket.socket | None:
+    """Listen on `path` (under the lock: a socket file left there is a dead server's)."""
+    with contextlib.suppress(OSError):
+        path.unlink()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(str(path))
     except OSError:
-        if _connect(path) is not None:
-            listener.close()
-            return None
-        with contextlib.suppress(OSError):
-            path.unlink()  # a stale socket of a server that died
-        try:
-            listener.bind(str(path))
-        except OSError:
-            listener.close()
-            return None
+        listener.close()
+        return None
     listener.listen(16)
     return listener
 
@@ -283,12 +346,15 @@ def _warm_up_later_runs() -> None:
             importlib.import_module(name)
 
 
-def _take(conn: socket.socket) -> None:
-    """Receive one run and fork its child; a malformed request is dropped."""
+def _take(conn: socket.socket) -> bool:
+    """Receive one run and fork its child; a malformed request is dropped. True for a pre-warm's `PING`, whose
+    connection is left open for the answer."""
     fds: list[int] = []
     try:
         conn.settimeout(CONNECT_TIMEOUT)
         header, fds, _, _ = socket.recv_fds(conn, 8, _FDS)
+        if header == PING and not fds:
+            return True
         size = int.from_bytes(header, "big")
         data = b""
         while len(data) < size:
@@ -304,7 +370,7 @@ def _take(conn: socket.socket) -> None:
         for fd in fds:
             os.close(fd)
         conn.close()
-        return
+        return False
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -315,6 +381,7 @@ def _take(conn: socket.socket) -> None:
     for fd in fds:
         os.close(fd)
     conn.close()
+    return False
 
 
 def _child(conn: socket.socket, fds: list[int], env: dict[str, str], cwd: str) -> int:
@@ -360,4 +427,7 @@ def _die_with_the_run(conn: socket.socket) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS)
+    if sys.argv[1:] == ["--prewarm"]:  # a worker's pre-warm: one JSON line with the server's pid (or null)
+        print(json.dumps({"server": prewarm(os.environ)}), flush=True)
+    else:
+        serve(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS)

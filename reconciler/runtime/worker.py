@@ -8,12 +8,14 @@ process's reports and output to the store, cancellation (a CANCELLING run's infr
 the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
 claiming, hand back runs not started, let running ones finish; a second stop request kills them), and re-attach:
 a worker restarted under the same name follows again the infrastructure its earlier life started (the id stored
-on each run), skipping the log lines already shipped. It rides out a store that is briefly unreachable (a `wp
-server` restarting): state changes, log shipping and the reads a submission needs are retried (store_link.py),
-so no final state or log line is lost. A run the store took from the worker meanwhile (CRASHED by a server's
+on each run), skipping the log lines already shipped. A process worker pre-warms its pool's Prefect deployments
+(prewarm.py) at its start and heartbeats. It rides out a store that is briefly unreachable (a `wp server`
+restarting): state changes, log shipping and the reads a submission needs are retried (store_link.py), so no
+final state or log line is lost. A run the store took from the worker meanwhile (CRASHED by a server's
 dead-worker recovery, handed to another worker) has its infrastructure stopped and is let go, never reported.
 
-Single-threaded: one loop waits on every child's pipes at once, so store calls never race. The clock is
+Single-threaded: one loop waits on every child's pipes at once, so store calls never race (pre-warming's
+background thread never calls the store). The clock is
 injected. Must never decide which runs are due or claimable (that is the store's atomic claim).
 """
 
@@ -31,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
-from reconciler.model import DEFAULT_QUEUE, Deployment, FlowRun, LogLine, WorkPool
+from reconciler.model import DEFAULT_QUEUE, Deployment, FlowRun, LogLine, PoolType, WorkPool
 from reconciler.runtime.executor_choice import WorkerSetupError, load_executor
 from reconciler.runtime.executors.base import (
     Executor,
@@ -39,6 +41,7 @@ from reconciler.runtime.executors.base import (
     Output,
 )
 from reconciler.runtime.held_run import HeldRun
+from reconciler.runtime.prewarm import AHEAD_SECONDS, Prewarmer
 from reconciler.runtime.shipped import ShippedOutput
 from reconciler.runtime.store_link import StoreLink
 from reconciler.runtime.wake import WakeListener
@@ -113,6 +116,7 @@ class Worker:
         self._next_cancel_check = 0.0
         self._selector = selectors.DefaultSelector()
         self._wake: WakeListener | None = None
+        self._prewarm: Prewarmer | None = None
         self.pool: WorkPool | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -138,7 +142,22 @@ class Worker:
         self._link.heartbeat()
         self._listen_for_wakes(pool.name)
         self._say(f"Worker {self.name!r} started on work pool {pool.name!r}.")
+        if pool.type == PoolType.PROCESS:
+            self._prewarm = Prewarmer(pool, self.name, self._env, self._cwd, self._say)
+            self._prewarm_deployments()
         self._reattach_all()
+
+    def _prewarm_deployments(self) -> None:
+        """Start the warm Prefect servers of the pool's deployments not seen yet (README "Prefect flows"): at
+        start, then with each heartbeat, so no poll pays a store call for it."""
+        if self._prewarm is None:
+            return
+        try:
+            deployments = self.store.list_deployments(work_pool=self.options.pool)
+        except WpError as exc:  # only a slower first run: the next heartbeat tries again
+            self._say(f"could not read the pool's deployments to pre-warm their Prefect: {exc}")
+            return
+        self._prewarm.see(deployments)
 
     def _listen_for_wakes(self, pool: str) -> None:
         """Through a server, claim the moment runs may be claimable instead of at the next poll."""
@@ -193,6 +212,7 @@ class Worker:
         mono = time.monotonic()
         if mono >= self._link.next_heartbeat and self._link.heartbeat():
             self._let_go_of_taken_runs()
+            self._prewarm_deployments()
         if self.stopping:
             self._handle_stop()
         elif not (self.options.run_once and self._polled_once) and mono >= self._next_poll:
@@ -232,6 +252,9 @@ class Worker:
         for run in runs:
             self._active[run.id] = HeldRun(run)
             self._say(f"claimed {run.name} ({run.id[:8]}) of {run.deployment}")
+            ahead = (run.expected_start_time - now).total_seconds()
+            if self._prewarm is not None and ahead >= AHEAD_SECONDS:  # its server up again by its start
+                self._prewarm.before_run(run.deployment)
 
     def _set_state(
         self, run_id: str, state: RunState, message: str | None = None, *, expected: Sequence[str] = ()
