@@ -73,6 +73,15 @@ def open_store() -> Store:
     return _open(os.environ)
 
 
+def masking_patterns(store: Store) -> tuple[str, ...]:
+    """The key patterns a view masks secrets by: the defaults and those applied projects added. A server
+    masked what it sent by them already, so it is not asked again (a round trip on every command)."""
+    from reconciler.secret_keys import DEFAULT_SECRET_PATTERNS
+    from reconciler.store.client import HttpStore
+
+    return DEFAULT_SECRET_PATTERNS if isinstance(store, HttpStore) else store.secret_patterns()
+
+
 def json_errors() -> bool:
     """Whether this command line asked for JSON (`--json`): then errors are JSON on stderr too."""
     return "--json" in sys.argv[1:]

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from reconciler.cli.context import JsonOption, console, fail, open_store, print_json
+from reconciler.cli.context import JsonOption, console, fail, masking_patterns, open_store, print_json
 from reconciler.cli.deletes import YesOption
 from reconciler.cli.runs import deployment_run
 
@@ -30,7 +30,9 @@ def list_deployments(
     """List deployments."""
     from reconciler.cli.views import deployment_view, deployments_table
 
-    rows = [deployment_view(d) for d in open_store().list_deployments(pool)]
+    store = open_store()
+    patterns = masking_patterns(store)
+    rows = [deployment_view(d, patterns) for d in store.list_deployments(pool)]
     if json_out:
         print_json(rows)
     elif not rows:
@@ -45,7 +47,8 @@ def inspect(address: str = typer.Argument(..., metavar="FLOW/NAME"), json_out: b
     from reconciler.cli.views import deployment_view
 
     flow, name = split_address(address)
-    view = deployment_view(open_store().get_deployment(flow, name))
+    store = open_store()
+    view = deployment_view(store.get_deployment(flow, name), masking_patterns(store))
     if json_out:
         print_json(view)
     else:
@@ -56,9 +59,10 @@ def _set_paused(address: str, paused: bool, json_out: bool) -> None:
     from reconciler.cli.views import deployment_view
 
     flow, name = split_address(address)
-    updated = open_store().update_deployment(flow, name, paused=paused)
+    store = open_store()
+    updated = store.update_deployment(flow, name, paused=paused)
     if json_out:
-        print_json(deployment_view(updated))
+        print_json(deployment_view(updated, masking_patterns(store)))
     else:
         console.print(f"{'Paused' if paused else 'Resumed'} deployment [bold]{flow}/{name}[/bold].")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from reconciler.cli.context import JsonOption, console, fail, now, open_store, print_json
+from reconciler.cli.context import JsonOption, console, fail, masking_patterns, now, open_store, print_json
 from reconciler.cli.deletes import CascadeOption, YesOption
 from reconciler.cli.runs import work_pool_preview
 
@@ -64,9 +64,9 @@ def _view(name: str) -> dict[str, Any]:
 
     store = open_store()
     pool = _document(store, name)
-    return pool_view(
-        pool, store.work_pool_status(name, now()), is_default=store.get_default_work_pool() == name
-    )
+    status = store.work_pool_status(name, now())
+    default = store.get_default_work_pool()
+    return pool_view(pool, status, masking_patterns(store), is_default=default == name)
 
 
 def _new_pool(
@@ -178,8 +178,9 @@ def list_pools(json_out: bool = JsonOption) -> None:
     store = open_store()
     at = now()
     default = store.get_default_work_pool()
+    patterns = masking_patterns(store)
     rows = [
-        pool_view(p, store.work_pool_status(p["name"], at), is_default=p["name"] == default)
+        pool_view(p, store.work_pool_status(p["name"], at), patterns, is_default=p["name"] == default)
         for p in _documents(store)
     ]
     if json_out:

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 LATE_AFTER = timedelta(seconds=15)
 
 
-def run_view(run: FlowRun, at: datetime | None = None) -> dict[str, Any]:
+def run_view(run: FlowRun, patterns: tuple[str, ...], at: datetime | None = None) -> dict[str, Any]:
     from reconciler.model import mask_secrets
 
     data = run.model_dump(mode="json")
-    data["parameters"] = mask_secrets(data["parameters"])
-    data["job_variables"] = mask_secrets(data["job_variables"])
+    data["parameters"] = mask_secrets(data["parameters"], patterns)
+    data["job_variables"] = mask_secrets(data["job_variables"], patterns)
     if at is not None:
         data["late"] = is_late(run, at)
     return data

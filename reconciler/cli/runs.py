@@ -19,7 +19,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reconciler.cli.context import JsonOption, actor, console, err_console, fail, now, open_store, print_json
+from reconciler.cli.context import (
+    JsonOption,
+    actor,
+    console,
+    err_console,
+    fail,
+    masking_patterns,
+    now,
+    open_store,
+    print_json,
+)
 from reconciler.cli.run_views import (
     history_table,
     history_view,
@@ -107,14 +117,14 @@ def deployment_run(
         start_in,
     )
     if json_out and not watch:
-        print_json(run_view(run))
+        print_json(run_view(run, masking_patterns(store)))
         return
     if not json_out:
         console.print(f"Created flow run [bold]{run.name}[/bold] ({run.id}) of {run.deployment}.")
     if watch:
         final = follow(store, run.id, show_logs=not json_out)
         if json_out:
-            print_json(run_view(final))
+            print_json(run_view(final, masking_patterns(store)))
         raise typer.Exit(0 if final.state == "COMPLETED" else 1)
 
 
@@ -258,14 +268,16 @@ def flow_run_ls(
     unknown = [s for s in states if s not in RunState.__members__]
     if unknown:
         fail(f"unknown state {', '.join(unknown)}", hint=f"states: {', '.join(RunState.__members__)}")
-    runs = open_store().list_flow_runs(
+    store = open_store()
+    runs = store.list_flow_runs(
         states=states,
         work_pool=pool,
         deployment=deployment,
         limit=limit,
         newest_first=sort is Sort.NEWEST,
     )
-    rows = [run_view(r) for r in runs]
+    patterns = masking_patterns(store)
+    rows = [run_view(r, patterns) for r in runs]
     if json_out:
         print_json(rows)
     elif not rows:
@@ -281,7 +293,7 @@ def flow_run_inspect(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
     store = open_store()
     run = resolve_run(store, run_id)
     changes = store.read_run_history(run.id)
-    view = run_view(run)
+    view = run_view(run, masking_patterns(store))
     tasks = task_runs(store, run.id)
     if json_out:
         print_json({**view, "history": history_view(changes), "task_runs": tasks})
@@ -361,7 +373,7 @@ def flow_run_cancel(run_id: str = RunArg, json_out: bool = JsonOption) -> None:
             actor=f"{actor()} (wp flow-run cancel)",
         )
     if json_out:
-        print_json(run_view(updated))
+        print_json(run_view(updated, masking_patterns(store)))
     else:
         console.print(f"Flow run {updated.name} ({updated.id}) is {state_markup(updated.state)}.")
 
@@ -379,7 +391,8 @@ def _preview(store: Store, pool: str, queue: str | None, hours: float) -> list[d
         limit=1000,
     )
     runs.sort(key=lambda r: (r.expected_start_time, r.id))
-    return [run_view(r, at) for r in runs]
+    patterns = masking_patterns(store)
+    return [run_view(r, patterns, at) for r in runs]
 
 
 def work_pool_preview(

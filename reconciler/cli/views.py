@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from reconciler.model import Deployment, WorkQueue
 
 
-def pool_view(pool: Mapping[str, Any], status: str | None, *, is_default: bool = False) -> dict[str, Any]:
+def pool_view(
+    pool: Mapping[str, Any], status: str | None, patterns: tuple[str, ...], *, is_default: bool = False
+) -> dict[str, Any]:
     """`pool` as `WorkPool.model_dump(mode="json")` gives it (a server's JSON is in that form)."""
     data = dict(pool)
-    data["base_job_template"] = mask_secrets(data.get("base_job_template"))
+    data["base_job_template"] = mask_secrets(data.get("base_job_template"), patterns)
     data["status"] = status
     data["is_default"] = is_default
     return data
@@ -31,10 +33,10 @@ def queue_view(queue: WorkQueue, status: str | None) -> dict[str, Any]:
     return data
 
 
-def deployment_view(deployment: Deployment) -> dict[str, Any]:
+def deployment_view(deployment: Deployment, patterns: tuple[str, ...]) -> dict[str, Any]:
     data = deployment.model_dump(mode="json")
-    data["job_variables"] = mask_secrets(data["job_variables"])
-    data["parameters"] = mask_secrets(data["parameters"])
+    data["job_variables"] = mask_secrets(data["job_variables"], patterns)
+    data["parameters"] = mask_secrets(data["parameters"], patterns)
     data["address"] = deployment.key.address
     return data
 

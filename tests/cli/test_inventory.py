@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from wp_cli import ProjectWriter, Wp
@@ -107,3 +108,37 @@ def test_explain_masks_by_the_projects_own_secret_patterns_too(wp: Wp, project: 
         assert "vault-creds-9f3" not in result.stdout and "t0ken-v" not in result.stdout
     env = wp("explain", "deployment.say-hello/d", "--json").json()["job_configuration"]["env"]
     assert env == {"API_TOKEN": "(sensitive)", "LOG_LEVEL": "info", "VAULT_CREDS": "(sensitive)"}
+
+
+def test_views_of_a_local_store_mask_by_the_projects_own_secret_patterns(
+    wp: Wp, project: ProjectWriter, tmp_path: Path
+) -> None:
+    own = SECRET_PROJECT.replace("project: demo\n", "project: demo\nsecret_patterns: ['*_CREDS']\n").replace(
+        "LOG_LEVEL: info}", "LOG_LEVEL: info, VAULT_CREDS: vault-creds-9f3}"
+    )
+    assert wp("apply", project("source", own), "--auto-approve", env={"TOKEN": "t0ken-v"}).code == 0
+    template = {
+        "job_configuration": {"env": {"DB_CREDS": "{{ db_creds }}"}},
+        "variables": {
+            "type": "object",
+            "properties": {"db_creds": {"type": "string", "default": "db-creds-4e1"}},
+        },
+    }
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    made = wp("work-pool", "create", "byhand", "--base-job-template", str(tmp_path / "template.json"))
+    assert made.code == 0, made.stderr
+    run = wp("deployment", "run", "say-hello/d", "--json")
+    assert run.code == 0, run.stderr
+    for argv in (
+        ("deployment", "inspect", "say-hello/d", "--json"),
+        ("deployment", "ls", "--json"),
+        ("work-pool", "inspect", "byhand"),
+        ("work-pool", "ls", "--json"),
+        ("flow-run", "ls", "--json"),
+        ("flow-run", "inspect", run.json()["id"], "--json"),
+    ):
+        shown = wp(*argv)
+        assert shown.code == 0, shown.stderr
+        assert "vault-creds-9f3" not in shown.stdout and "db-creds-4e1" not in shown.stdout, argv
+    variables = wp("deployment", "inspect", "say-hello/d", "--json").json()["job_variables"]
+    assert variables["env"]["VAULT_CREDS"] == "(sensitive)"
