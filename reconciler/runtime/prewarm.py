@@ -48,7 +48,9 @@ class Environment:
 
     python: str
     cwd: str
-    env: tuple[tuple[str, str], ...]  # sorted: the worker's and the job's, without the run's own (its id, ...)
+    env: tuple[
+        tuple[str, str], ...
+    ]  # sorted: the worker's and the job's, without the run's own (its id, ...)
 
     def argv(self) -> list[str]:
         return [self.python, "-m", "reconciler.runtime.prefect_warm", "--prewarm"]
