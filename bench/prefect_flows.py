@@ -1,7 +1,7 @@
 """Overhead of running a real Prefect flow under wp's process and docker workers (issue 15), next to the same plain
 function.
 
-    python bench/prefect_flows.py [N_RUNS] [--ephemeral] [--no-docker] [--no-fresh]
+    python bench/prefect_flows.py [N_RUNS] [--ephemeral] [--no-docker] [--no-fresh] [--fresh-wait=SECONDS]
 
 N_RUNS (default 5) runs of each, one at a time (interleaved), through an in-process `Worker` on an embedded SQLite store; the
 flow-run processes use the Prefect venv's python (`WP_PREFECT_PYTHON`, else the cache of tests/prefect_env.sh).
@@ -13,9 +13,10 @@ Prints, asserting nothing:
   (user + sys) of the run's own process as the worker's reaped children (a warm run's forked child belongs
   to the warm server, so only its relay process counts there);
 - the first run after a worker starts, as a user sees it (unless --no-fresh): `wp worker start` started as its
-  own process (`--poll-interval 0.1`), FRESH_WAIT seconds of wait, `wp deployment run`, expected start →
-  COMPLETED; for the plain function, and for the flow in a flow environment with no warm server yet (a new one
-  each time), which the worker pre-warms at its start;
+  own process (`--poll-interval 0.1`), FRESH_WAIT seconds of wait (3, or `--fresh-wait=S`), `wp deployment
+  run`, expected start → COMPLETED; for the plain function, and for the flow in a flow environment with no warm
+  server yet (a new one each time), which the worker pre-warms at its start; and when the worker said the
+  environment was warm (within the wait);
 - the same under a docker worker (unless --no-docker or no engine is reachable), in the Prefect test image of
   tests/docker_images.py --prefect (built, or reused, from the same venv): the plain function and the flow, each
   run in a fresh container. Every container run is cold (a new interpreter imports Prefect; there is no warm
@@ -307,6 +308,10 @@ def fresh_worker_rows(
 
 
 def main() -> None:
+    global FRESH_WAIT
+    for arg in sys.argv[1:]:
+        if arg.startswith("--fresh-wait="):
+            FRESH_WAIT = float(arg.split("=", 1)[1])
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 5
     python = prefect_python()

@@ -48,7 +48,9 @@ class Environment:
 
     python: str
     cwd: str
-    env: tuple[tuple[str, str], ...]  # sorted, without the run's own WP_* variables
+    env: tuple[
+        tuple[str, str], ...
+    ]  # sorted: the worker's and the job's, without the run's own (its id, ...)
 
     def argv(self) -> list[str]:
         return [self.python, "-m", "reconciler.runtime.prefect_warm", "--prewarm"]
@@ -117,12 +119,6 @@ class Prewarmer:
             return
         self._last[deployment] = now
         self._enqueue(lambda: self._again(deployment))
-
-    def join(self, timeout: float) -> None:
-        """Wait for the pre-warming under way."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
 
     def _enqueue(self, work: Callable[[], None]) -> None:
         with self._lock:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -199,9 +198,16 @@ def real(project: Path) -> Iterator[tuple[SqlStore, Workers, dict[str, Any]]]:
 
 
 def servers(tmp: Path) -> list[int]:
-    """The pids of the warm servers listening under `tmp` (their command line names the socket)."""
-    found = subprocess.run(["pgrep", "-f", f"prefect_warm {tmp}/"], capture_output=True, text=True)
-    return [int(pid) for pid in found.stdout.split()]
+    """The pids of the warm servers of sockets under `tmp` (their command line names the socket)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or it just ended
+            continue
+        if b"reconciler.runtime.prefect_warm" in argv and any(a.startswith(f"{tmp}/".encode()) for a in argv):
+            found.append(int(proc.name))
+    return sorted(found)
 
 
 def test_a_worker_pre_warms_at_start_and_the_first_run_is_forked_from_that_server(
