@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from reconciler.runtime import prefect_flows, prefect_lean, prefect_warm
+from reconciler.runtime import container_standby, prefect_flows, prefect_lean, prefect_warm
 from reconciler.runtime.pull_steps import PullStepError, run_pull_steps
 
 ENV_RUN_ID = "WP_FLOW_RUN_ID"
@@ -124,12 +124,18 @@ class StreamReporter:
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
+        # "prefect" once the entrypoint is a Prefect flow: the docker executor keeps a standby container for the
+        # next run of the same configuration only for those (executors/docker_standby.py)
+        self.engine: str | None = None
 
     def report(self, state: str, message: str | None = None) -> None:
         sys.stderr.flush()
         sys.stdout.flush()
+        report: dict[str, Any] = {"state": state, "message": message}
+        if self.engine:
+            report["engine"] = self.engine
         # a line the flow left unfinished is not ended here: the worker finds the marker anywhere in a line
-        self._out.write(STATE_MARKER + json.dumps({"state": state, "message": message}) + "\n")
+        self._out.write(STATE_MARKER + json.dumps(report) + "\n")
         self._out.flush()
 
     def close(self) -> None:
@@ -325,6 +331,8 @@ def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
         if spec.pull_steps:
             run_pull_steps(spec.pull_steps, env=env, out=sys.stdout)
         function = load_entrypoint(spec.entrypoint, Path.cwd())
+        if getattr(function, prefect_flows.RUNNER_MARK, False) and isinstance(reporter, StreamReporter):
+            reporter.engine = "prefect"
         call(function, spec.parameters)
     except (PullStepError, EntrypointError) as exc:
         message = code_problem(env, exc)
@@ -348,6 +356,8 @@ def execute(env: Mapping[str, str], reporter: Reporter, err: TextIO) -> str:
 
 def main() -> int:
     env = dict(os.environ)
+    if not container_standby.take_run(env):  # a standby container that got no run
+        return container_standby.NO_RUN
     if prefect_warm.wanted(env, Path.cwd()):  # a Prefect flow: run it in a warm, pre-imported interpreter
         code = prefect_warm.run_warm(env)
         if code is not None:
