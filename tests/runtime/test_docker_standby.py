@@ -269,6 +269,20 @@ def test_a_worker_killed_after_the_handoff_finds_the_run_again(setup: Setup) -> 
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert setup.store.get_flow_run(run.id).infrastructure_id == standby.id
+    # a standby the killed life left waiting (made here as it would have: its labels, its name)
+    orphan = setup.client.containers.run(
+        standby.attrs["Config"]["Image"],
+        ["python3", "-c", "import time; time.sleep(120)"],
+        name=f"wp-standby-{uuid.uuid4().hex[:12]}",
+        labels={
+            "io.wp.standby": "k",
+            "io.wp.standby-of": "an-earlier-life",
+            "io.wp.worker": "w-standby-restart",
+            "io.wp.work-pool": setup.pool,
+        },
+        network_mode="none",
+        detach=True,
+    )
     second = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         done = setup.final(run)
@@ -280,3 +294,4 @@ def test_a_worker_killed_after_the_handoff_finds_the_run_again(setup: Setup) -> 
     assert said(lines, "sleeping") == 1 and said(lines, "woke") == 1  # no line shipped twice
     assert any(line.endswith("doubled 10") for line in lines)
     assert any("re-attached to docker" in line for line in lines)
+    assert orphan.id not in {c.id for c in setup.client.containers.list(all=True)}  # removed by the new life

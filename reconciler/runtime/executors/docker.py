@@ -8,7 +8,11 @@ the spec to a `DockerContainer`, which does the engine calls on its own thread) 
 container an earlier life of this worker started, found by its id or name and checked by its labels).
 
 The default command is the container runner (`executors.container`): any image with a `python3` runs the
-deployment, the container gets no API credentials and reports through its output.
+deployment, the container gets no API credentials and reports through its output. A run of a configuration whose
+last run was a Prefect flow may be served by a standby container that imported Prefect while it waited
+(`docker_standby`; `WP_PREFECT_WARM=0` turns that off): `start` takes it when there is one, and a run's end starts
+the next; `reattach` accepts such a container by the full id stored on the run (it has no run labels); `close`
+removes the standbys when the worker stops.
 
 Must never touch the store or decide run states beyond what a container's end means (`docker_container`).
 """
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,9 +98,7 @@ class DockerExecutor:
             container.launch(spec)
             return container
         if job.worker_name:
-            threading.Thread(
-                target=self._standbys.clean_orphans, args=(job.worker_name,), daemon=True
-            ).start()
+            self._standbys.clean_orphans(job.worker_name)
         standby_of = standby_spec(job, spec, key, self._standbys.instance)
         idle = idle_seconds(job)
 
@@ -123,6 +124,8 @@ class DockerExecutor:
         from docker.errors import NotFound
 
         api = self._client.api
+        if run.worker:  # this worker's earlier life may have left standbys that never got a run
+            self._standbys.clean_orphans(run.worker)
         info: dict[str, Any] = {}
         if infrastructure_id:
             with contextlib.suppress(NotFound):

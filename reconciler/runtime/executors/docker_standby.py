@@ -56,6 +56,8 @@ WORKER_LABEL = "io.wp.worker"
 NAME_PREFIX = "wp-standby-"  # a standby's name until it is renamed to its run's
 PER_RUN_LABELS = (RUN_ID_LABEL, "io.wp.flow-run-name")
 EXPIRY_MARGIN = 30.0  # seconds before a standby's own expiry that the worker stops handing it runs
+# standbys one worker keeps at most (each holds an imported Prefect, ~150 MB); a new one removes the oldest
+MAX_WAITING = 4
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,12 @@ class Standbys:
             if self._closed or key in self._starting or key in self._waiting:
                 return
             self._starting.add(key)
+            evicted = []
+            while self._waiting and len(self._waiting) + len(self._starting) > MAX_WAITING:
+                oldest = min(self._waiting, key=lambda k: self._waiting[k].ready_by)
+                evicted.append(self._waiting.pop(oldest).id)
+        for old_id in evicted:
+            self._remove(old_id)
         container_id = ""
         try:
             created = self._api.create_container(
@@ -179,11 +187,15 @@ class Standbys:
         self._remove(container_id)  # the worker stopped meanwhile
 
     def clean_orphans(self, worker: str) -> None:
-        """Remove the standbys an earlier life of this worker left (never handed a run), once per worker name."""
+        """Remove, on a thread, the standbys an earlier life of this worker left (never handed a run); once per
+        worker name."""
         with self._lock:
             if worker in self._cleaned:
                 return
             self._cleaned.add(worker)
+        threading.Thread(target=self._clean, args=(worker,), daemon=True).start()
+
+    def _clean(self, worker: str) -> None:
         with contextlib.suppress(Exception):
             found = self._api.containers(
                 all=True, filters={"label": [STANDBY_LABEL, f"{WORKER_LABEL}={worker}"]}
