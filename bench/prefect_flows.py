@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 import socket
 import statistics
@@ -251,9 +252,16 @@ def served_run(store: SqlStore, deployment: Deployment, pool: str) -> float:
         if run.state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             if run.state != "COMPLETED" or run.end_time is None:
                 sys.exit(f"{deployment.flow}: run ended {run.state}: {run.state_message}")
+            # a cold container is started under the run's name, a standby is known by its id at once
+            started = [line.message for line in store.read_logs(run_id) if " as docker " in line.message]
+            if started and re.search(r" as docker [0-9a-f]{64}$", started[0]):
+                SERVED[deployment.flow] = SERVED.get(deployment.flow, 0) + 1
             return (run.end_time - run.expected_start_time).total_seconds()
         time.sleep(0.02)
     sys.exit(f"{deployment.flow}: the run did not end in 300 s")
+
+
+SERVED: dict[str, int] = {}  # deployment's flow name -> runs served by a standby container
 
 
 def docker_standby_rows(
@@ -378,6 +386,7 @@ def main() -> None:
                 f"{STANDBY_WAIT:g} s between a flow's run and the next pair):"
             )
             report(standby_times, ("Prefect flow, standby",))
+            print(f"  flow runs served by a standby container: {SERVED.get('standby-trivial', 0)} of {n}")
 
         print("inside one flow-run process (wp's local Prefect API):")
         proc_env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(Path(tmp) / "prefect-home")}
