@@ -295,3 +295,22 @@ def test_a_worker_killed_after_the_handoff_finds_the_run_again(setup: Setup) -> 
     assert any(line.endswith("doubled 10") for line in lines)
     assert any("re-attached to docker" in line for line in lines)
     assert orphan.id not in {c.id for c in setup.client.containers.list(all=True)}  # removed by the new life
+
+
+def test_a_standby_recorded_on_a_run_but_never_handed_it_is_not_followed(setup: Setup) -> None:
+    """A worker that died between recording the standby on the run and handing it over: the restarted worker must
+    not follow a container that will never run it (the run is then ended, not left hanging for the idle time)."""
+    from reconciler.runtime.executors.docker import DockerExecutor
+
+    image = str(setup.deployment.job_variables["image"])
+    waiting = setup.client.containers.run(
+        image,
+        ["python3", "-c", "import time; time.sleep(120)"],
+        name=f"wp-standby-{uuid.uuid4().hex[:12]}",
+        labels={"io.wp.standby": "k", "io.wp.worker": "w-gone", "io.wp.work-pool": setup.pool},
+        network_mode="none",
+        detach=True,
+    )
+    run = setup.run().model_copy(update={"worker": "w-gone", "infrastructure_id": waiting.id})
+    assert DockerExecutor().reattach(run, waiting.id) is None
+    assert waiting.id not in {c.id for c in setup.client.containers.list(all=True)}
