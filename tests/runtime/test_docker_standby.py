@@ -252,6 +252,13 @@ def test_idle_standbys_end_and_warm_off_makes_none(setup: Setup) -> None:
         time.sleep(2)  # a standby would be created right after the run's end
         assert setup.standbys(running_only=False) == []
 
+    # a --run-once worker: the standby its run's end starts is gone when the worker has returned
+    once = setup.run(n=1)
+    options = WorkerOptions(pool=setup.pool, name="w-once", poll_interval=0.1, run_once=True)
+    Worker(setup.store, options, out=io.StringIO()).run()
+    assert setup.store.get_flow_run(once.id).state == "COMPLETED"
+    assert setup.standbys(running_only=False) == []
+
 
 def test_a_worker_killed_after_the_handoff_finds_the_run_again(setup: Setup) -> None:
     env = {**os.environ, "WP_HOME": str(setup.home)}

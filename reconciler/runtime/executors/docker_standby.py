@@ -58,6 +58,7 @@ PER_RUN_LABELS = (RUN_ID_LABEL, "io.wp.flow-run-name")
 EXPIRY_MARGIN = 30.0  # seconds before a standby's own expiry that the worker stops handing it runs
 # standbys one worker keeps at most (each holds an imported Prefect, ~150 MB); a new one removes the oldest
 MAX_WAITING = 4
+CLOSE_WAIT = 30.0  # seconds a stopping worker waits for a standby being made, to remove it
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Standbys:
     def __init__(self, api: Any) -> None:
         self._api = api
         self.instance = uuid.uuid4().hex[:12]
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._waiting: dict[str, Standby] = {}
         self._starting: set[str] = set()
         self._cleaned: set[str] = set()
@@ -178,13 +179,17 @@ class Standbys:
                 self._remove(container_id)
             with self._lock:
                 self._starting.discard(key)
+                self._lock.notify_all()
             return
         with self._lock:
-            self._starting.discard(key)
             if not self._closed:
                 self._waiting[key] = Standby(container_id, image_id, time.monotonic() + idle - EXPIRY_MARGIN)
+                self._starting.discard(key)
                 return
         self._remove(container_id)  # the worker stopped meanwhile
+        with self._lock:
+            self._starting.discard(key)
+            self._lock.notify_all()
 
     def clean_orphans(self, worker: str) -> None:
         """Remove, on a thread, the standbys an earlier life of this worker left (never handed a run); once per
@@ -213,6 +218,9 @@ class Standbys:
         with self._lock:
             self._closed = True
             self._waiting.clear()
+            # one being made now removes itself once made: wait for that, so a worker process that exits
+            # right after this (--run-once) leaves no container behind
+            self._lock.wait_for(lambda: not self._starting, timeout=CLOSE_WAIT)
         with contextlib.suppress(Exception):
             for summary in self._api.containers(
                 all=True, filters={"label": f"{INSTANCE_LABEL}={self.instance}"}
