@@ -56,7 +56,7 @@ WORKER_LABEL = "io.wp.worker"
 NAME_PREFIX = "wp-standby-"  # a standby's name until it is renamed to its run's
 PER_RUN_LABELS = (RUN_ID_LABEL, "io.wp.flow-run-name")
 EXPIRY_MARGIN = 30.0  # seconds before a standby's own expiry that the worker stops handing it runs
-# standbys one worker keeps at most (each holds an imported Prefect, ~150 MB); a new one removes the oldest
+# standbys one worker keeps at most (each holds an imported Prefect, ~80 MB resident); a new one removes the oldest
 MAX_WAITING = 4
 CLOSE_WAIT = 30.0  # seconds a stopping worker waits for a standby being made, to remove it
 
