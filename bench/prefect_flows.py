@@ -19,8 +19,11 @@ Prints, asserting nothing:
   environment was warm (within the wait);
 - the same under a docker worker (unless --no-docker or no engine is reachable), in the Prefect test image of
   tests/docker_images.py --prefect (built, or reused, from the same venv): the plain function and the flow, each
-  run in a fresh container. Every container run is cold (a new interpreter imports Prefect; there is no warm
-  server in a container); the image's first flow run is printed apart (files not yet in the page cache);
+  run in a fresh container (`WP_PREFECT_WARM=0`: a new interpreter imports Prefect), through an in-process worker
+  per run; the image's first flow run is printed apart (files not yet in the page cache);
+- the same under one `wp worker start` process with its default flags (a docker worker as a user runs it), the
+  flow's runs served by the standby container the worker starts after a Prefect flow's run (which imports Prefect
+  while it waits); each plain/flow pair starts STANDBY_WAIT seconds after the last flow run;
 - where a Prefect flow's time goes: `import prefect`, and a trivial flow's first and later runs inside one process
   against wp's local API (CPU and wall);
 - with --ephemeral: the same trivial flow called the way Prefect runs it without an API URL (its temporary server
@@ -33,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -45,6 +49,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
@@ -211,8 +216,10 @@ def docker_rows(store: SqlStore, project: Path, python: str, n: int) -> dict[str
         "working_dir": "/opt/project",
         "auto_remove": True,
     }
-    plain = add(store, "docker-plain", "flows/plain.py:plain", variables, pool)
-    flow = add(store, "docker-trivial", "flows/trivial.py:trivial", variables, pool)
+    # these rows are every run cold: no standby container (each run's worker stops after it, removing one anyway)
+    cold = {**variables, "env": {"WP_PREFECT_WARM": "0"}}
+    plain = add(store, "docker-plain", "flows/plain.py:plain", cold, pool)
+    flow = add(store, "docker-trivial", "flows/trivial.py:trivial", cold, pool)
     times: dict[str, list[float]] = {"plain function": [], "Prefect flow, cold": []}
     try:
         first = one_run(store, flow, project, pool)
@@ -221,8 +228,7 @@ def docker_rows(store: SqlStore, project: Path, python: str, n: int) -> dict[str
             times["plain function"].append(one_run(store, plain, project, pool))
             times["Prefect flow, cold"].append(one_run(store, flow, project, pool))
     finally:
-        for container in client.containers.list(all=True, filters={"label": f"io.wp.work-pool={pool}"}):
-            container.remove(force=True)
+        remove_containers(client, pool)
     return times
 
 
@@ -307,6 +313,101 @@ def fresh_worker_rows(
     return times
 
 
+def remove_containers(client: Any, pool: str) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"io.wp.work-pool={pool}"}):
+        container.remove(force=True)
+
+
+def served_run(store: SqlStore, deployment: Deployment, pool: str) -> float:
+    """One run served by a running worker process: seconds from its expected start to its COMPLETED."""
+    run_id = str(uuid.uuid4())
+    store.create_flow_run(
+        FlowRun(
+            id=run_id,
+            name=f"bench-{run_id[:6]}",
+            flow=deployment.flow,
+            deployment=f"{deployment.flow}/{deployment.name}",
+            work_pool=pool,
+            work_queue="default",
+            state="SCHEDULED",
+            expected_start_time=datetime.now(UTC),
+            parameters={"x": 1},
+        )
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        run = store.get_flow_run(run_id)
+        if run.state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            if run.state != "COMPLETED" or run.end_time is None:
+                sys.exit(f"{deployment.flow}: run ended {run.state}: {run.state_message}")
+            # a cold container is started under the run's name, a standby is known by its id at once
+            started = [line.message for line in store.read_logs(run_id) if " as docker " in line.message]
+            if started and re.search(r" as docker [0-9a-f]{64}$", started[0]):
+                SERVED[deployment.flow] = SERVED.get(deployment.flow, 0) + 1
+            return (run.end_time - run.expected_start_time).total_seconds()
+        time.sleep(0.02)
+    sys.exit(f"{deployment.flow}: the run did not end in 300 s")
+
+
+SERVED: dict[str, int] = {}  # deployment's flow name -> runs served by a standby container
+
+
+def docker_standby_rows(
+    store: SqlStore, home: Path, project: Path, python: str, n: int
+) -> dict[str, list[float]] | None:
+    """The plain function and the flow under one `wp worker start` process with its default flags, as a user runs
+    it: after a Prefect flow's run, its next run is served by the standby container the worker started; each
+    pair of runs comes STANDBY_WAIT seconds after the last flow run (the standby imports Prefect meanwhile)."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception:
+        return None
+    from tests.docker_images import prefect_image
+
+    image, _ = prefect_image(client, python)
+    pool = f"bench-standby-{uuid.uuid4().hex[:6]}"
+    store.create_work_pool(
+        WorkPool(name=pool, type="docker", base_job_template=default_base_job_template("docker"))
+    )
+    variables: dict[str, object] = {
+        "image": image,
+        "image_pull_policy": "Never",
+        "network_mode": "none",
+        "volumes": [f"{project}:/opt/project:ro"],
+        "working_dir": "/opt/project",
+        "auto_remove": True,
+    }
+    plain = add(store, "standby-plain", "flows/plain.py:plain", variables, pool)
+    flow = add(store, "standby-trivial", "flows/trivial.py:trivial", variables, pool)
+    env = {k: v for k, v in os.environ.items() if k not in ("WP_API_URL", "WP_DATABASE_URL")}
+    env["WP_HOME"] = str(home)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "reconciler.cli.main", "worker", "start", "--pool", pool],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    times: dict[str, list[float]] = {"plain function": [], "Prefect flow, standby": []}
+    try:
+        first = served_run(store, flow, pool)
+        print(f"docker worker process: first Prefect flow run (cold; starts the standby): {first:.2f} s")
+        for _ in range(n):
+            time.sleep(STANDBY_WAIT)
+            times["plain function"].append(served_run(store, plain, pool))
+            times["Prefect flow, standby"].append(served_run(store, flow, pool))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        remove_containers(client, pool)
+    return times
+
+
+STANDBY_WAIT = 10.0  # seconds between a flow's run and the next pair: a standby imports Prefect in 2-5 s here
+
+
 def main() -> None:
     global FRESH_WAIT
     for arg in sys.argv[1:]:
@@ -363,6 +464,9 @@ def main() -> None:
             db_url = f"sqlite:///{Path(tmp) / 'wp.db'}"
             fresh_times = fresh_worker_rows(store, db_url, Path(tmp), project, python, env, n)
         docker_times = None if "--no-docker" in sys.argv else docker_rows(store, project, python, n)
+        standby_times = (
+            None if "--no-docker" in sys.argv else docker_standby_rows(store, Path(tmp), project, python, n)
+        )
         store.close()
         print(
             f"first Prefect run of the flow environment (worker --run-once: pre-warm and run at once): {first:.2f} s"
@@ -383,6 +487,13 @@ def main() -> None:
         if docker_times is not None:
             print("docker worker (a fresh container, so a cold interpreter, per run; no warm server):")
             report(docker_times, ("Prefect flow, cold",))
+        if standby_times is not None:
+            print(
+                f"docker worker process, standby containers (`wp worker start`, default flags; "
+                f"{STANDBY_WAIT:g} s between a flow's run and the next pair):"
+            )
+            report(standby_times, ("Prefect flow, standby",))
+            print(f"  flow runs served by a standby container: {SERVED.get('standby-trivial', 0)} of {n}")
 
         print("inside one flow-run process (wp's local Prefect API):")
         proc_env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(Path(tmp) / "prefect-home")}

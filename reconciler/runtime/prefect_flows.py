@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     # imported when a flow runs: http.server costs a plain function's run a tenth of a second
     from reconciler.runtime.prefect_api import RunRecords
 
-SUPPORTED_PREFECT = ">=3.9,<4"  # stated in the README; tested with 3.9.1
+SUPPORTED_PREFECT = ">=3.9,<4"
+RUNNER_MARK = "__wp_prefect_flow__"  # set on the function `runner_for` returns: a Prefect flow's run  # stated in the README; tested with 3.9.1
 
 # Prefect settings for a run under wp; a value the user set in the job's env wins over these defaults.
 PREFECT_DEFAULTS = {
@@ -88,6 +89,7 @@ def runner_for(flow: Any, env: Mapping[str, str] | None = None) -> Callable[...,
     def run(**parameters: Any) -> Any:
         return run_flow(flow, parameters, os.environ if env is None else env)
 
+    setattr(run, RUNNER_MARK, True)
     return run
 
 

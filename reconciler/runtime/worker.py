@@ -199,6 +199,9 @@ class Worker:
         finally:
             self._flush_logs()
             self._selector.close()
+            close = getattr(self._executor, "close", None)
+            if close is not None:  # e.g. the docker executor's standby containers
+                close()
             if self._wake is not None:
                 self._wake.stop()
             self._say(f"Worker {self.name!r} stopped.")
@@ -317,6 +320,9 @@ class Worker:
         self._log(active, "wp", f"worker {self.name} {started}")
         self._say(started)
         self._record_infrastructure(active)
+        handover = getattr(active.infra, "recorded", None)
+        if handover is not None:  # a docker standby container gets its run only once the run names it
+            handover()
 
     def _record_infrastructure(self, active: HeldRun) -> None:
         """Store the infrastructure id on the run, again whenever it changes (a container is known by its

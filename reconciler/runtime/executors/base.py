@@ -53,6 +53,7 @@ class StateReport:
 
     state: str
     message: str | None = None
+    engine: str | None = None  # "prefect": the run's entrypoint was a Prefect flow (container runs say so)
 
 
 Event = Output | StateReport

@@ -50,6 +50,7 @@ RUNNER_MODULES: tuple[str, ...] = (
     "reconciler.runtime.prefect_lean",
     "reconciler.runtime.prefect_flows",
     "reconciler.runtime.prefect_warm",
+    "reconciler.runtime.container_standby",
     "reconciler.runtime.entry",
 )
 RUNNER_MAIN = "reconciler.runtime.entry"
@@ -193,7 +194,10 @@ def parse_line(stream: str, line: str, timestamp: datetime | None = None) -> lis
     payload = line[at + len(STATE_MARKER) :]
     try:
         data = json.loads(payload)
-        events.append(StateReport(str(data["state"]), data.get("message")))
+        engine = data.get("engine")
+        events.append(
+            StateReport(str(data["state"]), data.get("message"), engine if isinstance(engine, str) else None)
+        )
     except (ValueError, KeyError, TypeError):
         events.append(
             Output("stderr", f"wp: unreadable report from the flow-run process: {payload}", timestamp)

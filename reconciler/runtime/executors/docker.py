@@ -8,7 +8,11 @@ the spec to a `DockerContainer`, which does the engine calls on its own thread) 
 container an earlier life of this worker started, found by its id or name and checked by its labels).
 
 The default command is the container runner (`executors.container`): any image with a `python3` runs the
-deployment, the container gets no API credentials and reports through its output.
+deployment, the container gets no API credentials and reports through its output. A run of a configuration whose
+last run was a Prefect flow may be served by a standby container that imported Prefect while it waited
+(`docker_standby`; `WP_PREFECT_WARM=0` turns that off): `start` takes it when there is one, and a run's end starts
+the next; `reattach` accepts such a container by the full id stored on the run (it has no run labels); `close`
+removes the standbys when the worker stops.
 
 Must never touch the store or decide run states beyond what a container's end means (`docker_container`).
 """
@@ -33,6 +37,15 @@ from reconciler.runtime.executors.docker_container import (
     AUTO_REMOVE_LABEL,
     RUN_ID_LABEL,
     DockerContainer,
+)
+from reconciler.runtime.executors.docker_standby import (
+    STANDBY_LABEL,
+    Standbys,
+    handoff_payload,
+    idle_seconds,
+    never_handed_over,
+    standby_key,
+    standby_spec,
 )
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -70,6 +83,7 @@ class DockerExecutor:
         try:
             self._client = docker.from_env()
             self._client.ping()
+            self._standbys = Standbys(self._client.api)
         except DockerException as exc:
             raise ExecutorError(
                 f"cannot reach the Docker Engine (DOCKER_HOST or the default socket): {exc}; "
@@ -79,8 +93,30 @@ class DockerExecutor:
     def start(self, job: Job) -> DockerContainer:
         spec = container_spec(job)
         container = DockerContainer(self._client.api, spec.name, auto_remove=spec.auto_remove)
-        container.launch(spec)
+        key = standby_key(job, spec)
+        if key is None:
+            container.launch(spec)
+            return container
+        if job.worker_name:
+            self._standbys.clean_orphans(job.worker_name)
+        standby_of = standby_spec(job, spec, key, self._standbys.instance)
+        idle = idle_seconds(job)
+
+        def after(ended: DockerContainer) -> None:  # a Prefect flow's run: keep a standby for the next one
+            if ended.engine == "prefect":
+                self._standbys.replenish(key, standby_of, idle)
+
+        container.on_end = after
+        standby = self._standbys.take(key)
+        if standby is None:
+            container.launch(spec)
+        else:
+            container.adopt(standby, spec, handoff_payload(job, spec))
         return container
+
+    def close(self) -> None:
+        """The worker stops: remove the standby containers still waiting."""
+        self._standbys.close()
 
     def reattach(self, run: FlowRun, infrastructure_id: str) -> DockerContainer | None:
         """The container by its stored id, else by the run's label (the id stored may be the name wanted
@@ -88,12 +124,20 @@ class DockerExecutor:
         from docker.errors import NotFound
 
         api = self._client.api
+        if run.worker:  # this worker's earlier life may have left standbys that never got a run
+            self._standbys.clean_orphans(run.worker)
         info: dict[str, Any] = {}
         if infrastructure_id:
             with contextlib.suppress(NotFound):
                 info = api.inspect_container(infrastructure_id)
         labels = (info.get("Config") or {}).get("Labels") or {}
-        if labels.get(RUN_ID_LABEL) != run.id:  # gone, or a name reused by another container
+        if info and never_handed_over(info):  # the worker died between recording it and handing it the run
+            with contextlib.suppress(Exception):
+                api.remove_container(info["Id"], force=True)
+            return None
+        # a standby that served the run has no run labels: the full id stored on the run is what ties them
+        by_id = STANDBY_LABEL in labels and info.get("Id") == infrastructure_id
+        if labels.get(RUN_ID_LABEL) != run.id and not by_id:  # gone, or a name reused by another container
             found = api.containers(all=True, filters={"label": f"{RUN_ID_LABEL}={run.id}"})
             if not found:
                 return None

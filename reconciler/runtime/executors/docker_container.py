@@ -21,7 +21,7 @@ import os
 import signal
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from reconciler.runtime.executors.container import StreamParser
 
 if TYPE_CHECKING:
     from reconciler.runtime.executors.docker import ContainerSpec
+    from reconciler.runtime.executors.docker_standby import Standby
 
 RUN_ID_LABEL = "io.wp.flow-run-id"
 AUTO_REMOVE_LABEL = "io.wp.auto-remove"
@@ -59,6 +60,9 @@ class DockerContainer:
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self._parser = StreamParser()
+        self.engine: str | None = None  # "prefect" once the run reported its entrypoint is a Prefect flow
+        self.on_end: Callable[[DockerContainer], None] | None = None  # on the thread, once the run ended
+        self._handoff: tuple[Standby, ContainerSpec, bytes] | None = None
 
     # ---------------------------------------------------------------------------------- the worker's side
 
@@ -106,12 +110,26 @@ class DockerContainer:
         self._created.set()
         threading.Thread(target=self._follow_guarded, daemon=True).start()
 
+    def adopt(self, standby: Standby, spec: ContainerSpec, payload: bytes) -> None:
+        """Serve the run with a waiting standby container (`docker_standby`): its id is the run's at once, and the
+        run is handed to it when the worker says the id is recorded (`recorded`)."""
+        self._id = standby.id
+        self._created.set()
+        self._handoff = (standby, spec, payload)
+
+    def recorded(self) -> None:
+        """The worker stored this container's id on the run: a standby may now be handed the run."""
+        handoff, self._handoff = self._handoff, None
+        if handoff is not None:
+            threading.Thread(target=self._hand_over_and_follow, args=handoff, daemon=True).start()
+
     def _emit(self, events: list[Event]) -> None:
         if not events:
             return
         with self._lock:
             self._events.extend(events)
             self._final_reported |= any(isinstance(e, StateReport) and e.state in FINAL for e in events)
+        self.engine = next((e.engine for e in events if isinstance(e, StateReport) and e.engine), self.engine)
         self._wake()
 
     def _wake(self) -> None:
@@ -153,6 +171,43 @@ class DockerContainer:
         if grace is not None:  # cancelled while it was being created
             self._stop_container(grace)
         self._follow_guarded()
+
+    def _hand_over_and_follow(self, standby: Standby, spec: ContainerSpec, payload: bytes) -> None:
+        """Rename the standby to the run's container name and write the run's variables to its stdin; a standby
+        that cannot take the run (gone, ended, its image retagged since) is removed and the run starts cold."""
+        try:
+            if self._stop_requested():
+                raise LaunchError("cancelled before its handoff")
+            if str(self._api.inspect_image(spec.image).get("Id", "")) != standby.image_id:
+                raise LaunchError(f"{spec.image} is another image now")
+            attached = self._api.attach_socket(self._id, params={"stdin": 1, "stream": 1})
+            sock = getattr(attached, "_sock", attached)
+            try:
+                self._rename(spec.name)
+                sock.sendall(payload)
+            finally:
+                with contextlib.suppress(Exception):
+                    attached.close()
+                    sock.close()
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._api.remove_container(standby.id, force=True)
+            self._launch_and_follow(spec)  # a new container; the worker records its id as for any run
+            return
+        grace = self._stop_grace
+        if grace is not None:  # cancelled during the handoff
+            self._stop_container(grace)
+        self._follow_guarded()
+
+    def _rename(self, name: str) -> None:
+        from docker.errors import APIError
+
+        try:
+            self._api.rename(self._id, name)
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: the name is taken (runs share readable names)
+                raise
+            self._api.rename(self._id, f"{name}-{os.urandom(4).hex()}")
 
     def _launch_failed(self, message: str) -> None:
         if self._created.is_set():
@@ -225,6 +280,9 @@ class DockerContainer:
         except Exception as exc:  # the engine went away: the run cannot be followed
             message = f"lost the container {self._id[:12]}: {engine_message(exc)}"
             self._end(-1, StateReport("CRASHED", message), note=message)
+        if self.on_end is not None:
+            with contextlib.suppress(Exception):  # what comes after a run must never change how it ended
+                self.on_end(self)
 
     def _follow(self) -> None:
         self._stream_logs()
