@@ -5,7 +5,7 @@ a second) and running every migration, `create_fresh` replays the statements bel
 `sqlite3.Connection.iterdump()` of a store the migrations built. Used only for a file with no tables yet and only
 when `HEAD` is the head the code expects; anything else goes through Alembic. tests/store/test_sqlite_head.py checks
 that a store built from these statements and one built by the migrations hold the same schema and rows; after a
-new migration, regenerate this file with `python -m reconciler.store.sqlite_head`.
+new migration, regenerate this file with `python -m reconciler.store.sqlite_head`, then `ruff format` it.
 """
 
 from __future__ import annotations
