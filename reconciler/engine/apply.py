@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from reconciler.collector import collector_paused
 from reconciler.engine.plan import Action, Plan, change_to_json, reviewed_hash
 from reconciler.errors import LockHeldError, NotFoundError, StalePlanError
 from reconciler.gitops.repo import RepoFacts
@@ -51,6 +52,7 @@ def take_lock(
     return store.acquire_lock(holder, operation, timeout=timeout, process=me)
 
 
+@collector_paused()  # the plan hash and the rows of a large apply are acyclic; see reconciler.collector
 def apply_plan(
     store: Store,
     plan: Plan,

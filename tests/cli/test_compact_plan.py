@@ -30,3 +30,15 @@ def test_compact_on_request_for_a_small_plan(wp: Wp, project: ProjectWriter) -> 
     small = wp("plan", project("small", _many(2)), "--compact")
     assert "  deployment: 2 to add" in small.stdout.splitlines()
     assert "will be created" not in small.stdout
+
+
+def test_a_large_apply_prints_the_counts_and_applies_every_change(wp: Wp, project: ProjectWriter) -> None:
+    big = project("big", _many(150))
+    applied = wp("apply", big, "--auto-approve")
+    assert applied.code == 0, applied.stderr
+    lines = applied.stdout.splitlines()
+    assert len(lines) < 15, applied.stdout
+    assert "  deployment: 150 to add" in lines
+    assert "Apply complete! Resources: 151 added, 0 changed, 0 destroyed." in lines
+    listed = wp("deployment", "ls", "--json")
+    assert listed.code == 0 and len(listed.json()) == 150
