@@ -14,7 +14,9 @@ from fastapi import Depends, Request
 from reconciler.store.base import Store
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    # async, though it does no I/O: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+    # per request (and per dependency) for an attribute read
     return cast(Store, request.app.state.store)
 
 

@@ -10,9 +10,9 @@ clear. Must never decide which values are secret, nor write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from fastapi import Depends
 from pydantic import BaseModel
@@ -26,12 +26,42 @@ from reconciler.secret_values import has_sealed, run_secret_values, seal_dump, t
 from reconciler.store.base import Store
 
 
-def _patterns(store: StoreDep) -> tuple[str, ...]:
-    return store.secret_patterns()
+class _StorePatterns(Sequence[str]):
+    """The store's secret key patterns, read at their first use: most answers (a run without parameters, a
+    claim of such runs) have no value to seal, and reading the patterns was a database transaction of its own
+    in every such request."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._patterns: tuple[str, ...] | None = None
+
+    def _loaded(self) -> tuple[str, ...]:
+        if self._patterns is None:
+            self._patterns = self._store.secret_patterns()
+        return self._patterns
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._loaded()[index]
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
 
 
-# The key patterns of secrets, read once per request: the defaults and those applied projects added.
-SecretPatterns = Annotated[tuple[str, ...], Depends(_patterns)]
+async def _patterns(store: StoreDep) -> Sequence[str]:
+    return _StorePatterns(store)  # async: no thread hop to make an object that reads nothing yet
+
+
+# The key patterns of secrets, read at most once per request: the defaults and those applied projects added.
+SecretPatterns = Annotated[Sequence[str], Depends(_patterns)]
 
 
 def shown_deployment(deployment: Deployment, patterns: Sequence[str]) -> dict[str, Any]:

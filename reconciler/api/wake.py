@@ -74,7 +74,8 @@ class WorkSignal:
         return self.generation(pool)
 
 
-def work_signal(request: Request) -> WorkSignal:
+async def work_signal(request: Request) -> WorkSignal:
+    # async: a plain `def` dependency costs a trip through FastAPI's thread pool
     signal: WorkSignal = request.app.state.work_signal
     return signal
 
@@ -92,4 +93,5 @@ async def wait_for_work(
     timeout: float = Query(25.0, ge=0.0, le=MAX_WAIT_SECONDS, description="seconds to wait at most"),
 ) -> WakeAnswer:
     """Long-poll: answers when runs of `pool` may have become claimable since generation `after`."""
-    return WakeAnswer(generation=await work_signal(request).wait(pool, after, timeout))
+    signal = await work_signal(request)
+    return WakeAnswer(generation=await signal.wait(pool, after, timeout))
