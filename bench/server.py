@@ -114,7 +114,8 @@ def start_section(runs: int, command: Callable[[Path, int], list[str]] = wp_serv
         print("\n== wp server start, existing SQLite database, default flags")
     else:
         print(
-            "\n== the floor: bench/stack_floor.py (FastAPI, one route; SQLAlchemy on SQLite; uvicorn, wp's flags)"
+            "\n== the floor: bench/stack_floor.py (FastAPI, one route; SQLAlchemy on SQLite; uvicorn, wp's flags), "
+            f"run by {sys.executable}"
         )
     starts, idle, exits = [], [], []
     CPU_TO_HEALTHY.clear()
