@@ -102,8 +102,8 @@ def prewarm(env: Mapping[str, str]) -> int | None:
     python, before the environment's first run, so the socket key is exactly the one that run computes."""
     path = socket_path(env)
     conn = _connect(path)
-    if conn is None:
-        conn = _await_listening(path, _start_server(path, env))
+    if conn is None:  # in the background: it may wait longer than a run, which would rather go cold
+        conn = _await_listening(path, _start_server(path, env), STARTED_TIMEOUT)
     if conn is None:
         return None
     with conn:
@@ -207,13 +207,15 @@ def _connect(path: Path) -> socket.socket | None:
     return conn
 
 
-def _await_listening(path: Path, server: subprocess.Popen[bytes] | None) -> socket.socket | None:
+def _await_listening(
+    path: Path, server: subprocess.Popen[bytes] | None, timeout: float = LISTEN_TIMEOUT
+) -> socket.socket | None:
     """A connection to the server just started, once it listens (it binds before importing Prefect); None if it
     failed or did not listen in time. If it left because another server holds the environment's lock (two
     workers, or a worker's pre-warm and a run, starting one at once), a connection to that one."""
     if server is None:
         return None
-    deadline = time.monotonic() + LISTEN_TIMEOUT
+    deadline = time.monotonic() + timeout
     exited_at: float | None = None
     while time.monotonic() < deadline:
         conn = _connect(path)

@@ -159,6 +159,7 @@ class Workers:
 
 
 def warm_pid(said: str) -> int | None:
+    assert "could not pre-warm" not in said, said
     for line in said.splitlines():
         if line.startswith("Prefect is warm for ") and "server pid " in line:
             return int(line.rsplit("server pid ", 1)[1])
