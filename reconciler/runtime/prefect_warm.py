@@ -42,13 +42,14 @@ from pathlib import Path
 TYPE_CHECKING = False  # every flow-run process imports this module: `typing` only for the type checker
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from typing import Any
 
 ENV_WARM = "WP_PREFECT_WARM"  # "0": never use a warm interpreter
 ENV_IDLE = "WP_PREFECT_WARM_IDLE"  # seconds a server waits for a run before it exits
 IDLE_SECONDS = 600.0
 CONNECT_TIMEOUT = 2.0
+_MAX_ADDRESS = 107  # bytes of a Unix socket's path (sun_path holds 108, with its NUL)
 LISTEN_TIMEOUT = 10.0  # seconds a first run waits for the server it started to listen, before running cold
 STARTED_TIMEOUT = 120.0  # seconds a run waits for the server to fork it (a server still importing Prefect)
 LOCK_HOLDER_GRACE = 1.0  # seconds to wait for the server holding the lock to listen, after ours left
@@ -100,7 +101,10 @@ def prewarm(env: Mapping[str, str]) -> int | None:
     """Make sure the warm server of this flow environment runs (start it unless one answers) and return its
     pid once it is warm (Prefect imported); None if it could not start. What a worker runs, in the flow's own
     python, before the environment's first run, so the socket key is exactly the one that run computes."""
-    path = socket_path(env)
+    try:
+        path = socket_path(env)
+    except OSError:
+        return None
     conn = _connect(path)
     if conn is None:  # in the background: it may wait longer than a run, which would rather go cold
         conn = _await_listening(path, _start_server(path, env), STARTED_TIMEOUT)
@@ -119,7 +123,10 @@ def prewarm(env: Mapping[str, str]) -> int | None:
 def run_warm(env: Mapping[str, str]) -> int | None:
     """The run's exit code after a warm interpreter ran it; None when none could take it (run it here). Starts
     one for the next runs when there is none."""
-    path = socket_path(env)
+    try:
+        path = socket_path(env)
+    except OSError:  # no private directory for the socket under TMPDIR: run it here
+        return None
     conn = _connect(path)
     if conn is None:
         conn = _await_listening(path, _start_server(path, env))
@@ -193,13 +200,29 @@ def _mtime(spec: Any) -> float:
         return 0.0
 
 
+@contextlib.contextmanager
+def _addressable(path: Path) -> Iterator[str]:
+    """`path` as a Unix socket address. An address holds at most 107 bytes, and a deep TMPDIR (a CI runner's,
+    pytest's) makes a longer path: then the socket is reached through its directory's descriptor
+    (/proc/self/fd/N/NAME, Linux), so it stays in the private directory whatever its depth."""
+    if len(os.fsencode(str(path))) <= _MAX_ADDRESS or not os.path.isdir("/proc/self/fd"):
+        yield str(path)
+        return
+    fd = os.open(str(path.parent), os.O_RDONLY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def _connect(path: Path) -> socket.socket | None:
     if not path.exists():
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(CONNECT_TIMEOUT)
     try:
-        conn.connect(str(path))
+        with _addressable(path) as address:
+            conn.connect(address)
     except OSError:
         conn.close()
         return None
@@ -313,7 +336,8 @@ def _bind(path: Path) -> socket.socket | None:
         path.unlink()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener.bind(str(path))
+        with _addressable(path) as address:
+            listener.bind(address)
     except OSError:
         listener.close()
         return None

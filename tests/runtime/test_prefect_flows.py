@@ -554,9 +554,10 @@ def test_later_runs_of_a_flow_environment_run_in_a_warm_interpreter(warm: WarmSe
 
 def test_a_first_run_whose_server_cannot_listen_runs_cold(warm: WarmSetup) -> None:
     python = prefect_python()
-    # a socket path longer than a Unix socket's address allows: the server cannot bind and exits
-    unusable = warm.tmp / ("d" * 120)
+    # no directory for the socket can be made under TMPDIR (a file has its name): no server can listen
+    unusable = warm.tmp / "blocked"
     unusable.mkdir()
+    (unusable / f"wp-prefect-warm-{os.getuid()}").write_text("not a directory")
     env = {**runner_env(), "PREFECT_HOME": str(warm.tmp / "prefect-home"), "TMPDIR": str(unusable)}
     deployment = add_deployment(
         warm.store,
