@@ -142,8 +142,8 @@ def wait_until_serving(tmp: Path) -> None:
     sys.exit("the warm Prefect server did not come up")
 
 
-def one_run(store: SqlStore, deployment: Deployment, project: Path, pool: str = "local") -> float:
-    """Seconds from the run's expected start to its COMPLETED, as the store records them."""
+def new_run(store: SqlStore, deployment: Deployment, pool: str) -> str:
+    """A run of `deployment` due now, with the trivial flows' parameter; its id."""
     run_id = str(uuid.uuid4())
     store.create_flow_run(
         FlowRun(
@@ -158,6 +158,12 @@ def one_run(store: SqlStore, deployment: Deployment, project: Path, pool: str = 
             parameters={"x": 1},
         )
     )
+    return run_id
+
+
+def one_run(store: SqlStore, deployment: Deployment, project: Path, pool: str = "local") -> float:
+    """Seconds from the run's expected start to its COMPLETED, as the store records them."""
+    run_id = new_run(store, deployment, pool)
     options = WorkerOptions(pool=pool, name="bench", poll_interval=0.05, run_once=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     Worker(store, options, cwd=str(project), out=open(os.devnull, "w")).run()  # noqa: SIM115
@@ -320,20 +326,7 @@ def remove_containers(client: Any, pool: str) -> None:
 
 def served_run(store: SqlStore, deployment: Deployment, pool: str) -> float:
     """One run served by a running worker process: seconds from its expected start to its COMPLETED."""
-    run_id = str(uuid.uuid4())
-    store.create_flow_run(
-        FlowRun(
-            id=run_id,
-            name=f"bench-{run_id[:6]}",
-            flow=deployment.flow,
-            deployment=f"{deployment.flow}/{deployment.name}",
-            work_pool=pool,
-            work_queue="default",
-            state="SCHEDULED",
-            expected_start_time=datetime.now(UTC),
-            parameters={"x": 1},
-        )
-    )
+    run_id = new_run(store, deployment, pool)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         run = store.get_flow_run(run_id)

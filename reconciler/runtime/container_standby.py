@@ -27,6 +27,8 @@ import select
 import sys
 from collections.abc import Mapping
 
+from reconciler.runtime.prefect_warm import FIRST_RUN_IMPORTS
+
 ENV_STANDBY = "WP_STANDBY"  # seconds a standby waits for its run; set only on a standby container
 NO_RUN = 3  # the exit code of a standby that got no run
 WARM_IMPORTS = (
@@ -38,15 +40,7 @@ WARM_IMPORTS = (
     "fastapi.encoders",  # Prefect serializes non-JSON flow parameters with it
     "reconciler.runtime.prefect_flows",
     "reconciler.runtime.prefect_api",
-    # what a flow's first run in a process imports lazily (measured with Prefect 3.9; optional)
-    "prefect.utilities.visualization",
-    "pydantic.v1",
-    "anyio._backends._asyncio",
-    "anyio.streams.memory",
-    "anyio.streams.stapled",
-    "anyio.streams.tls",
-    "encodings.idna",
-    "rich._emoji_codes",
+    *FIRST_RUN_IMPORTS,  # what a flow's first run in a process imports lazily: the warm server's list
 )
 
 
