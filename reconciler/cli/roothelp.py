@@ -25,6 +25,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from reconciler.cli.commands import COMMANDS, ROOT_HELP, SUBCOMMANDS
+from reconciler.cli.helpcache import ROOT
 
 # The root's options as Typer lists them: (long names, short names, help).
 OPTIONS = (
@@ -109,20 +110,31 @@ def _table(box: Box | None = None) -> Table:
     )
 
 
-def print_root_help() -> None:
-    print_help(USAGE, ROOT_HELP, OPTIONS, {name: entry.help for name, entry in COMMANDS.items()})
+def render(screen: str) -> str:
+    """The help screen `screen` (ROOT, or a group in `SUBCOMMANDS`) exactly as rich would write it to stdout
+    now: the same console, width and colour decisions, captured instead of written."""
+    if screen == ROOT:
+        return render_help(USAGE, ROOT_HELP, OPTIONS, {name: entry.help for name, entry in COMMANDS.items()})
+    usage = f"Usage: wp {screen} [OPTIONS] COMMAND [ARGS]..."
+    return render_help(usage, COMMANDS[screen].help, GROUP_OPTIONS, SUBCOMMANDS[screen])
 
 
-def print_group_help(group: str) -> None:
-    """`wp GROUP --help` of a group in `SUBCOMMANDS`."""
-    usage = f"Usage: wp {group} [OPTIONS] COMMAND [ARGS]..."
-    print_help(usage, COMMANDS[group].help, GROUP_OPTIONS, SUBCOMMANDS[group])
-
-
-def print_help(
+def render_help(
     usage: str, help_text: str, options: Sequence[tuple[str, str, str]], commands: Mapping[str, str]
-) -> None:
+) -> str:
     console = _console()
+    with console.capture() as captured:
+        _print_help(console, usage, help_text, options, commands)
+    return captured.get()
+
+
+def _print_help(
+    console: Console,
+    usage: str,
+    help_text: str,
+    options: Sequence[tuple[str, str, str]],
+    commands: Mapping[str, str],
+) -> None:
     option = _OptionHighlighter()
     negative = _NegativeHighlighter()
     types = _TypesHighlighter()
