@@ -11,6 +11,7 @@ help says: the names and texts come from `reconciler.cli.commands`, and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 from rich.align import Align
@@ -39,6 +40,9 @@ OPTIONS = (
     ("--help", "-h", "Show this message and exit."),
 )
 USAGE = "Usage: wp [OPTIONS] COMMAND [ARGS]..."
+# rich's pattern of an emoji code (rich/_emoji_replace.py): a text without one reads the same without the
+# emoji pass, which would load rich's table of 4,000 emoji names.
+EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
 # A command group's only option
 GROUP_OPTIONS = (("--help", "-h", "Show this message and exit."),)
 
@@ -95,6 +99,11 @@ def _console() -> Console:
     )
 
 
+def _markup(text: str) -> Text:
+    """`Text.from_markup` as Typer calls it, with the emoji pass only where it changes something."""
+    return Text.from_markup(text, style="", emoji=EMOJI_CODE.search(text) is not None)
+
+
 def _table(box: Box | None = None) -> Table:
     return Table(
         highlight=False,
@@ -140,7 +149,7 @@ def _print_help(
     types = _TypesHighlighter()
 
     console.print(Padding(option(usage), 1), style="bold")
-    help_group = Group(option(Text.from_markup(help_text, style="")))
+    help_group = Group(option(_markup(help_text)))
     console.print(Padding(Align(help_group, pad=False), (0, 1, 1, 1)))
 
     table = _table()
@@ -152,13 +161,13 @@ def _print_help(
             negative(""),
             negative(""),
             types(Text(style="bold yellow", overflow="fold")),
-            Columns([option(Text.from_markup(text, style=""))]),
+            Columns([option(_markup(text))]),
         )
-    console.print(Panel(table, border_style="dim", title="Options", title_align="left"))
+    console.print(Panel(table, border_style="dim", title=_markup("Options"), title_align="left"))
 
     listed = _table()
     listed.add_column(style="bold cyan", no_wrap=True, width=max(len(name) for name in commands))
     listed.add_column("Description", justify="left", no_wrap=False, ratio=10)
     for name, text in commands.items():
-        listed.add_row(Text(name), option(Text.from_markup(text, style="")))
-    console.print(Panel(listed, border_style="dim", title="Commands", title_align="left"))
+        listed.add_row(Text(name), option(_markup(text)))
+    console.print(Panel(listed, border_style="dim", title=_markup("Commands"), title_align="left"))

@@ -64,6 +64,7 @@ def test_a_cached_help_is_the_same_bytes_from_a_process_that_loads_no_rich(tmp_p
             loaded.append(set(json.loads(out.read_text())))
             shown.append(done.stdout)
         assert "rich" in loaded[0] and "rich" not in loaded[1]  # rendered, then read from the cache
+        assert "rich._emoji_codes" not in loaded[0]  # no help text has an emoji code
         assert not any(m.startswith(("rich.", "typer", "click")) for m in loaded[1])
         assert shown[0] == shown[1] and "\x1b[" in shown[0] and "COMMAND [ARGS]" in shown[0]
     assert len(_entries(cache)) == 2
@@ -227,3 +228,13 @@ def test_the_key_has_every_environment_variable_the_rendering_reads(
         read |= set(re.findall(r"""(?:environ\.get|getenv|environ\[)\(?\s*["'](\w+)["']""", source))
     assert {"NO_COLOR", "FORCE_COLOR", "COLUMNS", "TERMINAL_WIDTH"} <= read  # the scan finds them
     assert read <= set(helpcache.ENVIRONMENT), read - set(helpcache.ENVIRONMENT)
+
+
+def test_an_emoji_code_in_a_help_text_is_still_rendered_as_typer_does() -> None:
+    from rich.text import Text
+
+    from reconciler.cli import roothelp
+
+    for text in (":thumbs_up: ok", "a [bold]b:[/bold] c", "x :cross_mark-text: y", "no code: here"):
+        assert roothelp._markup(text) == Text.from_markup(text, style="")
+    assert roothelp._markup(":thumbs_up:").plain != ":thumbs_up:"
