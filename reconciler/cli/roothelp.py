@@ -1,11 +1,13 @@
-"""`wp --help` and `wp GROUP --help` printed from the command tables with rich alone: the same panels, colours
+"""`wp --help` and `wp GROUP --help` rendered from the command tables with rich alone: the same panels, colours
 and wrapping as Typer's rich help for a group, without importing Typer's help renderer or any command's module.
+Rendered only when `reconciler.cli.helpcache` does not hold the screen for the current settings.
 
 Typer's renderer (`typer.rich_utils`) imports Markdown, tracebacks and pretty-printing that the root help never
 shows; with Typer itself it was most of `wp --help`'s time. This module mirrors the parts of that renderer the
 root uses: the usage line, the help text, the Options panel and the Commands panel. Must never decide what the
 help says: the names and texts come from `reconciler.cli.commands`, and
-`tests/cli/test_lazy_commands.py` compares this output with Typer's, plain and in colour, at several widths.
+`tests/cli/test_lazy_commands.py` compares this output with Typer's, plain and in colour, at several widths,
+rendered and from the cache.
 """
 
 from __future__ import annotations
