@@ -111,8 +111,8 @@ def _terminal_width() -> int | None:
 
 def _key(screen: str) -> str | None:
     """Every input of the rendering, as one line; None when it cannot be told (then nothing is cached)."""
-    if os.name != "posix" or "IPython" in sys.modules:  # rich decides differently on Windows and in Jupyter
-        return None
+    if os.name != "posix" or "IPython" in sys.modules or "idlelib" in sys.modules:
+        return None  # rich decides differently on Windows, in Jupyter and in IDLE
     rich = _rich_directory()
     if rich is None:
         return None
