@@ -7,7 +7,8 @@ say how Prefect's pin on certifi is worked around), then, for each row, alternat
 medians. Every command is a whole process with its default flags; servers run on a free loopback port with a
 fresh home directory (SQLite for both). Rows:
 
-- `--help` of the CLI, and `work-pool --help`;
+- `--help` of the CLI, and `work-pool --help`; `--help` again with an empty cache directory (wp keeps its
+  rendered help there: the first run after an install, or in a new terminal width);
 - for every CLI row, the process's CPU time (user + system, from `wait4`) beside its wall time: on a shared,
   loaded machine the CPU time is the steadier figure;
 - `work-pool ls` and `work-pool inspect` against a running server;
@@ -174,6 +175,12 @@ def measure_round(system: System, home: Path, samples: Samples, round_no: int) -
 
     add_cli("--help", system.time_cli(["--help"]))
     add_cli("work-pool --help", system.time_cli(["work-pool", "--help"]))
+    # wp shows a help screen it rendered before from its cache ($XDG_CACHE_HOME/wp/help), so the rows above are
+    # warm after the first round; this one is the first run after an install or in a new terminal width.
+    with tempfile.TemporaryDirectory() as cache:
+        add_cli(
+            "--help, empty help cache", system.time_cli(["--help"], system.env | {"XDG_CACHE_HOME": cache})
+        )
     local = system.home_env(local_home(home))
     created = system.time_cli(system.pool_create(f"l{round_no}"), local)
     add_cli("work-pool create, one CLI process, no server", created)

@@ -4,20 +4,23 @@ help, in the order `wp --help` lists them.
 A command's module is imported only when that command is chosen (`reconciler.cli.lazy`), and `wp --help` and
 `wp GROUP --help` are printed from these tables alone (`reconciler.cli.roothelp`), so none pays for the
 commands' imports.
-Must stay import-free: the help path reads it before anything else is loaded. `tests/cli/test_lazy_commands.py`
+Must stay import-free (not even `typing`): the help path reads it before anything else is loaded. `tests/cli/test_lazy_commands.py`
 checks that every entry resolves and that its help is the command's own.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class Entry:
+    """One top-level command. A plain class, not a NamedTuple: `typing` is not loaded for the help."""
 
-class Entry(NamedTuple):
-    module: str
-    # A `typer.Typer` (a command group, mounted under the name) or a command function.
-    attribute: str
-    help: str
+    __slots__ = ("attribute", "help", "module")
+
+    def __init__(self, module: str, attribute: str, help: str) -> None:
+        self.module = module
+        # A `typer.Typer` (a command group, mounted under the name) or a command function.
+        self.attribute = attribute
+        self.help = help
 
 
 ROOT_HELP = "Work pools as code: declare work pools, queues, job templates and deployments; plan, apply, run."

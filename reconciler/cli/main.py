@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from functools import cache
-from typing import Any
 
 # Nothing heavy at import: `wp --help` is printed from the command table without Typer (see `run`), and any
 # other command line imports Typer and only the module of the command it names (`reconciler.cli.lazy`).
+# Not even typing or functools, which a cached `wp --help` never needs (mypy reads this name as typing's).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 # Set by the shell's completion script, whose argv is empty: that is not a request for the help.
@@ -38,9 +40,14 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@cache
+_app: list[Any] = []  # build_app's one app, once built
+
+
 def build_app() -> Any:
-    """The root Typer app; its commands come from `reconciler.cli.commands.COMMANDS`, each built when chosen."""
+    """The root Typer app; its commands come from `reconciler.cli.commands.COMMANDS`, each built when chosen.
+    Built once per process."""
+    if _app:
+        return _app[0]
     import typer
 
     from reconciler.cli.commands import ROOT_HELP
@@ -64,6 +71,7 @@ def build_app() -> Any:
     ) -> None:
         """Work pools as code."""
 
+    _app.append(app)
     return app
 
 
@@ -144,17 +152,17 @@ def run() -> None:
     """Run one `wp` command line (tests call this in-process; the console script calls `main`)."""
     if sys.argv[1:] in HELP_ARGS and COMPLETE_VAR not in os.environ:
         # `wp --help` (and `wp`, which prints the help and exits 1) without Typer or any command's module
-        from reconciler.cli.roothelp import print_root_help
+        from reconciler.cli import helpcache
 
-        print_root_help()
+        helpcache.show(helpcache.ROOT)
         if sys.argv[1:]:
             sys.stdout.write("\n")  # click ends `--help` with a blank line, a bare `wp` without
         sys.exit(0 if sys.argv[1:] else 1)
     if _group_help(sys.argv[1:]) and COMPLETE_VAR not in os.environ:
         # `wp work-pool --help`, likewise without Typer or the group's module
-        from reconciler.cli.roothelp import print_group_help
+        from reconciler.cli import helpcache
 
-        print_group_help(sys.argv[1])
+        helpcache.show(sys.argv[1])
         sys.stdout.write("\n")
         sys.exit(0)
 

@@ -1,16 +1,19 @@
-"""`wp --help` and `wp GROUP --help` printed from the command tables with rich alone: the same panels, colours
+"""`wp --help` and `wp GROUP --help` rendered from the command tables with rich alone: the same panels, colours
 and wrapping as Typer's rich help for a group, without importing Typer's help renderer or any command's module.
+Rendered only when `reconciler.cli.helpcache` does not hold the screen for the current settings.
 
 Typer's renderer (`typer.rich_utils`) imports Markdown, tracebacks and pretty-printing that the root help never
 shows; with Typer itself it was most of `wp --help`'s time. This module mirrors the parts of that renderer the
 root uses: the usage line, the help text, the Options panel and the Commands panel. Must never decide what the
 help says: the names and texts come from `reconciler.cli.commands`, and
-`tests/cli/test_lazy_commands.py` compares this output with Typer's, plain and in colour, at several widths.
+`tests/cli/test_lazy_commands.py` compares this output with Typer's, plain and in colour, at several widths,
+rendered and from the cache.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 from rich.align import Align
@@ -25,6 +28,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from reconciler.cli.commands import COMMANDS, ROOT_HELP, SUBCOMMANDS
+from reconciler.cli.helpcache import ROOT
 
 # The root's options as Typer lists them: (long names, short names, help).
 OPTIONS = (
@@ -38,6 +42,9 @@ OPTIONS = (
     ("--help", "-h", "Show this message and exit."),
 )
 USAGE = "Usage: wp [OPTIONS] COMMAND [ARGS]..."
+# rich's pattern of an emoji code (rich/_emoji_replace.py): a text without one reads the same without the
+# emoji pass, which would load rich's table of 4,000 emoji names.
+EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
 # A command group's only option
 GROUP_OPTIONS = (("--help", "-h", "Show this message and exit."),)
 
@@ -94,6 +101,11 @@ def _console() -> Console:
     )
 
 
+def _markup(text: str) -> Text:
+    """`Text.from_markup` as Typer calls it, with the emoji pass only where it changes something."""
+    return Text.from_markup(text, style="", emoji=EMOJI_CODE.search(text) is not None)
+
+
 def _table(box: Box | None = None) -> Table:
     return Table(
         highlight=False,
@@ -109,26 +121,37 @@ def _table(box: Box | None = None) -> Table:
     )
 
 
-def print_root_help() -> None:
-    print_help(USAGE, ROOT_HELP, OPTIONS, {name: entry.help for name, entry in COMMANDS.items()})
+def render(screen: str) -> str:
+    """The help screen `screen` (ROOT, or a group in `SUBCOMMANDS`) exactly as rich would write it to stdout
+    now: the same console, width and colour decisions, captured instead of written."""
+    if screen == ROOT:
+        return render_help(USAGE, ROOT_HELP, OPTIONS, {name: entry.help for name, entry in COMMANDS.items()})
+    usage = f"Usage: wp {screen} [OPTIONS] COMMAND [ARGS]..."
+    return render_help(usage, COMMANDS[screen].help, GROUP_OPTIONS, SUBCOMMANDS[screen])
 
 
-def print_group_help(group: str) -> None:
-    """`wp GROUP --help` of a group in `SUBCOMMANDS`."""
-    usage = f"Usage: wp {group} [OPTIONS] COMMAND [ARGS]..."
-    print_help(usage, COMMANDS[group].help, GROUP_OPTIONS, SUBCOMMANDS[group])
-
-
-def print_help(
+def render_help(
     usage: str, help_text: str, options: Sequence[tuple[str, str, str]], commands: Mapping[str, str]
-) -> None:
+) -> str:
     console = _console()
+    with console.capture() as captured:
+        _print_help(console, usage, help_text, options, commands)
+    return captured.get()
+
+
+def _print_help(
+    console: Console,
+    usage: str,
+    help_text: str,
+    options: Sequence[tuple[str, str, str]],
+    commands: Mapping[str, str],
+) -> None:
     option = _OptionHighlighter()
     negative = _NegativeHighlighter()
     types = _TypesHighlighter()
 
     console.print(Padding(option(usage), 1), style="bold")
-    help_group = Group(option(Text.from_markup(help_text, style="")))
+    help_group = Group(option(_markup(help_text)))
     console.print(Padding(Align(help_group, pad=False), (0, 1, 1, 1)))
 
     table = _table()
@@ -140,13 +163,13 @@ def print_help(
             negative(""),
             negative(""),
             types(Text(style="bold yellow", overflow="fold")),
-            Columns([option(Text.from_markup(text, style=""))]),
+            Columns([option(_markup(text))]),
         )
-    console.print(Panel(table, border_style="dim", title="Options", title_align="left"))
+    console.print(Panel(table, border_style="dim", title=_markup("Options"), title_align="left"))
 
     listed = _table()
     listed.add_column(style="bold cyan", no_wrap=True, width=max(len(name) for name in commands))
     listed.add_column("Description", justify="left", no_wrap=False, ratio=10)
     for name, text in commands.items():
-        listed.add_row(Text(name), option(Text.from_markup(text, style="")))
-    console.print(Panel(listed, border_style="dim", title="Commands", title_align="left"))
+        listed.add_row(Text(name), option(_markup(text)))
+    console.print(Panel(listed, border_style="dim", title=_markup("Commands"), title_align="left"))

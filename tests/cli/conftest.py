@@ -21,6 +21,18 @@ def write_project(directory: Path, wp_yaml: str) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def _help_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_help_cache(_help_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wp --help` caches the rendered help under $XDG_CACHE_HOME (`reconciler.cli.helpcache`): the tests'
+    go to a temporary directory, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_help_cache))
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
