@@ -105,6 +105,21 @@ class FakeCluster:
         self, ns: str, kind: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal"
     ) -> None:
         self.rv += 1
+        repeated = next(
+            (
+                e
+                for e in reversed(self.events)
+                if e["involvedObject"]["uid"] == uid and e["reason"] == reason and e["message"] == message
+            ),
+            None,
+        )
+        if repeated is not None:
+            # as the API server's event recorder does: a repeat counts up the event it already has
+            repeated["count"] += 1
+            repeated["lastTimestamp"] = now_iso()
+            repeated["metadata"]["resourceVersion"] = str(self.rv)
+            self.cond.notify_all()
+            return
         self.events.append(
             {
                 "apiVersion": "v1",
@@ -283,7 +298,7 @@ class FakeCluster:
             return
         while image in self.held_images:
             with self.cond:
-                if (ns, name) not in self.pods:
+                if self.closed or (ns, name) not in self.pods:
                     return
                 self.cond.wait(0.1)
         root = self.images[image]
@@ -395,7 +410,7 @@ class FakeCluster:
         backoff = reason == "ErrImagePull"
         while True:
             with self.cond:
-                if (ns, name) not in self.pods:
+                if self.closed or (ns, name) not in self.pods:
                     return
                 self._set_pod(ns, name, {}, {"state": {"waiting": {"reason": reason, "message": message}}})
                 self._event(
@@ -407,7 +422,11 @@ class FakeCluster:
                     f"Error: {reason}" if not backoff else f'Failed to pull image "{image}": {message}',
                     "Warning",
                 )
-                self.cond.wait(0.3)
+                # A fixed pace, not "until the next change": pods waiting side by side would otherwise wake each other
+                # with every status they set, without end (gigabytes of events within a test run).
+                retry_at = time.monotonic() + 0.3
+                while not self.closed and (left := retry_at - time.monotonic()) > 0:
+                    self.cond.wait(left)
                 if backoff:
                     reason, message = (
                         ("ImagePullBackOff", f'Back-off pulling image "{image}"')
