@@ -83,7 +83,7 @@ def delete_scheduled_runs_in(conn: Connection, deployment: str, slugs: Sequence[
 def _check_run_job_variables(conn: Connection, run: FlowRun) -> None:
     """SPEC §1: a run's job variables, over its deployment's, must satisfy the pool's schema, `required`
     included; checked here so that every client (CLI, API, provider) gets the same refusal."""
-    from reconciler.engine.template import validate_job_variables
+    from reconciler.engine.template_variables import validate_job_variables
     from reconciler.model import BaseJobTemplate
 
     template = conn.execute(
