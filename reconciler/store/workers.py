@@ -9,8 +9,9 @@ Must never claim runs (`claims.py`) nor change a run but by that recovery.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 
@@ -115,70 +116,61 @@ class SqlWorkers(SqlEngine):
             if requeue:
                 transition(RunState.PENDING, RunState.SCHEDULED)
                 message = "handed back: its worker stopped sending heartbeats"
-                requeued = (
-                    conn.execute(
-                        update(flow_runs)
-                        # the worker too: a run another server requeued meanwhile and a live worker claimed is kept
-                        .where(
-                            flow_runs.c.id.in_(requeue),
-                            flow_runs.c.state == RunState.PENDING.value,
-                            flow_runs.c.worker.in_(dead_names),
-                        )
-                        .values(
-                            state=RunState.SCHEDULED.value,
-                            worker=None,
-                            updated=now,
-                            state_message=message,
-                        )
-                        .returning(flow_runs.c.id)
-                    )
-                    .scalars()
-                    .all()
+                _recover(
+                    conn,
+                    requeue,
+                    (RunState.PENDING.value,),
+                    (dead_names, was),
+                    RunState.SCHEDULED,
+                    message,
+                    now,
+                    worker=None,
                 )
-                self._record_recovery(conn, requeued, was, RunState.SCHEDULED, message, now)
             if crash:
                 transition(RunState.RUNNING, RunState.CRASHED)
                 message = "crashed: its worker stopped sending heartbeats"
-                crashed = (
-                    conn.execute(
-                        update(flow_runs)
-                        .where(
-                            flow_runs.c.id.in_(crash),
-                            flow_runs.c.state.in_(SLOT),
-                            flow_runs.c.worker.in_(dead_names),
-                        )
-                        .values(
-                            state=RunState.CRASHED.value,
-                            updated=now,
-                            end_time=now,
-                            state_message=message,
-                        )
-                        .returning(flow_runs.c.id)
-                    )
-                    .scalars()
-                    .all()
-                )
-                self._record_recovery(conn, crashed, was, RunState.CRASHED, message, now)
+                _recover(conn, crash, SLOT, (dead_names, was), RunState.CRASHED, message, now, end_time=now)
         return {"workers": len({r.name for r in dead}), "requeued": len(requeue), "crashed": len(crash)}
 
-    @staticmethod
-    def _record_recovery(
-        conn: Connection,
-        run_ids: Iterable[str],
-        was: Mapping[str, str],
-        target: RunState,
-        message: str,
-        now: datetime,
-    ) -> None:
-        run_history.record(
-            conn,
-            (
-                run_history.change(
-                    run_id, was[run_id], target.value, now, message=message, actor=run_history.RECOVERY
-                )
-                for run_id in run_ids
-            ),
+
+def _recover(
+    conn: Connection,
+    run_ids: Sequence[str],
+    still: Sequence[str],
+    held_by_dead: tuple[Sequence[str], Mapping[str, str]],
+    target: RunState,
+    message: str,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Move the runs `run_ids` of dead workers to `target` (with `values`) and record each change in their
+    history; only those still in a state of `still` and held by a dead worker: a run another server recovered
+    meanwhile and a live worker claimed is kept. `held_by_dead`: the dead workers' names, and the state each
+    run was read in."""
+    dead_names, was = held_by_dead
+    moved = (
+        conn.execute(
+            update(flow_runs)
+            .where(
+                flow_runs.c.id.in_(run_ids),
+                flow_runs.c.state.in_(still),
+                flow_runs.c.worker.in_(dead_names),
+            )
+            .values(state=target.value, updated=now, state_message=message, **values)
+            .returning(flow_runs.c.id)
         )
+        .scalars()
+        .all()
+    )
+    run_history.record(
+        conn,
+        (
+            run_history.change(
+                run_id, was[run_id], target.value, now, message=message, actor=run_history.RECOVERY
+            )
+            for run_id in moved
+        ),
+    )
 
 
 def _heard(last_heartbeat: datetime, heard_since: datetime | None) -> datetime:
