@@ -91,7 +91,7 @@ class DeploymentResource(Resource):
             return []  # made in the same apply, or missing: the store reports it then
         if template is None:
             return []
-        from reconciler.engine.template import validate_job_variables
+        from reconciler.engine.template_variables import validate_job_variables
 
         problems = validate_job_variables(template, json.loads(jv))
         return [

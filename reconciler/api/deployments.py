@@ -12,7 +12,7 @@ from fastapi import APIRouter
 
 from reconciler.api.dependencies import StoreDep
 from reconciler.api.masking import SecretPatterns, restored_fields, shown_deployment
-from reconciler.api.shapes import DeploymentUpdate, set_fields
+from reconciler.api.object_shapes import DeploymentUpdate, set_fields
 from reconciler.model import Deployment
 
 router = APIRouter(tags=["deployments"])

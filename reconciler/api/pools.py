@@ -14,7 +14,7 @@ from fastapi import APIRouter
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
 from reconciler.api.masking import SecretPatterns, restored_fields, shown_pool
-from reconciler.api.shapes import (
+from reconciler.api.object_shapes import (
     DefaultPool,
     Status,
     WorkPoolCreate,

@@ -20,13 +20,8 @@ from pydantic import BaseModel
 from reconciler.api.dependencies import StoreDep, now_or_clock
 from reconciler.api.masking import SecretPatterns, restored_run, run_masks, shown_run
 from reconciler.api.metrics import server_metrics
-from reconciler.api.shapes import (
-    ClaimRequest,
-    HeartbeatRequest,
-    InfrastructureRequest,
-    StateRequest,
-    as_utc,
-)
+from reconciler.api.run_shapes import ClaimRequest, HeartbeatRequest, InfrastructureRequest, StateRequest
+from reconciler.api.shapes import as_utc
 from reconciler.api.wake import WorkSignalDep
 from reconciler.errors import NotFoundError, ValidationError
 from reconciler.model import Deployment, FlowRun, LogLine, RunStateChange, Worker, WorkPool

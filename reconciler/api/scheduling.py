@@ -12,7 +12,8 @@ from fastapi import APIRouter
 
 from reconciler.api.dependencies import StoreDep, now_or_clock
 from reconciler.api.masking import restored_run
-from reconciler.api.shapes import Count, DeleteScheduledRequest, MarkLateRequest, RecoverRequest, as_utc
+from reconciler.api.run_shapes import Count, DeleteScheduledRequest, MarkLateRequest, RecoverRequest
+from reconciler.api.shapes import as_utc
 from reconciler.model import FlowRun
 
 router = APIRouter(tags=["scheduler"])

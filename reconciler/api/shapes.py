@@ -1,11 +1,12 @@
-"""The wire shapes of the wp HTTP API: request and response bodies, and their conversion to and from domain
-values.
+"""The wire shapes of the wp HTTP API's reconcile protocol, and the ground every shape stands on.
 
-Owns every pydantic model that exists only because of HTTP (envelopes, partial updates, the unmasked plan
-form) and the pure functions that turn them into the domain types of `reconciler.model`,
-`reconciler.engine.plan` and `reconciler.store.base`. Shared by the server (`reconciler.api`) and the
-client (`reconciler.store.client`) so both ends speak the same shape. Must never do I/O and never import
-FastAPI or httpx.
+Owns the base `Shape` (unknown fields refused), UTC times (`UtcDatetime`), the error envelope, and the bodies
+of snapshot, apply (the unmasked plan form, the apply record), history, plan inputs and the lock, with the pure
+functions that turn them into the domain types of `reconciler.model`, `reconciler.engine.plan` and
+`reconciler.store.base`. The imperative CRUD bodies are `object_shapes.py`, the runtime ones `run_shapes.py`,
+the sync status `sync_shapes.py`. Shared by the server (`reconciler.api`) and the client
+(`reconciler.store.client`) so both ends speak the same shape. Must never do I/O and never import FastAPI or
+httpx.
 
 The plan travels UNMASKED here (unlike `plan_to_json`, which is for files and humans): the server must
 write the real secret values, and the channel is the API's own (authenticated, ideally TLS) connection.
@@ -24,12 +25,10 @@ from reconciler.engine.plan import Action, AttributeChange, Change, Note, Plan, 
 from reconciler.model import (
     DEFAULT_SECRET_PATTERNS,
     KINDS,
-    BaseJobTemplate,
     Key,
     Kind,
     ManagedObject,
 )
-from reconciler.states import RunState
 from reconciler.store.base import (
     MAX_LEASE_SECONDS,
     ApplyRecord,
@@ -427,128 +426,3 @@ class LockRequest(Shape):
 
 class CurrentLock(Shape):
     lock: LockShape | None = None
-
-
-# ------------------------------------------------------------------------------------------ imperative CRUD
-
-
-class WorkPoolCreate(Shape):
-    name: str
-    type: str = "process"
-    description: str | None = None
-    paused: bool = False
-    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
-    base_job_template: BaseJobTemplate | None = None
-    owner: str | None = None
-    overwrite: bool = False
-
-
-class PartialUpdate(BaseModel):
-    """Only the fields sent are changed; an explicit null clears a field. Unknown fields are passed on, so the
-    store refuses them with its own message naming the fields it can update."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class WorkPoolUpdate(PartialUpdate):
-    description: str | None = None
-    paused: bool | None = None
-    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
-    base_job_template: BaseJobTemplate | None = None
-
-
-class WorkQueueCreate(Shape):
-    name: str
-    priority: int | None = Field(default=None, gt=0, le=MAX_INT)
-    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
-    paused: bool = False
-    description: str | None = None
-    owner: str | None = None
-
-
-class WorkQueueUpdate(PartialUpdate):
-    priority: int | None = Field(default=None, gt=0, le=MAX_INT)
-    concurrency_limit: int | None = Field(default=None, ge=0, le=MAX_INT)
-    paused: bool | None = None
-    description: str | None = None
-
-
-class DeploymentUpdate(PartialUpdate):
-    entrypoint: str | None = None
-    work_pool: str | None = None
-    work_queue: str | None = None
-    job_variables: dict[str, Any] | None = None
-    parameters: dict[str, Any] | None = None
-    tags: tuple[str, ...] | None = None
-    description: str | None = None
-    paused: bool | None = None
-    concurrency_limit: int | None = Field(default=None, gt=0, le=MAX_INT)
-    version: str | None = None
-
-
-def set_fields(update: BaseModel) -> dict[str, Any]:
-    """The fields a partial update actually carries, as typed values (explicit nulls included)."""
-    fields = {
-        name: getattr(update, name) for name in update.model_fields_set if name in type(update).model_fields
-    }
-    return fields | dict(update.model_extra or {})
-
-
-class DefaultPool(Shape):
-    name: str | None = None
-
-
-class Status(Shape):
-    status: str
-
-
-# -------------------------------------------------------------------------------------------------- runtime
-
-
-class ClaimRequest(Shape):
-    worker: str = Field(min_length=1)
-    limit: int = Field(ge=0, le=10_000)
-    scheduled_before: UtcDatetime
-    now: UtcDatetime | None = None
-    work_queues: list[str] = Field(default_factory=list)
-
-
-class HeartbeatRequest(Shape):
-    work_pool: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    interval: float = Field(default=30.0, gt=0, le=86400)
-    now: UtcDatetime | None = None
-    host: str | None = Field(default=None, max_length=300)
-    pid: int | None = Field(default=None, ge=0)
-
-
-class StateRequest(Shape):
-    state: RunState
-    message: str | None = None
-    expected: list[RunState] = Field(default_factory=list)
-    now: UtcDatetime | None = None
-    actor: str | None = Field(default=None, max_length=300)  # recorded in the run's state history
-
-
-class InfrastructureRequest(Shape):
-    infrastructure_id: str = Field(min_length=1, max_length=300)
-
-
-class Count(Shape):
-    count: int
-
-
-class DeleteScheduledRequest(Shape):
-    deployment: str = Field(min_length=1, description="flow/name")
-    slugs: list[str]
-    after: UtcDatetime
-
-
-class MarkLateRequest(Shape):
-    now: UtcDatetime | None = None
-    threshold_seconds: float = Field(default=15.0, ge=0)
-
-
-class RecoverRequest(Shape):
-    now: UtcDatetime | None = None
-    heard_since: UtcDatetime | None = None  # heartbeats due before it are not counted as missed

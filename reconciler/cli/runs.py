@@ -189,7 +189,7 @@ def _check_run_parameters(deployment: Deployment, values: dict[str, Any], given:
 def _validate_run_job_variables(
     store: Store, pool_name: str, deployment_vars: dict[str, Any], run_vars: dict[str, Any]
 ) -> None:
-    from reconciler.engine.template import validate_job_variables
+    from reconciler.engine.template_variables import validate_job_variables
 
     pool = store.get_work_pool(pool_name)
     if pool.base_job_template is None:

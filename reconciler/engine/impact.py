@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.engine.plan import Note
-from reconciler.engine.template import render_job_configuration, validate_job_variables
+from reconciler.engine.template import render_job_configuration
+from reconciler.engine.template_variables import validate_job_variables
 from reconciler.errors import ValidationError
 from reconciler.model import BaseJobTemplate, Deployment, Schedule, mask_secrets
 from reconciler.schedules import next_times

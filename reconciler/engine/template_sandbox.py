@@ -5,7 +5,7 @@ item names starting with `_`, a small set of filters, bounded `*`/`**`/`+`/`~`/o
 read as one environment variable and never one of wp's own credentials; and `compile_text`, which parses
 and vets one string of a job_configuration once (cached), refusing with a reason a user can act on.
 So a template can neither reach Python internals nor exhaust the machine. Rendering, layering and
-validating job variables are `reconciler.engine.template`.
+validating job variables are `reconciler.engine.template` and `reconciler.engine.template_variables`.
 
 Must never do I/O, read the clock or `os.environ`.
 """

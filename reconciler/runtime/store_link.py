@@ -5,6 +5,8 @@ Owns what keeps a worker and the store agreeing on who holds which run:
   being retried, so the end of an outage is heard at once and not after a long backoff;
 - `retrying`: a call retried with backoff while the store is unreachable (`details["retryable"]`: a wp server
   restarting, or a server answering 503 for a database that is briefly gone, whose `Retry-After` is honoured);
+- `set_state` and `ship_logs`: the worker's state changes and log lines, retried so that none is lost, and a
+  refusal reported instead of raised;
 - `taken`: which runs in the worker's hands the store no longer gives it (CRASHED by a server's dead-worker
   recovery, handed to another worker, ended), so the worker stops their infrastructure and the freed slot is
   really free.
@@ -16,13 +18,13 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from reconciler.errors import NotFoundError, WpError
-from reconciler.model import FlowRun
-from reconciler.states import SLOT_STATES
+from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
+from reconciler.model import FlowRun, LogLine
+from reconciler.states import SLOT_STATES, RunState
 from reconciler.store.base import Store
 
 RETRY_FIRST_DELAY = 0.25  # seconds before the first retry of a store call while the server is unreachable
@@ -50,10 +52,11 @@ class StoreLink:
         self.store = store
         self.pool = pool
         self.name = name
+        self.actor = f"worker {name}"  # in the history of each run it changes
         self.heartbeat_interval = heartbeat_interval
         self.retry_seconds = retry_seconds
         self._now = now
-        self._say = say
+        self.say = say
         self._give_up = give_up  # a second stop request: stop retrying
         self.next_heartbeat = 0.0
 
@@ -88,7 +91,7 @@ class StoreLink:
                 out_of_time = time.monotonic() + wait > deadline
                 if not exc.details.get("retryable") or out_of_time or self._give_up():
                     raise
-                self._say(f"server unreachable, retrying {what} in {wait:g} s: {exc.message}")
+                self.say(f"server unreachable, retrying {what} in {wait:g} s: {exc.message}")
             # never sleep past a heartbeat: the server must hear the worker as soon as it is back
             wake = time.monotonic() + wait
             while (left := wake - time.monotonic()) > 0:
@@ -97,12 +100,41 @@ class StoreLink:
                     self.heartbeat()
             delay = min(delay * 2, RETRY_MAX_DELAY)
 
+    def set_state(
+        self, run_id: str, state: RunState, message: str | None = None, *, expected: Sequence[str] = ()
+    ) -> bool:
+        """Change the run's state, retried through an outage; a refusal is reported. True if it was stored."""
+        now = self._now()
+        try:
+            self.retrying(
+                f"{state.value} of run {run_id}",
+                lambda: self.store.set_run_state(
+                    run_id, state.value, message=message, expected=expected, now=now, actor=self.actor
+                ),
+            )
+            return True
+        except (ConflictError, InvalidTransitionError, NotFoundError) as exc:
+            self.say(f"run {run_id}: could not set {state.value}: {exc}")
+            return False
+        except WpError as exc:
+            self.say(f"run {run_id}: the store refused {state.value}: {exc}")
+            return False
+
+    def ship_logs(self, lines: list[LogLine]) -> None:
+        """Store the log lines, retried through an outage; a failure is reported."""
+        if not lines:
+            return
+        try:
+            self.retrying(f"shipping {len(lines)} log line(s)", lambda: self.store.append_logs(lines))
+        except WpError as exc:
+            self.say(f"shipping {len(lines)} log line(s) failed: {exc}")
+
     def failed(self, what: str, exc: WpError) -> None:
         """A periodic call (heartbeat, poll) failed; it is simply made again at its next turn."""
         if exc.details.get("retryable"):
-            self._say(f"server unreachable, retrying {what} at its next turn: {exc.message}")
+            self.say(f"server unreachable, retrying {what} at its next turn: {exc.message}")
         else:
-            self._say(f"{what} failed: {exc}")
+            self.say(f"{what} failed: {exc}")
 
     def taken(self, held: Collection[str]) -> dict[str, str]:
         """Of the run ids `held` in the worker's hands, those the store no longer gives this worker, each with

@@ -6,9 +6,9 @@ run's expected start, rendering the job configuration (pool template + the deplo
 submission + the run's), starting it through the executor of the pool's type, forwarding the flow-run
 process's reports and output to the store, cancellation (a CANCELLING run's infrastructure is stopped, then
 the run is CANCELLED), CRASHED for infrastructure that ends without a final state, and graceful shutdown (stop
-claiming, hand back runs not started, let running ones finish; a second stop request kills them), and re-attach:
-a worker restarted under the same name follows again the infrastructure its earlier life started (the id stored
-on each run), skipping the log lines already shipped. A process worker pre-warms its pool's Prefect deployments
+claiming, hand back runs not started, let running ones finish; a second stop request kills them). At its start
+it checks its pool (served_pool.py) and re-attaches: a worker restarted under the same name follows again the
+infrastructure its earlier life started (reattach.py). A process worker pre-warms its pool's Prefect deployments
 (prewarm.py) at its start and heartbeats. It rides out a store that is briefly unreachable (a `wp server`
 restarting): state changes, log shipping and the reads a submission needs are retried (store_link.py), so no
 final state or log line is lost. A run the store took from the worker meanwhile (CRASHED by a server's
@@ -27,14 +27,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from reconciler.errors import ConflictError, InvalidTransitionError, NotFoundError, WpError
-from reconciler.model import DEFAULT_QUEUE, Deployment, FlowRun, LogLine, PoolType, WorkPool
-from reconciler.runtime.executor_choice import WorkerSetupError, load_executor
+from reconciler.errors import NotFoundError, WpError
+from reconciler.model import Deployment, FlowRun, LogLine, PoolType, WorkPool
+from reconciler.runtime.executor_choice import load_executor
 from reconciler.runtime.executors.base import (
     Executor,
     Job,
@@ -42,7 +42,8 @@ from reconciler.runtime.executors.base import (
 )
 from reconciler.runtime.held_run import HeldRun
 from reconciler.runtime.prewarm import AHEAD_SECONDS, Prewarmer
-from reconciler.runtime.shipped import ShippedOutput
+from reconciler.runtime.reattach import reattached
+from reconciler.runtime.served_pool import served_pool
 from reconciler.runtime.store_link import StoreLink
 from reconciler.runtime.wake import WakeListener
 from reconciler.secret_values import mask_text, run_secret_values, text_masks
@@ -90,7 +91,6 @@ class Worker:
         self.store = store
         self.options = options
         self.name = options.name or f"{options.type or 'process'}-worker-{uuid.uuid4().hex[:8]}"
-        self._actor = f"worker {self.name}"  # in the history of each run it changes
         self._executor = executor
         self._now = now
         self._env = dict(os.environ if env is None else env)
@@ -123,19 +123,8 @@ class Worker:
 
     def setup(self) -> None:
         """Check the pool and queues exist and the type matches, pick the executor, send a heartbeat."""
-        try:
-            pool = self.store.get_work_pool(self.options.pool)
-        except NotFoundError:
-            raise WorkerSetupError(
-                f"work pool {self.options.pool!r} does not exist; create it with "
-                f"`wp work-pool create {self.options.pool} --type process` or declare it and `wp apply`"
-            ) from None
-        self._check_queues(pool)
-        if self.options.type and self.options.type != pool.type:
-            raise WorkerSetupError(
-                f"work pool {pool.name!r} is of type {pool.type!r}, not {self.options.type!r}; "
-                f"start the worker with --type {pool.type} or without --type"
-            )
+        options = self.options
+        pool = served_pool(self.store, options.pool, options.queues, options.type)
         if self._executor is None:
             self._executor = load_executor(pool.type)
         self.pool = pool
@@ -166,18 +155,6 @@ class Worker:
         self._wake = WakeListener(self.store, pool)  # type: ignore[arg-type]  # has wait_for_work
         self._selector.register(self._wake.fd, selectors.EVENT_READ, _WAKE)
         self._wake.start()
-
-    def _check_queues(self, pool: WorkPool) -> None:
-        if not self.options.queues:
-            return
-        existing = [q.name for q in self.store.list_work_queues(pool.name)]
-        missing = [q for q in self.options.queues if q not in existing]
-        if missing:
-            raise WorkerSetupError(
-                f"work queue {', '.join(repr(f'{pool.name}/{q}') for q in missing)} does not exist; "
-                f"queues of {pool.name!r}: {', '.join(existing) or DEFAULT_QUEUE}. Create it with "
-                f"`wp work-queue create {missing[0]} --pool {pool.name}` or fix --work-queue"
-            )
 
     def request_stop(self) -> None:
         """Safe from a signal handler or another thread: the first call stops claiming and hands back runs not
@@ -259,25 +236,6 @@ class Worker:
             if self._prewarm is not None and ahead >= AHEAD_SECONDS:  # its server up again by its start
                 self._prewarm.before_run(run.deployment)
 
-    def _set_state(
-        self, run_id: str, state: RunState, message: str | None = None, *, expected: Sequence[str] = ()
-    ) -> bool:
-        now = self._now()
-        try:
-            self._retrying(
-                f"{state.value} of run {run_id}",
-                lambda: self.store.set_run_state(
-                    run_id, state.value, message=message, expected=expected, now=now, actor=self._actor
-                ),
-            )
-            return True
-        except (ConflictError, InvalidTransitionError, NotFoundError) as exc:
-            self._say(f"run {run_id}: could not set {state.value}: {exc}")
-            return False
-        except WpError as exc:
-            self._say(f"run {run_id}: the store refused {state.value}: {exc}")
-            return False
-
     # ------------------------------------------------------------------------------------------ starting
 
     def _start_due(self) -> None:
@@ -291,7 +249,7 @@ class Worker:
         try:
             inputs: RunInputs | None = self._inputs_of(run)
         except NotFoundError:
-            self._set_state(run.id, RunState.CANCELLED, f"deployment {run.deployment} no longer exists")
+            self._link.set_state(run.id, RunState.CANCELLED, f"deployment {run.deployment} no longer exists")
             self._active.pop(run.id, None)
             return
         except WpError:
@@ -312,7 +270,7 @@ class Worker:
             message = f"Failed to submit flow run to infrastructure: {type(exc).__name__}: {exc}"
             message = mask_text(message, active.masks)
             self._log(active, "wp", message)
-            self._set_state(run.id, RunState.CRASHED, message)
+            self._link.set_state(run.id, RunState.CRASHED, message)
             self._active.pop(run.id, None)
             return
         self._watch(active)
@@ -351,78 +309,16 @@ class Worker:
     # ------------------------------------------------------------------------------------------ re-attach
 
     def _reattach_all(self) -> None:
-        """Take back this worker's runs from its earlier life (same name, still within the dead-worker window,
-        so the store has not recovered them): follow the infrastructure again, or end the run when it is gone."""
-        try:
-            held = self.store.list_flow_runs(
-                states=[RunState.PENDING.value, RunState.RUNNING.value, RunState.CANCELLING.value],
-                work_pool=self.options.pool,
-                limit=10_000,
-            )
-        except WpError as exc:
-            self._say(f"could not look for runs to re-attach to: {exc}")
-            return
-        for run in held:
-            if run.worker == self.name and run.id not in self._active:
-                self._reattach(run)
-
-    def _reattach(self, run: FlowRun) -> None:
+        """Take back this worker's runs from its earlier life (reattach.py): follow their infrastructure again."""
         assert self._executor is not None
-        try:
-            # no id recorded: the earlier life may have died between starting and recording it, so the
-            # executor still looks (by the run's labels); "" tells it there is no id to try first
-            infra = self._executor.reattach(run, run.infrastructure_id or "")
-        except Exception as exc:  # an engine error must not keep the worker from starting
-            self._say(f"run {run.id}: could not re-attach to {run.infrastructure_id}: {exc}")
-            infra = None
-        if infra is None and not run.infrastructure_id:
-            if run.state == RunState.PENDING:  # claimed but never started: let any worker have it
-                message = f"handed back: worker {self.name} restarted before starting it"
-                self._set_state(run.id, RunState.SCHEDULED, message, expected=[RunState.PENDING])
-            else:
-                self._set_state(run.id, RunState.CRASHED, f"worker {self.name} restarted and lost it")
-            return
-        if infra is None:
-            message = (
-                f"worker {self.name} restarted and could not follow its {self._executor.type} "
-                f"{run.infrastructure_id} again"
+        for active in reattached(self._link, self._executor, skip=self._active):
+            assert active.infra is not None
+            self._active[active.run.id] = active
+            self._watch(active)
+            self._log(
+                active, "wp", f"worker {self.name} re-attached to {self._executor.type} {active.infra.id}"
             )
-            self._set_state(run.id, RunState.CRASHED, message)
-            return
-        active = HeldRun(
-            run,
-            infra=infra,
-            running_reported=run.state != RunState.PENDING,
-            recorded_id=run.infrastructure_id,
-        )
-        try:
-            inputs = self.store.run_inputs(run.id, self.name)
-            secrets = run_secret_values(
-                inputs.run, inputs.deployment, inputs.work_pool, inputs.secret_patterns
-            )
-            active.masks = text_masks(secrets)
-        except WpError as exc:  # the server masks what it knows again
-            self._say(f"run {run.id}: could not read its secret values to mask them in its logs: {exc}")
-        self._resume_logs(active)
-        self._active[run.id] = active
-        self._watch(active)
-        self._log(active, "wp", f"worker {self.name} re-attached to {self._executor.type} {infra.id}")
-        self._say(f"Re-attached to {run.name} ({self._executor.type} {infra.id}).")
-
-    def _resume_logs(self, active: HeldRun) -> None:
-        """Continue the run's log numbering and learn which of its output was shipped."""
-        lines: list[LogLine] = []
-        while True:
-            try:
-                batch = self.store.read_logs(active.run.id, after_seq=lines[-1].seq if lines else -1)
-            except WpError as exc:
-                self._say(f"run {active.run.id}: could not read its logs, lines may repeat: {exc}")
-                break
-            if not batch:
-                break
-            lines.extend(batch)
-        active.shipped = ShippedOutput.from_lines(lines)
-        active.seq = active.shipped.next_seq
+            self._say(f"Re-attached to {active.run.name} ({self._executor.type} {active.infra.id}).")
 
     def _inputs_of(self, run: FlowRun) -> RunInputs:
         # read at submission, so edits to the deployment's job variables reach runs already scheduled; the one
@@ -478,7 +374,7 @@ class Worker:
             elif event.state == RunState.RUNNING:
                 if not active.running_reported:
                     active.running_reported = True
-                    if not self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING]):
+                    if not self._link.set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING]):
                         self._let_go_of_taken_runs()  # refused: the store may have given the run away
             else:
                 active.reported = event
@@ -519,8 +415,8 @@ class Worker:
         message = mask_text(message, active.masks) if message else message
         if state is RunState.COMPLETED and not active.running_reported:
             # a custom command that exits 0 reports nothing: pass through RUNNING as the state table requires
-            self._set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
-        self._set_state(active.run.id, state, message)
+            self._link.set_state(active.run.id, RunState.RUNNING, expected=[RunState.PENDING])
+        self._link.set_state(active.run.id, state, message)
         self._say(f"{active.run.name} finished {state.value}" + (f": {message}" if message else ""))
 
     # ------------------------------------------------------------------------------------------ cancel, stop
@@ -542,7 +438,7 @@ class Worker:
                 continue
             active.cancelling = True
             if active.infra is None:
-                self._set_state(run.id, RunState.CANCELLED, "cancelled before it started")
+                self._link.set_state(run.id, RunState.CANCELLED, "cancelled before it started")
                 self._active.pop(run.id, None)
             else:
                 self._log(active, "wp", f"cancelling: stopping {active.infra.id}")
@@ -576,7 +472,9 @@ class Worker:
             for active in list(self._active.values()):
                 if active.infra is None and not active.cancelling:
                     message = f"handed back: worker {self.name} stopped before starting it"
-                    self._set_state(active.run.id, RunState.SCHEDULED, message, expected=[RunState.PENDING])
+                    self._link.set_state(
+                        active.run.id, RunState.SCHEDULED, message, expected=[RunState.PENDING]
+                    )
                     self._active.pop(active.run.id, None)
             if self._active:
                 self._say(f"Stopping: waiting for {len(self._active)} running flow run(s) to finish.")
@@ -597,19 +495,11 @@ class Worker:
         for active in self._active.values():
             lines.extend(active.log_buffer)
             active.log_buffer.clear()
-        self._append(lines)
+        self._link.ship_logs(lines)
 
     def _flush_run_logs(self, active: HeldRun) -> None:
-        self._append(active.log_buffer)
+        self._link.ship_logs(active.log_buffer)
         active.log_buffer = []
-
-    def _append(self, lines: list[LogLine]) -> None:
-        if not lines:
-            return
-        try:
-            self._retrying(f"shipping {len(lines)} log line(s)", lambda: self.store.append_logs(lines))
-        except WpError as exc:
-            self._say(f"shipping {len(lines)} log line(s) failed: {exc}")
 
     def _say(self, message: str) -> None:
         print(message, file=self._out, flush=True)

@@ -1,9 +1,9 @@
 """A run's state history in SQL: the rows of `flow_run_states`.
 
 Owns how a state change is recorded (one row: run, from, to, time, message, actor) and read back. Every writer of
-a run's state in `runs.py` calls `record` inside the transaction that changes the state, so the history never
-misses a change nor records one that was rolled back. Must never decide whether a change is allowed: that is
-`states.transition`, called by the writer before.
+a run's state (`runs.py`, the recovery in `workers.py`) calls `record` inside the transaction that changes the
+state, so the history never misses a change nor records one that was rolled back. Must never decide whether a
+change is allowed: that is `states.transition`, called by the writer before.
 """
 
 from __future__ import annotations

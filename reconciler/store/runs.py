@@ -1,6 +1,7 @@
-"""The runtime half of SqlStore: flow runs and their states, workers, logs, late runs, dead-worker recovery.
+"""The flow-runs part of SqlStore: flow runs and their states, the scheduler's runs, late runs.
 
-Owns the queries on `flow_runs`, `workers` and `flow_run_logs` but the claim (`claims.py`). Every state change
+Owns the queries on `flow_runs` but the claim (`claims.py`), the workers' recovery (`workers.py`) and the
+logs (`logs.py`); and the run row helpers those share (`run_from_row`, `SLOT`, `dialect_insert`). Every state change
 obeys `reconciler.states.transition` (or its table, for set updates) and writes its row of the run's history
 (`run_history.py`) in the same transaction.
 
@@ -14,17 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import sqlite
 
 from reconciler.errors import ConflictError, NotFoundError, ValidationError
-from reconciler.model import FlowRun, LogLine, RunStateChange, Worker
+from reconciler.model import FlowRun, RunStateChange
 from reconciler.states import FINAL_STATES, SLOT_STATES, RunState, can_transition, transition
 from reconciler.store import run_history
 from reconciler.store.connection import SqlEngine
 from reconciler.store.integrity import check_run_target
-from reconciler.store.rows import worker_online
-from reconciler.store.tables import deployments, flow_run_logs, flow_runs, work_pools, workers
+from reconciler.store.tables import deployments, flow_runs, work_pools
 
 SLOT = tuple(sorted(s.value for s in SLOT_STATES))
 CLAIMABLE = (RunState.SCHEDULED.value, RunState.LATE.value)
@@ -83,7 +83,7 @@ def delete_scheduled_runs_in(conn: Connection, deployment: str, slugs: Sequence[
 def _check_run_job_variables(conn: Connection, run: FlowRun) -> None:
     """SPEC §1: a run's job variables, over its deployment's, must satisfy the pool's schema, `required`
     included; checked here so that every client (CLI, API, provider) gets the same refusal."""
-    from reconciler.engine.template import validate_job_variables
+    from reconciler.engine.template_variables import validate_job_variables
     from reconciler.model import BaseJobTemplate
 
     template = conn.execute(
@@ -109,7 +109,7 @@ def _check_run_job_variables(conn: Connection, run: FlowRun) -> None:
         )
 
 
-def _dialect_insert(dialect: str) -> Any:
+def dialect_insert(dialect: str) -> Any:
     """The dialect's INSERT, which has ON CONFLICT. PostgreSQL's dialect module is imported only by a process
     on a PostgreSQL store: loading it cost every SQLite process tens of milliseconds."""
     if dialect == "postgresql":
@@ -120,7 +120,7 @@ def _dialect_insert(dialect: str) -> Any:
 
 
 class SqlRuns(SqlEngine):
-    """Mixin of SqlStore: the runtime part of the Store protocol."""
+    """Mixin of SqlStore: the flow-runs part of the Store protocol."""
 
     # ------------------------------------------------------------------------------------------ runs
     def create_flow_run(self, run: FlowRun) -> FlowRun:
@@ -232,11 +232,11 @@ class SqlRuns(SqlEngine):
         """Insert runs, skipping any whose id or idempotency key exists already; returns how many were new."""
         now = datetime.now(UTC)
         rows = [run_values(r, now) for r in runs]
-        dialect_insert = _dialect_insert(self.dialect)
+        upsert = dialect_insert(self.dialect)
         inserted = 0
         with self.transaction() as conn:
             for start in range(0, len(rows), INSERT_BATCH):
-                stmt = dialect_insert(flow_runs).on_conflict_do_nothing().returning(flow_runs.c.id)
+                stmt = upsert(flow_runs).on_conflict_do_nothing().returning(flow_runs.c.id)
                 inserted += len(conn.execute(stmt, rows[start : start + INSERT_BATCH]).all())
         return inserted
 
@@ -292,224 +292,12 @@ class SqlRuns(SqlEngine):
             )
         return len(late)
 
-    def recover_dead_workers(self, now: datetime, *, heard_since: datetime | None = None) -> dict[str, int]:
-        """Runs held by workers that missed 3 heartbeats: PENDING goes back to SCHEDULED, RUNNING and
-        CANCELLING become CRASHED. Returns counts: workers, requeued, crashed.
-
-        `heard_since`: since when the caller could have heard heartbeats (its own start, the end of an outage
-        of the store): a heartbeat the caller could not have received is not counted as missed, so a worker
-        is judged only on 3 intervals the caller was listening for."""
-        with self.transaction() as conn:
-            held = conn.execute(
-                select(flow_runs.c.id, flow_runs.c.state, workers.c.name, workers.c.last_heartbeat)
-                .add_columns(workers.c.heartbeat_interval)
-                .join(
-                    workers,
-                    and_(workers.c.work_pool == flow_runs.c.work_pool, workers.c.name == flow_runs.c.worker),
-                )
-                .where(flow_runs.c.state.in_(SLOT))
-            ).all()
-            dead = [
-                r
-                for r in held
-                if not worker_online(_heard(r.last_heartbeat, heard_since), r.heartbeat_interval, now)
-            ]
-            requeue = [r.id for r in dead if r.state == RunState.PENDING.value]
-            crash = [r.id for r in dead if r.state != RunState.PENDING.value]
-            dead_names = sorted({r.name for r in dead})
-            was = {r.id: r.state for r in dead}
-            if requeue:
-                transition(RunState.PENDING, RunState.SCHEDULED)
-                message = "handed back: its worker stopped sending heartbeats"
-                requeued = (
-                    conn.execute(
-                        update(flow_runs)
-                        # the worker too: a run another server requeued meanwhile and a live worker claimed is kept
-                        .where(
-                            flow_runs.c.id.in_(requeue),
-                            flow_runs.c.state == RunState.PENDING.value,
-                            flow_runs.c.worker.in_(dead_names),
-                        )
-                        .values(
-                            state=RunState.SCHEDULED.value,
-                            worker=None,
-                            updated=now,
-                            state_message=message,
-                        )
-                        .returning(flow_runs.c.id)
-                    )
-                    .scalars()
-                    .all()
-                )
-                self._record_recovery(conn, requeued, was, RunState.SCHEDULED, message, now)
-            if crash:
-                transition(RunState.RUNNING, RunState.CRASHED)
-                message = "crashed: its worker stopped sending heartbeats"
-                crashed = (
-                    conn.execute(
-                        update(flow_runs)
-                        .where(
-                            flow_runs.c.id.in_(crash),
-                            flow_runs.c.state.in_(SLOT),
-                            flow_runs.c.worker.in_(dead_names),
-                        )
-                        .values(
-                            state=RunState.CRASHED.value,
-                            updated=now,
-                            end_time=now,
-                            state_message=message,
-                        )
-                        .returning(flow_runs.c.id)
-                    )
-                    .scalars()
-                    .all()
-                )
-                self._record_recovery(conn, crashed, was, RunState.CRASHED, message, now)
-        return {"workers": len({r.name for r in dead}), "requeued": len(requeue), "crashed": len(crash)}
-
-    @staticmethod
-    def _record_recovery(
-        conn: Connection,
-        run_ids: Iterable[str],
-        was: Mapping[str, str],
-        target: RunState,
-        message: str,
-        now: datetime,
-    ) -> None:
-        run_history.record(
-            conn,
-            (
-                run_history.change(
-                    run_id, was[run_id], target.value, now, message=message, actor=run_history.RECOVERY
-                )
-                for run_id in run_ids
-            ),
-        )
-
     def count_runs_by_state(self, work_pool: str, work_queue: str | None = None) -> dict[str, int]:
         query = select(flow_runs.c.state, func.count()).where(flow_runs.c.work_pool == work_pool)
         if work_queue is not None:
             query = query.where(flow_runs.c.work_queue == work_queue)
         with self.reading() as conn:
             return {state: int(n) for state, n in conn.execute(query.group_by(flow_runs.c.state))}
-
-    # ------------------------------------------------------------------------------------------ workers
-    def heartbeat_worker(
-        self,
-        work_pool: str,
-        name: str,
-        *,
-        interval: float,
-        now: datetime,
-        host: str | None = None,
-        pid: int | None = None,
-    ) -> Worker:
-        if not name.strip():
-            raise ValidationError("a worker name must not be blank; pass --name", path=("name",))
-        if interval <= 0:
-            raise ValidationError(f"heartbeat interval must be positive, got {interval}", path=("interval",))
-        beat = {"last_heartbeat": now, "heartbeat_interval": interval, "host": host, "pid": pid}
-        values = {"work_pool": work_pool, "name": name, **beat}
-        dialect_insert = _dialect_insert(self.dialect)
-        with self.transaction() as conn:
-            if conn.execute(select(work_pools.c.name).where(work_pools.c.name == work_pool)).first() is None:
-                raise NotFoundError(
-                    f"work pool {work_pool!r} not found; create it with `wp work-pool create`"
-                )
-            stmt = dialect_insert(workers).values(values)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[workers.c.work_pool, workers.c.name],
-                    set_=beat,
-                )
-            )
-        return Worker(work_pool=work_pool, name=name, status="ONLINE", **beat)
-
-    def list_workers(self, work_pool: str, now: datetime) -> list[Worker]:
-        c = flow_runs.c
-        in_hand_query = (
-            select(c.worker, func.count())
-            .where(c.work_pool == work_pool, c.state.in_(SLOT), c.worker.is_not(None))
-            .group_by(c.worker)
-        )
-        with self.reading() as conn:
-            in_hand: dict[str, int] = {w: int(n) for w, n in conn.execute(in_hand_query)}
-            rows = conn.execute(
-                select(workers).where(workers.c.work_pool == work_pool).order_by(workers.c.name)
-            ).mappings()
-            return [
-                Worker(
-                    work_pool=r["work_pool"],
-                    name=r["name"],
-                    last_heartbeat=r["last_heartbeat"],
-                    heartbeat_interval=r["heartbeat_interval"],
-                    status="ONLINE"
-                    if worker_online(r["last_heartbeat"], r["heartbeat_interval"], now)
-                    else "OFFLINE",
-                    host=r["host"],
-                    pid=r["pid"],
-                    runs_in_hand=in_hand.get(r["name"], 0),
-                )
-                for r in rows
-            ]
-
-    # ------------------------------------------------------------------------------------------ logs
-    def append_logs(self, lines: Sequence[LogLine]) -> None:
-        """Store log lines in the order given; the store numbers them per run (`seq`), not the caller."""
-        by_run: dict[str, list[LogLine]] = {}
-        for line in lines:
-            by_run.setdefault(line.run_id, []).append(line)
-        if not by_run:
-            return
-        with self.transaction() as conn:
-            for run_id, run_lines in by_run.items():
-                self._append_run_logs(conn, run_id, run_lines)
-
-    def _append_run_logs(self, conn: Connection, run_id: str, lines: list[LogLine]) -> None:
-        query = select(flow_runs.c.id).where(flow_runs.c.id == run_id)
-        # Locking the run row serializes writers of one run's log, so their sequence numbers never collide.
-        if conn.execute(query.with_for_update() if self._locks_rows else query).first() is None:
-            raise NotFoundError(f"flow run {run_id!r} not found; cannot store its logs")
-        last = conn.execute(
-            select(func.max(flow_run_logs.c.seq)).where(flow_run_logs.c.run_id == run_id)
-        ).scalar()
-        start = -1 if last is None else int(last)
-        rows = [
-            {
-                "run_id": run_id,
-                "seq": start + i,
-                "timestamp": ln.timestamp,
-                "stream": ln.stream,
-                "message": ln.message,
-            }
-            for i, ln in enumerate(lines, start=1)
-        ]
-        conn.execute(insert(flow_run_logs), rows)
-
-    def read_logs(
-        self, run_id: str, *, after_seq: int = -1, limit: int = 1000, prefix: str | None = None
-    ) -> list[LogLine]:
-        query = (
-            select(flow_run_logs)
-            .where(flow_run_logs.c.run_id == run_id, flow_run_logs.c.seq > after_seq)
-            .order_by(flow_run_logs.c.seq)
-            .limit(max(0, limit))
-        )
-        # substr, not LIKE: no wildcards to escape, and case-sensitive on both databases
-        if prefix is not None:
-            query = query.where(
-                flow_run_logs.c.stream == "stdout",
-                func.substr(flow_run_logs.c.message, 1, len(prefix)) == prefix,
-            )
-        with self.reading() as conn:
-            return [LogLine.model_validate(dict(r)) for r in conn.execute(query).mappings()]
-
-
-def _heard(last_heartbeat: datetime, heard_since: datetime | None) -> datetime:
-    """The last heartbeat, or the moment the judge started listening if that is later."""
-    if heard_since is None:
-        return last_heartbeat
-    return max(last_heartbeat, heard_since.astimezone(last_heartbeat.tzinfo or UTC))
 
 
 def _state_values(row: Row, target: RunState, message: str | None, now: datetime) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """SqlStore: the Store protocol on SQLite or PostgreSQL.
 
 Owns the assembly of the SQL mixins (engine and transactions, declared-object CRUD, lease lock and history, sync status)
-and the two reconcile calls, `snapshot()` and `apply()`. The runtime half (runs, workers, logs) comes
-from the `SqlRuns` mixin in `runs.py` and the claim from `SqlClaims` in `claims.py`, built on the same `SqlEngine`. Must never hold row layouts (rows.py) or
+and the two reconcile calls, `snapshot()` and `apply()`. The runtime half comes from the `SqlRuns` (runs.py),
+`SqlWorkers` (workers.py), `SqlLogs` (logs.py) and `SqlClaims` (claims.py) mixins, built on the same `SqlEngine`.
+Must never hold row layouts (rows.py) or
 decide what a plan contains (engine/).
 """
 
@@ -23,6 +24,7 @@ from reconciler.store.counts import SqlCounts
 from reconciler.store.crud import SqlObjects
 from reconciler.store.live import read_live
 from reconciler.store.lock import SqlLocks, check_lock, insert_history
+from reconciler.store.logs import SqlLogs
 from reconciler.store.objects import PlanWriter, check_fresh
 from reconciler.store.revision import SqlNoops, raised_once, read_revision
 from reconciler.store.runs import SqlRuns
@@ -33,6 +35,7 @@ from reconciler.store.settings import (
     record_secret_patterns,
 )
 from reconciler.store.sync_status import SqlSync
+from reconciler.store.workers import SqlWorkers
 
 
 def _silent(phase: str, done: int, total: int) -> None:
@@ -42,7 +45,7 @@ def _silent(phase: str, done: int, total: int) -> None:
 KEYED_CHECK_MAX = 200  # beyond this many objects, one read of everything is cheaper than a long WHERE
 
 
-class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlClaims, SqlSync, SqlCounts, SqlNoops):
+class SqlStore(SqlObjects, SqlLocks, SqlRuns, SqlWorkers, SqlLogs, SqlClaims, SqlSync, SqlCounts, SqlNoops):
     """`SqlStore("sqlite:///path/wp.db")` or `SqlStore("postgresql://…")`; migrates the schema on open."""
 
     def snapshot(self, only: Collection[Key] | None = None) -> Snapshot:

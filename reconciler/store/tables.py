@@ -6,8 +6,8 @@ that make SQLite and PostgreSQL behave alike (`UtcDateTime`, `JsonValue`). Decla
 natural identity (pool name, pool/queue, flow/name, flow/name/slug) so a whole plan can be written with
 executemany, without reading generated ids back.
 
-Must never hold queries or business rules: those live in `sql.py` (objects) and `runs.py` (runtime). The
-Alembic revision in `migrations/versions/` must be kept in step with this file.
+Must never hold queries or business rules: those live in `sql.py` (objects) and `runs.py`, `workers.py`,
+`logs.py` (runtime). The Alembic revision in `migrations/versions/` must be kept in step with this file.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
 @router.post("/deployments/{flow}/{name}/run", include_in_schema=False)
 async def deployment_run(request: Request, flow: str, name: str) -> Response:
     """Create a run of the deployment now, as `wp deployment run`; parameters override the deployment's."""
-    from reconciler.engine.template import validate_job_variables
+    from reconciler.engine.template_variables import validate_job_variables
     from reconciler.parameters import check_run_parameters
     from reconciler.runtime.scheduler import manual_run
 

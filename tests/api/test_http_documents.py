@@ -14,7 +14,8 @@ from pydantic_core import to_jsonable_python
 
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.model import BaseJobTemplate, WorkPool
-from reconciler.store.client import HttpStore, jsonable
+from reconciler.store.client import HttpStore
+from reconciler.store.http_session import jsonable
 
 SECRET_TEMPLATE = BaseJobTemplate(
     job_configuration={"env": "{{ env }}", "api_token": "abc", "ratio": 1.5, "n": [1, {"PASSWORD": "s"}]},

@@ -12,8 +12,8 @@ from reconciler.engine.template import (
     explain_job_configuration,
     placeholders,
     render_job_configuration,
-    validate_job_variables,
 )
+from reconciler.engine.template_variables import validate_job_variables
 from reconciler.errors import ValidationError
 from reconciler.model import BaseJobTemplate
 

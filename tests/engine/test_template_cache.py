@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconciler.engine.template import _surely_valid, validate_job_variables
+from reconciler.engine.template_variables import _surely_valid, validate_job_variables
 from reconciler.model import BaseJobTemplate
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.runtime.executor_choice import WorkerSetupError, load_executor
 from reconciler.runtime.executors.process import ProcessExecutor
-from reconciler.runtime.worker import WorkerSetupError, load_executor
 
 
 def test_process_pools_get_the_process_executor() -> None:

@@ -20,7 +20,8 @@ import pytest
 from reconciler.engine.job_templates import default_base_job_template
 from reconciler.engine.plan import Action, Change, Plan
 from reconciler.model import Deployment, FlowRun, WorkPool, attributes
-from reconciler.runtime.worker import Worker, WorkerOptions, WorkerSetupError
+from reconciler.runtime.executor_choice import WorkerSetupError
+from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import reconciler.store.runs as runs_module
+import reconciler.store.workers as workers_module
 from reconciler.model import FlowRun, WorkPool
 from reconciler.store.sql import SqlStore
 
@@ -35,20 +35,20 @@ def test_a_recovery_that_read_stale_rows_keeps_a_live_workers_new_claim(
         a.heartbeat_worker("p", "doomed", interval=1, now=t0)
         assert [r.id for r in a.claim_runs("p", "doomed", limit=1, scheduled_before=t0, now=t0)] == [run_id]
         later = t0 + timedelta(seconds=10)
-        real: Callable[..., bool] = runs_module.worker_online
+        real: Callable[..., bool] = workers_module.worker_online
         interleaved = []
 
         def online_after_server_a_acts(*args: Any) -> bool:
             if not interleaved:  # B has read the rows; now A recovers and a live worker claims the run
                 interleaved.append(True)
-                monkeypatch.setattr(runs_module, "worker_online", real)
+                monkeypatch.setattr(workers_module, "worker_online", real)
                 assert a.recover_dead_workers(later) == {"workers": 1, "requeued": 1, "crashed": 0}
                 a.heartbeat_worker("p", "alive", interval=30, now=later)
                 claimed = a.claim_runs("p", "alive", limit=1, scheduled_before=later, now=later)
                 assert [r.id for r in claimed] == [run_id]
             return real(*args)
 
-        monkeypatch.setattr(runs_module, "worker_online", online_after_server_a_acts)
+        monkeypatch.setattr(workers_module, "worker_online", online_after_server_a_acts)
         b.recover_dead_workers(later)
         assert interleaved
         after = a.get_flow_run(run_id)
