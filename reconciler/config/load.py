@@ -550,11 +550,14 @@ def _load_project(directory: str | Path, env: Mapping[str, str], *, record: bool
     reader.diagnostics.extend(checked.diagnostics)
     reader.files.extend(reader.rel(path) for path in checked.files)
     flow_names = checked.flow_names
-    desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root))
-    # Terraform reads no code, so a deployment declared in a .tf file records no schema: both tools agree
-    in_tf = {a for a in sources.addresses if (at := sources.locate(a)) and at.file.endswith(".tf")}
     schemas = {e: f.schema for e, f in checked.functions.items()}
-    desired = with_parameter_schemas(desired, schemas, skip=in_tf)
+    if not any(f.endswith(".tf") for f in reader.files):
+        desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root), schemas)
+    else:
+        desired, sources, notes = to_desired(parsed, positions, flow_names, str(reader.root))
+        # Terraform reads no code, so a deployment declared in a .tf file records no schema: both tools agree
+        in_tf = {a for a in sources.addresses if (at := sources.locate(a)) and at.file.endswith(".tf")}
+        desired = with_parameter_schemas(desired, schemas, skip=in_tf)
     reader.diagnostics.extend(notes)
     reader.diagnostics.extend(validate_config(parsed, desired, positions, flow_names))
     reader.diagnostics.extend(pull_step_problems(parsed.deployments, positions))

@@ -460,10 +460,10 @@ def _deployment_checks(
     i: int,
     doc: DeploymentDoc,
     pools: Mapping[str, tuple[WorkPoolDoc, WorkPool | None]],
-    checkers: dict[str, _Checker],
+    checkers: dict[str | tuple[str, str], _Checker],
 ) -> list[Diagnostic]:
     """A deployment's schedules, lifecycle fields, queue and job variables; `checkers` holds each pool's
-    job-variables checker once made."""
+    job-variables checker once made (by pool name, or by type for pools with their type's default template)."""
     at: Path = ("deployments", i)
     out = _schedule_checks(positions, doc, at) + _ignore_changes(
         positions, Kind.DEPLOYMENT, doc.ignore_changes, at
@@ -482,9 +482,13 @@ def _deployment_checks(
             )
         )
     if pool is not None and pool.base_job_template is not None:
-        check = checkers.get(ref.name)
+        # Pools that give no template get their type's default, equal for every pool of that type: one checker
+        # serves them all (preparing one per pool was a quarter of checking a 1,000-pool config).
+        shared = ("default template", pool_doc.type) if pool_doc.base_job_template is None else None
+        key = shared or ref.name
+        check = checkers.get(key)
         if check is None:
-            check = checkers[ref.name] = _job_variables_checker(pool.base_job_template)
+            check = checkers[key] = _job_variables_checker(pool.base_job_template)
         for p in check(ref.job_variables):
             out.append(
                 positions.error(
@@ -520,7 +524,7 @@ def validate_config(
         "deployment",
         "deployment names are unique within their flow",
     )
-    checkers: dict[str, _Checker] = {}
+    checkers: dict[str | tuple[str, str], _Checker] = {}
     for i, ddoc in parsed.deployments:
         out += _deployment_checks(positions, i, ddoc, pools, checkers)
     return out

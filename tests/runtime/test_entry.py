@@ -124,7 +124,9 @@ def loaded_at_startup() -> set[str]:
     """The modules this interpreter has before any code of ours runs: a site-packages `.pth` file may import some
     (an interpreter whose certifi is patched at start-up has typing, tempfile and importlib.resources)."""
     script = "import sys; print(','.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30
+    )
     return set(out.stdout.strip().split(","))
 
 
