@@ -135,6 +135,10 @@ class Plan:
     # addresses whose protection this plan turns on or off (an apply is needed even with no other change)
     protection_changes: tuple[str, ...] = ()
     format_version: str = FORMAT_VERSION
+    # True when every change's `after` is the attribute form (`model.attributes`) of a validated model, as in a
+    # plan made from a loaded config: a store may then write it without validating it again. False for a plan
+    # read from a file or a request, and by default. Not part of the plan's value or of its JSON form.
+    validated: bool = field(default=False, compare=False)
 
     @property
     def actionable(self) -> tuple[Change, ...]:
