@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.config.load import _Reader, load_project
+from reconciler.config.load import load_project
+from reconciler.config.reader import FileReader
 from reconciler.config.sources import Positions, Written
 from reconciler.config.yaml_values import EventBuilder, Loader, NeedsNodes
 
@@ -36,7 +37,7 @@ deployments:
 def _by_nodes(text: str, root: Path) -> tuple[object, Positions]:
     positions = Positions()
     positions.values[()] = Written.at("wp.yaml", 1, 1, ())
-    reader = _Reader(root)
+    reader = FileReader(root)
     node = yaml.compose(text, Loader=Loader)
     value = reader.plain(node, "wp.yaml", root / "wp.yaml", (), positions, frozenset())
     return value, positions
