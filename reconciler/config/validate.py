@@ -1,9 +1,8 @@
 """Is the configuration right? Structure (the generated schema), uniqueness, references, templates.
 
-Owns every rule a config must satisfy (a schedule's own rule in `config.schedule_rules`) and the wording of its
-diagnostics: one Diagnostic per problem, with the
-file, line, column and field path, what is wrong (summary) and how to fix it (detail). It collects
-all problems instead of stopping at the first.
+Owns every rule a config must satisfy (a schedule's own rule is in `config.schedule_rules`) and the wording of
+its diagnostics: one Diagnostic per problem, with the file, line, column and field path, what is wrong (summary)
+and how to fix it (detail). It collects all problems instead of stopping at the first.
 
 Must never do I/O, read the environment or the clock, or change a value (normalize does).
 """
