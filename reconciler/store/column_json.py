@@ -25,12 +25,18 @@ import orjson
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+class Finite(dict[str, Any]):
+    """A mapping known to hold no NaN or infinity, such as a model's attributes dumped in JSON mode (pydantic
+    writes non-finite floats there as null): its text skips the read-back check, which was most of the cost
+    of encoding the applied attributes of 24,000 objects."""
+
+
 def column_json(value: Any) -> str:
     """JSON text of `value` that `json.loads` reads back as `json.loads(json.dumps(value))` does."""
     try:
         encoded = orjson.dumps(value, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return json.dumps(value)
-    if b"null" in encoded and orjson.loads(encoded) != value:
+    if b"null" in encoded and type(value) is not Finite and orjson.loads(encoded) != value:
         return json.dumps(value)  # a NaN or an infinity, which orjson writes as null
     return encoded.decode()

@@ -40,6 +40,7 @@ from reconciler.model import (
 from reconciler.store import rows, tables
 from reconciler.store.base import ApplyProgress, LiveObject
 from reconciler.store.bulk import insert_rows
+from reconciler.store.column_json import Finite
 from reconciler.store.priorities import next_free_priority, settle_priorities
 from reconciler.store.runs import delete_scheduled_runs_in
 from reconciler.store.settings import PROTECTED_SETTING, forget_deleted, read_protected, write_setting_map
@@ -165,7 +166,10 @@ class PlanWriter:
 
     # -- generic batched statements
     def _managed(self, values: dict[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
-        return values | rows.managed_columns(self.project, applied, self.now)
+        out = values | rows.managed_columns(self.project, applied, self.now)
+        if self.plan.validated and out["applied"] is not None:
+            out["applied"] = Finite(out["applied"])  # attributes dumped in JSON mode: no NaN or infinity
+        return out
 
     def _insert(self, table: Table, batch: list[dict[str, Any]]) -> None:
         insert_rows(self.conn, table, batch)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from reconciler.engine.apply import apply_plan
 from reconciler.pipeline import plan_project
-from reconciler.store.column_json import column_json
+from reconciler.store.column_json import Finite, column_json
 from reconciler.store.sql import SqlStore
 
 SCALARS = st.one_of(
@@ -81,3 +81,8 @@ def test_an_apply_stores_what_the_config_says(tmp_path: Path) -> None:
     assert got.parameters == {"big": 123456789012345678901234567890, "text": "\u00e9\u2028", "none": None}
     # the plan carries each object's JSON form, in which pydantic already writes NaN and infinity as null
     assert got.schedules[0].parameters == {"nan": None, "inf": None, "big": 36893488147419103232}
+
+
+def test_a_finite_mapping_is_written_as_its_dict() -> None:
+    value = {"a": None, "b": [1, 2.5, {"c": None}], "d": "é"}
+    assert json.loads(column_json(Finite(value))) == value
