@@ -278,7 +278,7 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def canonical_json(value: Any) -> str:
+def canonical_json(value: Any, *, finite: bool = False) -> str:
     """JSON with sorted keys and no spaces: equal values give equal text.
 
     The text is the standard library's (`_CANONICAL`), byte for byte: plan hashes, fingerprints and sealed
@@ -286,12 +286,16 @@ def canonical_json(value: Any) -> str:
     checked here and left to `_CANONICAL`: what it refuses (integers beyond 64 bits, keys that are not strings,
     lone surrogates), NaN and infinities (it writes `null`: a text holding `null` must decode back to the
     value), and floats below 1e-4 in magnitude (`1e-7`, `0.00005` where Python writes `1e-07`, `5e-05`: any
-    `e-` or `0.0000` in the text). Datetimes and dataclasses go to `default=str`, as in the standard library."""
+    `e-` or `0.0000` in the text). Datetimes and dataclasses go to `default=str`, as in the standard library.
+    `finite`: the caller knows `value` holds no NaN or infinity (a model dumped in JSON mode, where pydantic
+    writes them as null), so a `null` in the text needs no check."""
     try:
         encoded = orjson.dumps(value, default=str, option=_ORJSON)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return _CANONICAL.encode(value)
-    if b"e-" in encoded or b"0.0000" in encoded or (b"null" in encoded and orjson.loads(encoded) != value):
+    if b"e-" in encoded or b"0.0000" in encoded:
+        return _CANONICAL.encode(value)
+    if not finite and b"null" in encoded and orjson.loads(encoded) != value:
         return _CANONICAL.encode(value)
     return encoded.decode()
 

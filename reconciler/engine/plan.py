@@ -251,10 +251,8 @@ def reviewed_hash(plan: Plan) -> str:
     actions = {a: canonical_json(a.json_actions) for a in Action}
     for c in plan.changes:
         before = "null" if c.before is None else _masked_json(c.before, patterns, needles)
-        piece = (
-            f"[{_json_string(c.address)},{actions[c.action]},"
-            f"{before},{_masked_json(c.after, patterns, needles)}]"
-        )
+        after = _masked_json(c.after, patterns, needles, finite=plan.validated)  # JSON-mode dumps: finite
+        piece = f"[{_json_string(c.address)},{actions[c.action]},{before},{after}]"
         digest.update((piece if first else "," + piece).encode())
         first = False
     if plan.protection_changes:
@@ -264,12 +262,15 @@ def reviewed_hash(plan: Plan) -> str:
     return digest.hexdigest()
 
 
-def _masked_json(value: Any, patterns: Sequence[str], needles: tuple[str, ...] | None) -> str:
+def _masked_json(
+    value: Any, patterns: Sequence[str], needles: tuple[str, ...] | None, finite: bool = False
+) -> str:
     """canonical_json(_mask(value, patterns)). A value whose text cannot hold a key masking acts on (see
-    `_needles`) is its own masked form: its text is used as it is, without the copy `mask_secrets` makes."""
+    `_needles`) is its own masked form: its text is used as it is, without the copy `mask_secrets` makes.
+    `finite`: the value holds no NaN or infinity (see canonical_json)."""
     if type(value) is not dict:  # None, or a mapping of another type (which masking turns into a dict)
         return canonical_json(_mask(value, patterns))
-    text = canonical_json(value)
+    text = canonical_json(value, finite=finite)
     if needles is None or '"value":' in text:  # an entry's `value` is masked when its `name` looks secret
         return canonical_json(mask_secrets(value, patterns))
     upper = text.upper()
