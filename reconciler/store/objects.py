@@ -57,6 +57,8 @@ _STALE_NAMED = 5
 
 def check_fresh(plan: Plan, live: Mapping[Key, LiveObject]) -> None:
     """StalePlanError naming each object the plan would change whose live state moved since planning."""
+    if not live and not plan.fingerprints:
+        return  # planned against an empty store, which is still empty: nothing can have moved
     stale: list[str] = []
     for change in plan.actionable:
         now_object = live.get(change.key)
