@@ -286,7 +286,9 @@ def canonical_json(value: Any, *, finite: bool = False) -> str:
     checked here and left to `_CANONICAL`: what it refuses (integers beyond 64 bits, keys that are not strings,
     lone surrogates), NaN and infinities (it writes `null`: a text holding `null` must decode back to the
     value), and floats below 1e-4 in magnitude (`1e-7`, `0.00005` where Python writes `1e-07`, `5e-05`: any
-    `e-` or `0.0000` in the text). Datetimes and dataclasses go to `default=str`, as in the standard library.
+    `e-` or `0.0000` in the text). Dates, times and dataclasses go to `default=str`, as in the standard library;
+    UUIDs and enum members orjson writes itself, as the standard library does for UUIDs and str/int enums (a
+    plain Enum, which wp never puts in a value, would be written by value instead of by `str`).
     `finite`: the caller knows `value` holds no NaN or infinity (a model dumped in JSON mode, where pydantic
     writes them as null), so a `null` in the text needs no check."""
     try:

@@ -9,7 +9,8 @@ takes, the standard library encodes it, as before:
 - NaN and ±Infinity, which orjson writes as `null`: an encoding that holds `null` is decoded again and compared
   with the value (`null` is rare outside optional fields, so most values skip the check);
 - integers beyond 64 bits, keys that are not strings, lone surrogates, datetimes and dataclasses: orjson raises,
-  and the standard library encodes them (or refuses them, as it always did).
+  and the standard library encodes them (or refuses them, as it always did). UUIDs and plain enum members,
+  which the standard library refuses, orjson writes; no column value of wp holds one.
 
 Must never be used where the bytes matter (digests, plan hashes): `reconciler.model.canonical_json` is.
 """
