@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconciler.names import FORBIDDEN_NAME_CHARS as FORBIDDEN_NAME_CHARS
@@ -274,11 +275,31 @@ def attributes(obj: ManagedObject) -> dict[str, Any]:
 
 # One encoder for every call: building a JSONEncoder per call was a fifth of a 25,000-object snapshot.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: equal values give equal text."""
-    return _CANONICAL.encode(value)
+def canonical_json(value: Any, *, finite: bool = False) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal text.
+
+    The text is the standard library's (`_CANONICAL`), byte for byte: plan hashes, fingerprints and sealed
+    secrets' digests are kept from older versions. orjson writes the same text ~5x faster, except where it is
+    checked here and left to `_CANONICAL`: what it refuses (integers beyond 64 bits, keys that are not strings,
+    lone surrogates), NaN and infinities (it writes `null`: a text holding `null` must decode back to the
+    value), and floats below 1e-4 in magnitude (`1e-7`, `0.00005` where Python writes `1e-07`, `5e-05`: any
+    `e-` or `0.0000` in the text). Dates, times and dataclasses go to `default=str`, as in the standard library;
+    UUIDs and enum members orjson writes itself, as the standard library does for UUIDs and str/int enums (a
+    plain Enum, which wp never puts in a value, would be written by value instead of by `str`).
+    `finite`: the caller knows `value` holds no NaN or infinity (a model dumped in JSON mode, where pydantic
+    writes them as null), so a `null` in the text needs no check."""
+    try:
+        encoded = orjson.dumps(value, default=str, option=_ORJSON)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _CANONICAL.encode(value)
+    if b"e-" in encoded or b"0.0000" in encoded:
+        return _CANONICAL.encode(value)
+    if not finite and b"null" in encoded and orjson.loads(encoded) != value:
+        return _CANONICAL.encode(value)
+    return encoded.decode()
 
 
 def fingerprint(attrs: Mapping[str, Any], owner: str | None) -> str:

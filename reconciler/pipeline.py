@@ -119,7 +119,7 @@ def _plan_project(
         snapshot = unsealed(snapshot, desired)
 
     def build(in_flight: Mapping[str, Mapping[str, int]]) -> Plan:
-        return make_plan(
+        plan = make_plan(
             desired,
             snapshot,
             now=now,
@@ -129,6 +129,10 @@ def _plan_project(
             allow_mass_delete=allow_mass_delete,
             runs_in_flight=in_flight,
         )
+        # Its changes' `after` values are the attributes of the models the load validated (or, for fields the
+        # plan leaves as they are, of the live objects the store read): a store writes them without
+        # validating them again.
+        return replace(plan, validated=True)
 
     plan = build({})
     # Counting runs costs a query per pool: only pay it when the plan deletes pools or queues.

@@ -203,7 +203,9 @@ def _schedule(doc: ScheduleDoc) -> Schedule:
     return Schedule(slug=schedule_slug(doc), **data)
 
 
-def _deployment(doc: DeploymentDoc, flow: str, schedules: list[Schedule]) -> Deployment:
+def _deployment(
+    doc: DeploymentDoc, flow: str, schedules: list[Schedule], schemas: Mapping[str, dict[str, Any]] | None
+) -> Deployment:
     ref = doc.work_pool
     return Deployment(
         flow=flow,
@@ -220,13 +222,20 @@ def _deployment(doc: DeploymentDoc, flow: str, schedules: list[Schedule]) -> Dep
         concurrency_limit=doc.concurrency_limit,
         version=doc.version,
         pull_steps=tuple(doc.pull or ()),
+        parameter_schema=schemas.get(doc.entrypoint) if schemas is not None else None,
     )
 
 
 def to_desired(
-    parsed: ParsedConfig, positions: Positions, flow_names: Mapping[str, str], source_dir: str | None = None
+    parsed: ParsedConfig,
+    positions: Positions,
+    flow_names: Mapping[str, str],
+    source_dir: str | None = None,
+    parameter_schemas: Mapping[str, dict[str, Any]] | None = None,
 ) -> tuple[DesiredState, SourceMap, list[Diagnostic]]:
-    """Validated documents -> DesiredState in canonical order, the SourceMap of its addresses, diagnostics."""
+    """Validated documents -> DesiredState in canonical order, the SourceMap of its addresses, diagnostics.
+    `parameter_schemas` (by entrypoint): each deployment's flow parameters, recorded as `with_parameter_schemas`
+    records them, while building it (copying 10,000 deployments afterwards cost more)."""
     builder = _Builder(positions)
     roots: dict[str, Path] = {}
     lifecycle: dict[str, Lifecycle] = {}
@@ -260,7 +269,9 @@ def to_desired(
         # A faulty schedule is reported; the deployment is still built from the rest so that later checks (its
         # pool in the store) run on it too. The config then has errors, so this state is never planned.
         schedules = [s for s in built if s is not None]
-        dep = builder.build(partial(_deployment, ddoc, flow, schedules), at, DEPLOYMENT_FIELD_PATHS)
+        dep = builder.build(
+            partial(_deployment, ddoc, flow, schedules, parameter_schemas), at, DEPLOYMENT_FIELD_PATHS
+        )
         if dep is None:
             continue
         deployments.append(dep)

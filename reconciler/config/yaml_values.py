@@ -315,6 +315,8 @@ class EventBuilder:
         self.depth = 0  # mappings/lists open; past MAX_DEPTH the node reader's bounds check words it
         self._map = self._mapping if recording else self._bare_mapping
         self._seq = self._sequence if recording else self._bare_sequence
+        self._plain_keys: dict[str, str] = {}
+        self._plain_values: dict[str, Any] = {}
 
     def build(self) -> Any:
         """The document's value (None for an empty text); NeedsNodes when the node reader must do it."""
@@ -409,29 +411,71 @@ class EventBuilder:
             items.append(self._value(event, child))
 
     def _bare_mapping(self, at: Path) -> dict[str, Any]:
-        """`_mapping` without recording positions."""
+        """`_mapping` without recording positions. Untagged scalars are read inline (the `_plain_str` rule),
+        and a plain one that may be typed (`10`, `no`, `name`) is resolved once per text (`_plain_value`):
+        most of a large file's keys and values are such scalars."""
         get = self.loader.get_event
+        starts = _IMPLICIT_STARTS
         out: dict[str, Any] = {}
         while True:
             key_event = get()
             if type(key_event) is MappingEndEvent:
                 return out
-            plain = type(key_event) is ScalarEvent and _plain_str(key_event)
-            key = key_event.value if plain else self._key(key_event)
+            if type(key_event) is ScalarEvent and key_event.tag is None and _SHORTCUT:
+                key = key_event.value
+                if key_event.implicit[0] and (not key or key[0] in starts):
+                    key = self._plain_key(key_event)
+            else:
+                key = self._key(key_event)
             if key in out:
                 raise NeedsNodes  # the node reader reports the duplicate
             event = get()
-            if type(event) is ScalarEvent and _plain_str(event):  # most values: no path to build
-                out[key] = event.value
+            if type(event) is ScalarEvent and event.tag is None and _SHORTCUT:
+                text = event.value
+                if event.implicit[0] and (not text or text[0] in starts):
+                    out[key] = self._plain_value(event)
+                else:
+                    out[key] = text
             else:
                 out[key] = self._value(event, (*at, key))
 
     def _bare_sequence(self, at: Path) -> list[Any]:
-        """`_sequence` without recording positions."""
+        """`_sequence` without recording positions (scalars read as in `_bare_mapping`)."""
         get = self.loader.get_event
+        starts = _IMPLICIT_STARTS
         items: list[Any] = []
         while True:
             event = get()
             if type(event) is SequenceEndEvent:
                 return items
-            items.append(self._value(event, (*at, len(items))))
+            if type(event) is ScalarEvent and event.tag is None and _SHORTCUT:
+                text = event.value
+                if event.implicit[0] and (not text or text[0] in starts):
+                    items.append(self._plain_value(event))
+                else:
+                    items.append(text)
+            else:
+                items.append(self._value(event, (*at, len(items))))
+
+    def _plain_key(self, event: ScalarEvent) -> str:
+        """`_key` of a plain, untagged scalar: a function of its text alone, so computed once per text."""
+        key = self._plain_keys.get(event.value)
+        if key is None:
+            key = self._key(event)  # NeedsNodes for a merge key: not remembered
+            if len(self._plain_keys) < _PLAIN_MEMO_MAX:
+                self._plain_keys[event.value] = key
+        return key
+
+    def _plain_value(self, event: ScalarEvent) -> Any:
+        """`_value` of a plain, untagged scalar: a function of its text alone (an int, float, bool, None or
+        text: nothing mutable), so computed once per text."""
+        value = self._plain_values.get(event.value, _UNSEEN)
+        if value is _UNSEEN:
+            value = _typed(self._tag(event), event.value, None)
+            if len(self._plain_values) < _PLAIN_MEMO_MAX:
+                self._plain_values[event.value] = value
+        return value
+
+
+_UNSEEN = object()
+_PLAIN_MEMO_MAX = 100_000  # distinct texts remembered per file

@@ -5,10 +5,13 @@ Owns `repo_facts()`. Must never change a repository (no fetch, checkout or commi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import git
+if TYPE_CHECKING:
+    import git
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,21 @@ class RepoFacts:
     message: str | None = None  # the first line of its message
 
 
+def _may_be_in_repository(path: Path) -> bool:
+    """False when no directory from `path` up holds what GitPython's search looks for: a `.git` entry, or the
+    `HEAD` of a bare repository. A project outside git then never imports GitPython (a tenth of an apply's
+    start-up); anything that might be a repository is left to GitPython to decide."""
+    # the start GitPython walks up from (git.repo.fun.expand_path: ~ and $VARS expanded, normalized)
+    start = Path(os.path.normpath(os.path.abspath(os.path.expandvars(os.path.expanduser(path)))))
+    return any(os.path.lexists(d / ".git") or os.path.lexists(d / "HEAD") for d in (start, *start.parents))
+
+
 def repo_facts(path: str | Path) -> RepoFacts | None:
     """The facts of the git repository containing `path`, or None when it is not inside one."""
+    if not _may_be_in_repository(Path(path)):
+        return None
+    import git
+
     try:
         repo = git.Repo(Path(path), search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):

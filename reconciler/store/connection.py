@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 
 from reconciler.errors import ConflictError, StoreError, StoreUnavailableError, WpError
+from reconciler.store.column_json import column_json
 from reconciler.store.sqlite_head import create_fresh
 
 RETRY_AFTER_SECONDS = 1.0  # what a transient database failure tells the caller to wait before trying again
@@ -47,7 +48,11 @@ def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        json_serializer=column_json,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -92,7 +97,7 @@ def make_sql_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, json_serializer=column_json)
     except (exc.ArgumentError, ImportError) as e:
         raise StoreError(f"cannot use store URL {describe_url(url)}: {e}") from None
 

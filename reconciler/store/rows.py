@@ -41,6 +41,25 @@ def pool_values(pool: WorkPool) -> dict[str, Any]:
     }
 
 
+def pool_values_of(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`pool_values` of the pool whose attribute form (`model.attributes`) is `attrs`, without the model; None
+    when `attrs` is not that full form (then the model is built)."""
+    if attrs.keys() != _POOL_FIELDS:
+        return None
+    template = attrs["base_job_template"]
+    return {
+        "name": attrs["name"],
+        "type": attrs["type"],
+        "description": attrs["description"],
+        "paused": attrs["paused"],
+        "concurrency_limit": attrs["concurrency_limit"],
+        "base_job_template": template if template is not None else BaseJobTemplate().model_dump(mode="json"),
+    }
+
+
+_POOL_FIELDS = frozenset(WorkPool.model_fields)
+
+
 def pool_from_row(row: Row) -> WorkPool:
     return WorkPool(
         name=row["name"],
@@ -63,6 +82,24 @@ def queue_values(queue: WorkQueue, priority: int) -> dict[str, Any]:
     }
 
 
+def queue_values_of(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`queue_values(queue, queue.priority or 0)` of the queue whose attribute form is `attrs`; None when
+    `attrs` is not that full form."""
+    if attrs.keys() != _QUEUE_FIELDS:
+        return None
+    return {
+        "work_pool": attrs["work_pool"],
+        "name": attrs["name"],
+        "priority": attrs["priority"] or 0,
+        "concurrency_limit": attrs["concurrency_limit"],
+        "paused": attrs["paused"],
+        "description": attrs["description"],
+    }
+
+
+_QUEUE_FIELDS = frozenset(WorkQueue.model_fields)
+
+
 def queue_from_row(row: Row) -> WorkQueue:
     return WorkQueue(
         work_pool=row["work_pool"],
@@ -79,6 +116,22 @@ def deployment_values(deployment: Deployment) -> dict[str, Any]:
     data["tags"] = list(data["tags"])
     data["pull_steps"] = list(data["pull_steps"])
     return data
+
+
+def deployment_values_of(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`deployment_values` of the deployment whose attribute form is `attrs` (every field but its schedules;
+    `parameter_schema` left out when None), without the model; None when `attrs` is not that full form."""
+    if not _DEPLOYMENT_REQUIRED <= attrs.keys() <= _DEPLOYMENT_COLUMNS:
+        return None
+    data = dict(attrs)
+    data.setdefault("parameter_schema", None)
+    data["tags"] = list(data["tags"])
+    data["pull_steps"] = list(data["pull_steps"])
+    return data
+
+
+_DEPLOYMENT_COLUMNS = frozenset(Deployment.model_fields) - {"schedules"}
+_DEPLOYMENT_REQUIRED = _DEPLOYMENT_COLUMNS - {"parameter_schema"}
 
 
 def deployment_from_row(row: Row, schedules: Iterable[Schedule] = ()) -> Deployment:
@@ -115,6 +168,17 @@ def schedule_values(flow: str, name: str, schedule: Schedule) -> dict[str, Any]:
         "active": schedule.active,
         "parameters": schedule.parameters,
     }
+
+
+def schedule_values_of(flow: str, name: str, attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`schedule_values` of the schedule whose attribute form is `attrs`; None when the model must be built:
+    an anchor date (its attribute form is text, its column a datetime), or not that full form."""
+    if attrs.keys() != _SCHEDULE_FIELDS or attrs["anchor_date"] is not None:
+        return None
+    return {"flow": flow, "name": name, **attrs}
+
+
+_SCHEDULE_FIELDS = frozenset(Schedule.model_fields)
 
 
 def _whole(value: float | None) -> int | float | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load
+from reconciler.config import load, reader
 from reconciler.config.load import LoadedConfig, Location, load_project
 from reconciler.diagnostics import Severity
 from reconciler.model import Lifecycle
@@ -428,12 +428,12 @@ BROKEN = {
 }
 
 
-@pytest.mark.parametrize("always_record", [0, load.ALWAYS_RECORD_BYTES], ids=["bare", "small-recorded"])
+@pytest.mark.parametrize("always_record", [0, reader.ALWAYS_RECORD_BYTES], ids=["bare", "small-recorded"])
 def test_loading_without_positions_places_every_diagnostic_exactly_as_with_them(
     write: Write, monkeypatch: pytest.MonkeyPatch, always_record: int
 ) -> None:
     # with 0, even these small files are read without positions: the bare path and its reload are what is tested
-    monkeypatch.setattr(load, "ALWAYS_RECORD_BYTES", always_record)
+    monkeypatch.setattr(reader, "ALWAYS_RECORD_BYTES", always_record)
     for case, files in BROKEN.items():
         for old in Path(write({}, with_flow=False)).rglob("*.yaml"):
             old.unlink()
@@ -468,7 +468,7 @@ def _big_project(deployments: int) -> str:
     for i in range(deployments):
         lines += [f"  - name: d{i}", "    entrypoint: flows/etl.py:etl", "    work_pool: {name: a}"]
     text = "\n".join(lines) + "\n"
-    assert len(text) > load.ALWAYS_RECORD_BYTES
+    assert len(text) > reader.ALWAYS_RECORD_BYTES
     return text
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from reconciler.config.load import _Reader, load_project
+from reconciler.config.load import load_project
+from reconciler.config.reader import FileReader
 from reconciler.config.sources import Positions, Written
 from reconciler.config.yaml_values import EventBuilder, Loader, NeedsNodes
 
@@ -36,7 +38,7 @@ deployments:
 def _by_nodes(text: str, root: Path) -> tuple[object, Positions]:
     positions = Positions()
     positions.values[()] = Written.at("wp.yaml", 1, 1, ())
-    reader = _Reader(root)
+    reader = FileReader(root)
     node = yaml.compose(text, Loader=Loader)
     value = reader.plain(node, "wp.yaml", root / "wp.yaml", (), positions, frozenset())
     return value, positions
@@ -104,3 +106,40 @@ def test_scalars_are_typed_alike_by_events_and_nodes(text: str, tmp_path: Path) 
     assert value == expected
     assert [type(v) for v in value.values()] == [type(v) for v in expected.values()]  # type: ignore[attr-defined]
     assert positions.keys == expected_positions.keys
+
+
+def _typed_tree(value: Any) -> Any:
+    """`value` with each scalar paired with its type, so that 1 and True and 1.0 differ."""
+    if isinstance(value, dict):
+        return {(type(k), k): _typed_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed_tree(v) for v in value]
+    return (type(value), value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes: on\nNo: off\n1: 0x1F\n~: null\n'true': 'false'\n.5: .inf\n-1: +2\n",
+        'plain: text\nquoted: "0012"\ntagged: !!str 12\nbare: !!int "7"\nempty: ""\nnone:\nslash: a/b\n',
+        "date: 2024-01-02\nwhen: 2024-01-02T03:04:05Z\nfloat: 1e3\nneg: -0.5\noct: 0o17\nword: Yes please\n",
+        "list: [Y, n, NULL, ~, 'on', x1, _1, '#x', a:b, '', 10, '10', !!str 10, 10]\n",
+        # the same texts again and again, plain and quoted, as keys and values: each is read once per text
+        "items:\n"
+        + "".join(
+            f"  - {{n: {i % 3}, q: '{i % 3}', v: no, 'y': 'no', t: {t}, u: '{t}', {t}: plain, 'k{t}': x}}\n"
+            for i, t in enumerate(["1.5", "true", "~", "2024-01-02", "0x10", "1e3", "null", "1.5"])
+        ),
+    ],
+)
+def test_a_bare_read_types_scalars_as_nodes_do(text: str, tmp_path: Path) -> None:
+    """Without positions (a large clean file), every key and value is what the node reader gives, type too."""
+    expected, _ = _by_nodes(text, tmp_path)
+    value = EventBuilder(text, "wp.yaml", None, lambda target, at: None).build()
+    assert _typed_tree(value) == _typed_tree(expected)
+
+
+def test_a_bare_read_still_leaves_merge_keys_and_duplicates_to_nodes() -> None:
+    for text in ("a: 1\n<<: {b: 2}\n", "a: 1\nb: 2\na: 3\n", "n: 1\n'n': 2\n"):
+        with pytest.raises(NeedsNodes):
+            EventBuilder(text, "wp.yaml", None, lambda target, at: None).build()

@@ -114,3 +114,22 @@ def test_protection_changes_are_in_the_hash() -> None:
         reviewed_hash(Plan(project="p", changes=()))
         == plan_to_json(Plan(project="p", changes=()))["plan_hash"]
     )
+
+
+def test_a_plan_made_from_a_config_with_nan_and_infinity_hashes_as_its_file(tmp_path: Any) -> None:
+    """A validated plan's values are JSON-mode dumps (NaN and infinity already null), which the hash relies on."""
+    from datetime import UTC, datetime
+
+    from reconciler.pipeline import plan_project
+    from reconciler.store.sql import SqlStore
+
+    (tmp_path / "f.py").write_text("def f(**kw):\n    return 0\n")
+    (tmp_path / "wp.yaml").write_text(
+        "project: h\nwork_pools: [{name: p}]\ndeployments:\n"
+        "  - name: d\n    entrypoint: f.py:f\n    work_pool: {name: p}\n"
+        "    parameters: {nan: .nan, inf: -.inf, tiny: 1.0e-7, none: null}\n"
+        "    schedules: [{slug: s, interval: 60, parameters: {x: .inf}}]\n"
+    )
+    outcome = plan_project(tmp_path, SqlStore(f"sqlite:///{tmp_path}/wp.db"), env={}, now=datetime.now(UTC))
+    assert outcome.plan is not None and outcome.plan.validated
+    assert reviewed_hash(outcome.plan) == plan_to_json(outcome.plan)["plan_hash"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import git
@@ -60,3 +62,31 @@ def test_the_author_and_the_first_line_of_the_message(tmp_path: Path) -> None:
 def test_repository_without_commits(tmp_path: Path) -> None:
     _repo(tmp_path)
     assert repo_facts(tmp_path) == RepoFacts(None, "main", False)
+
+
+def test_outside_a_repository_git_is_not_even_imported(tmp_path: Path) -> None:
+    """A project outside git (the usual case for a quick apply) is answered without loading GitPython."""
+    code = (
+        "import sys\n"
+        "from reconciler.gitops.repo import repo_facts\n"
+        f"assert repo_facts({str(tmp_path)!r}) is None\n"
+        "print('git' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_bare_repository_and_a_worktree_file_are_still_found(tmp_path: Path) -> None:
+    """What only looks like a repository from outside (a bare one's HEAD, a `.git` file) goes to GitPython."""
+    origin = _repo(tmp_path / "origin")
+    (tmp_path / "origin" / "f").write_text("x")
+    origin.index.add(["f"])
+    commit = origin.index.commit("first")
+    bare = git.Repo.clone_from(str(tmp_path / "origin"), str(tmp_path / "bare.git"), bare=True)
+    facts = repo_facts(tmp_path / "bare.git")
+    assert facts is not None and facts.commit == commit.hexsha
+    bare.close()
+    origin.git.worktree("add", str(tmp_path / "wt"), "-b", "other")
+    assert (tmp_path / "wt" / ".git").is_file()
+    facts = repo_facts(tmp_path / "wt")
+    assert facts is not None and facts.commit == commit.hexsha and facts.branch == "other"
