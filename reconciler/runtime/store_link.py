@@ -1,8 +1,10 @@
 """The worker's link to the store: heartbeats, store calls retried through an outage, and ownership.
 
 Owns what keeps a worker and the store agreeing on who holds which run:
-- heartbeats on the worker's interval (sooner again after a failed one), also sent while a store call is
-  being retried, so the end of an outage is heard at once and not after a long backoff;
+- heartbeats on the worker's interval (sooner again after a failed one), also sent before a store call made
+  once an interval has passed in a long turn of the loop (many runs started at once, a slow store: the server
+  must not judge a busy worker dead), and while a store call is being retried, so the end of an outage is
+  heard at once and not after a long backoff;
 - `retrying`: a call retried with backoff while the store is unreachable (`details["retryable"]`: a wp server
   restarting, or a server answering 503 for a database that is briefly gone, whose `Retry-After` is honoured);
 - `set_state` and `ship_logs`: the worker's state changes and log lines, retried so that none is lost, and a
@@ -59,10 +61,29 @@ class StoreLink:
         self.say = say
         self._give_up = give_up  # a second stop request: stop retrying
         self.next_heartbeat = 0.0
+        self._next_keep_alive = 0.0
 
     def heartbeat(self) -> bool:
         """Send a heartbeat; a failure is reported and the next one comes sooner. True if it was stored."""
-        self.next_heartbeat = time.monotonic() + self.heartbeat_interval
+        self.next_heartbeat = self._next_keep_alive = time.monotonic() + self.heartbeat_interval
+        if self._send():
+            return True
+        self.next_heartbeat = time.monotonic() + min(5.0, self.heartbeat_interval)
+        return False
+
+    def keep_alive(self) -> None:
+        """A heartbeat in the middle of a turn of the worker's loop, once an interval has passed since the last
+        one. The loop checks for heartbeats only between turns, and one turn may start many runs (each a few
+        store calls and a process) or meet a slow store: without this, 3 intervals of such work and the server
+        judges a live worker dead and crashes its runs. The loop's own heartbeat stays due, so what the loop
+        does after one (letting go of runs taken from it) still happens at its next turn."""
+        mono = time.monotonic()
+        if mono < max(self.next_heartbeat, self._next_keep_alive):
+            return
+        self._next_keep_alive = mono + self.heartbeat_interval
+        self._send()
+
+    def _send(self) -> bool:
         try:
             self.store.heartbeat_worker(
                 self.pool,
@@ -74,16 +95,16 @@ class StoreLink:
             )
         except WpError as exc:  # a flaky store must not kill the runs in hand
             self.failed("heartbeat", exc)
-            self.next_heartbeat = time.monotonic() + min(5.0, self.heartbeat_interval)
             return False
         return True
 
     def retrying(self, what: str, call: Callable[[], T]) -> T:
         """`call()`, retried with backoff while the store is unreachable for up to `retry_seconds`; any other
-        error, or the last one, is raised. Heartbeats due meanwhile are sent between the attempts."""
+        error, or the last one, is raised. Heartbeats due meanwhile are sent before each attempt."""
         delay = RETRY_FIRST_DELAY
         deadline = time.monotonic() + self.retry_seconds
         while True:
+            self.keep_alive()
             try:
                 return call()
             except WpError as exc:

@@ -156,8 +156,8 @@ def test_a_postgres_restart_under_a_claiming_worker_gives_no_500_and_loses_no_ru
         with rt.api() as api:
             runs += [new_run(api, "work/low", "low", seconds=0.2, tag=f"s{i}") for i in range(4)]
             wait_for(lambda: finished(api, runs), "every run to finish after the restart", 60)
-            states = {api.get_flow_run(r.id).state for r in runs}
-        assert states == {"COMPLETED"}, states
+            final = [api.get_flow_run(r.id) for r in runs]
+        assert {r.state for r in final} == {"COMPLETED"}, [(r.name, r.state, r.state_message) for r in final]
         log = rt.server_log()
         assert not re.search(r'HTTP/1\.1" 5\d\d', log) or " 500 " not in log, log
         assert '" 500' not in log and "InternalError" not in log, log

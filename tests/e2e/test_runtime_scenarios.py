@@ -131,7 +131,8 @@ class Runtime:
             except httpx.HTTPError:
                 return False
 
-        wait_for(healthy, "the wp server to answer /health")
+        # seconds on a quiet machine; a cold start under heavy load took over 30 s (its banner not yet printed)
+        wait_for(healthy, "the wp server to answer /health", timeout=90)
 
     def stop_server(self) -> int:
         assert self.server is not None

@@ -75,7 +75,7 @@ def test_sync_process_applies_each_push_within_an_interval(remote: Remote, tmp_p
         text=True,
     )
     try:
-        _until(lambda: (s := store.get_sync_status(key)) and s.applied_revision, 30, "the first apply")
+        _until(lambda: (s := store.get_sync_status(key)) and s.applied_revision, 120, "the first apply")
         pushed = remote.commit({"wp.yaml": project_yaml({"p": 9})}, "raise the limit")
         started = time.monotonic()
         _until(lambda: store.get_sync_status(key).applied_revision == pushed, 15, "the push applied")  # type: ignore[union-attr]
@@ -127,7 +127,7 @@ def test_server_runs_the_sync_loop_and_a_webhook_applies_at_once(remote: Remote,
         return shown[0] if shown else None
 
     try:
-        _until(lambda: (s := sync_status()) and s["applied_revision"] == first, 30, "the first pass")
+        _until(lambda: (s := sync_status()) and s["applied_revision"] == first, 120, "the first pass")
         pushed = remote.commit({"wp.yaml": project_yaml({"p": 2})}, "lower the limit")
         bad_body, bad_headers = _signed_push(remote)
         bad_headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64

@@ -175,12 +175,13 @@ def pid_alive(pid: int) -> bool:
 def test_cancel_stops_the_running_process_within_seconds(
     store: SqlStore, project: Path, tmp_path: Path
 ) -> None:
-    run = add_run(store, add_deployment(store, "sleepy"))
+    # sleeping far longer than a loaded machine takes to start `wp flow-run cancel` (30 s was not always enough)
+    run = add_run(store, add_deployment(store, "sleepy"), parameters={"seconds": 600})
     worker, _ = make_worker(store, project)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: "sleeping" in logs(store, run.id))
+        wait_for(lambda: "sleeping" in logs(store, run.id), timeout=60)
         pid = infrastructure_pid(store, run.id)
         result = wp(tmp_path, "flow-run", "cancel", run.id)
         assert result.returncode == 0, result.stderr
@@ -208,9 +209,12 @@ def test_sigterm_lets_running_work_finish_and_hands_back_runs_not_started(
 ) -> None:
     deployment = add_deployment(store, "sleepy")
     running = add_run(store, deployment, parameters={"seconds": 1.5})
-    waiting = add_run(store, deployment, start_in=6)  # inside the 10 s prefetch window: claimed, not started
+    # inside the prefetch window: claimed, not started. Far enough ahead that a worker slow to start on a loaded
+    # machine still claims it before it is due (6 s ahead, it was sometimes started, and ran its 30 s)
+    waiting = add_run(store, deployment, start_in=60)
+    argv = ["wp", "worker", "start", "--pool", "local", "--name", "w-term", "--poll-interval", "0.1"]
     worker = subprocess.Popen(
-        ["wp", "worker", "start", "--pool", "local", "--name", "w-term", "--poll-interval", "0.1"],
+        [*argv, "--prefetch-seconds", "120"],
         cwd=project,
         env={**os.environ, "WP_HOME": str(tmp_path)},
         stdout=subprocess.PIPE,
@@ -218,10 +222,10 @@ def test_sigterm_lets_running_work_finish_and_hands_back_runs_not_started(
         text=True,
     )
     try:
-        wait_for(lambda: store.get_flow_run(running.id).state == "RUNNING")
-        wait_for(lambda: store.get_flow_run(waiting.id).state == "PENDING")
+        wait_for(lambda: store.get_flow_run(running.id).state == "RUNNING", timeout=60)
+        wait_for(lambda: store.get_flow_run(waiting.id).state == "PENDING", timeout=60)
         worker.send_signal(signal.SIGTERM)
-        out, err = worker.communicate(timeout=20)
+        out, err = worker.communicate(timeout=60)
     finally:
         worker.kill()
     assert worker.returncode == 0, err
