@@ -19,7 +19,8 @@ from reconciler.config.inputs import InputRecord, WatchedEnv, context_of, record
 from reconciler.config.load import LoadedConfig, load_project
 from reconciler.config.validate import validate_references
 from reconciler.diagnostics import Diagnostic, has_errors, sort_diagnostics
-from reconciler.engine.diff import desired_objects, make_plan
+from reconciler.engine.diff import make_plan
+from reconciler.engine.pairing import desired_objects
 from reconciler.engine.plan import Action, Plan
 from reconciler.model import DesiredState, Key, Kind, WorkPool
 from reconciler.secret_values import has_sealed, unseal

@@ -1,20 +1,20 @@
-"""Diff: pair desired and live objects by Key, compare normalized values, and build the Plan.
+"""Diff: compare each declared object with its live counterpart and build the Plan.
 
-Owns the pairing of DesiredState with a store Snapshot and the comparison of each pair (in the form
-engine.compare gives: JSON compared semantically, server-owned fields dropped, `ignore_changes` honoured; the
-undeclared `default` queue left alone), the safety rules (ownership, prune, protect, mass delete), `--target` filtering, impact notes (via
+Owns the comparison of each pair that engine.pairing forms (in the form engine.compare gives: JSON compared
+semantically, server-owned fields dropped, `ignore_changes` honoured; the undeclared `default` queue left alone),
+the safety rules (ownership, prune, protect, mass delete), `--target` filtering, impact notes (via
 engine.impact), drift detection and the pure stale-plan check.
 
 Must never do I/O, read the clock or the environment, and never import the store: a snapshot is read through
-the small structural protocols below, so the pure core stays free of SQL and HTTP.
+engine.pairing's structural protocols, so the pure core stays free of SQL and HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from reconciler.collector import collector_paused
 from reconciler.engine import impact
@@ -22,8 +22,15 @@ from reconciler.engine.compare import (
     attribute_changes,
     effective_after,
     normalized,
-    normalized_dump,
     takes_live_default,
+)
+from reconciler.engine.pairing import (
+    Desired,
+    LiveObjectLike,
+    PlanContext,
+    SnapshotLike,
+    desired_objects,
+    normalized_live,
 )
 from reconciler.engine.plan import Action, Change, Note, Plan, Reason, order_changes
 from reconciler.errors import PlanError
@@ -34,161 +41,15 @@ from reconciler.model import (
     DesiredState,
     Key,
     Kind,
-    Lifecycle,
     ManagedObject,
     Schedule,
     WorkPool,
-    attributes,
-    deployment_key,
     pool_key,
     queue_key,
-    schedule_key,
 )
 
 
-class LiveObjectLike(Protocol):
-    """What diff reads of a store's LiveObject (reconciler.store.base.LiveObject satisfies it)."""
-
-    @property
-    def key(self) -> Key: ...
-    @property
-    def value(self) -> ManagedObject: ...
-    @property
-    def owner(self) -> str | None: ...
-    @property
-    def fingerprint(self) -> str: ...
-    @property
-    def applied(self) -> Mapping[str, Any] | None: ...
-
-
-class DeletedLike(Protocol):
-    """What diff reads of a managed object deleted outside wp (reconciler.store.base.DeletedObject)."""
-
-    @property
-    def owner(self) -> str: ...
-    @property
-    def applied(self) -> Mapping[str, Any] | None: ...
-
-
-class SnapshotLike(Protocol):
-    """What diff reads of a store's Snapshot (reconciler.store.base.Snapshot satisfies it)."""
-
-    @property
-    def objects(self) -> Mapping[Key, LiveObjectLike]: ...
-    @property
-    def default_pool(self) -> str | None: ...
-    @property
-    def deleted(self) -> Mapping[Key, DeletedLike]: ...
-
-
-_NO_LIFECYCLE = Lifecycle()
-
-
-def live_attributes(live: LiveObjectLike) -> Mapping[str, Any]:
-    """`attributes(live.value)`, taken from the snapshot when the store carried them (`attrs`, read-only)."""
-    carried: Mapping[str, Any] | None = getattr(live, "attrs", None)
-    return carried if carried is not None else attributes(live.value)
-
-
-def normalized_live(live: LiveObjectLike) -> dict[str, Any]:
-    """`normalized(kind, attributes(live.value))`. Carried attributes are a model dump already (plain JSON
-    values), so they are shared rather than copied (the copies were a tenth of a large plan's time and memory);
-    the top level is copied only when normalizing changes it. Snapshot values are read-only."""
-    carried: Any = getattr(live, "attrs", None)
-    if carried is None:
-        return normalized(live.key.kind, live_attributes(live))
-    return normalized_dump(live.key.kind, carried, copy=True)
-
-
-@dataclass(frozen=True)
-class _Desired:
-    key: Key
-    value: ManagedObject
-    attrs: dict[str, Any]
-
-
-def _deployment_pool(deployment: Deployment, default_pool: str | None) -> Deployment:
-    if deployment.work_pool is not None:
-        return deployment
-    if default_pool is None:
-        raise PlanError(
-            f"{deployment.key.address} names no work pool and the store has no default pool; set "
-            "`work_pool: {name: ...}` on the deployment, or mark a pool as default with "
-            "`wp work-pool create NAME --set-as-default`"
-        )
-    return deployment.model_copy(update={"work_pool": default_pool})
-
-
-def desired_objects(desired: DesiredState, default_pool: str | None) -> dict[Key, _Desired]:
-    """Every declared object by key: pools, queues, deployments (schedules left out), one per schedule."""
-    found: dict[Key, _Desired] = {}
-
-    def add(key: Key, value: ManagedObject) -> None:
-        # a fresh model dump is plain JSON and nobody else's: normalized in place, without a deep copy
-        found[key] = _Desired(key, value, normalized_dump(key.kind, attributes(value), copy=False))
-
-    for pool in desired.pools:
-        add(pool_key(pool.name), pool)
-    for queue in desired.queues:
-        add(queue_key(queue.work_pool, queue.name), queue)
-    for dep in desired.deployments:
-        resolved = _deployment_pool(dep, default_pool)
-        add(deployment_key(dep.flow, dep.name), resolved)
-        for sched in dep.schedules:
-            add(schedule_key(dep.flow, dep.name, sched.slug), sched)
-    return found
-
-
-# ---------------------------------------------------------------------------------------------- the plan
-
-
-@dataclass(frozen=True)
-class _Context:
-    desired: DesiredState
-    snapshot: SnapshotLike
-    wanted: Mapping[Key, _Desired]
-    now: datetime
-    runs_in_flight: Mapping[str, Mapping[str, int]]
-    # normalized live attributes by key, computed once for the declared change and the drift check
-    live_normalized: dict[Key, dict[str, Any]] = field(default_factory=dict)
-    # objects whose live attributes equal what wp last applied, noticed while normalizing them: no drift
-    as_applied: set[Key] = field(default_factory=set)
-    # the snapshot's and the declared keys in order, each sorted once for the several passes over them
-    live_keys: list[Key] = field(default_factory=list)
-    wanted_keys: list[Key] = field(default_factory=list)
-
-    def live_attrs(self, live: LiveObjectLike) -> dict[str, Any]:
-        found = self.live_normalized.get(live.key)
-        if found is None:
-            raw = live_attributes(live)
-            found = self.live_normalized[live.key] = normalized_live(live)
-            # Equal raw values normalize to equal forms, so the drift check need not normalize `applied`.
-            if live.applied is not None and live.applied == raw:
-                self.as_applied.add(live.key)
-        return found
-
-    def drifted(self, live: LiveObjectLike) -> bool:
-        """Whether `live` may differ from what wp last applied (False only when it certainly does not)."""
-        return self.live_attrs(live) is not None and live.key not in self.as_applied
-
-    @property
-    def project(self) -> str:
-        return self.desired.project
-
-    def lifecycle(self, key: Key) -> Lifecycle:
-        declared = self.desired.lifecycle
-        # most projects declare no lifecycle options: then no address needs building
-        return declared.get(key.address, _NO_LIFECYCLE) if declared else _NO_LIFECYCLE
-
-    def protected(self, key: Key) -> bool:
-        """Declared objects follow the config; others keep the protection recorded when last applied."""
-        if key in self.wanted:
-            return self.lifecycle(key).protect
-        live = self.snapshot.objects.get(key)
-        return bool(getattr(live, "protected", False))
-
-
-def _declared_change(ctx: _Context, want: _Desired) -> Change:
+def _declared_change(ctx: PlanContext, want: Desired) -> Change:
     live = ctx.snapshot.objects.get(want.key)
     if live is None:
         return Change(want.key, Action.CREATE, None, want.attrs, Reason.NOT_IN_STORE)
@@ -220,7 +81,7 @@ def _is_kept_default_queue(key: Key) -> bool:
     return key.kind is Kind.WORK_QUEUE and key.name.split("/", 1)[1] == DEFAULT_QUEUE
 
 
-def _top_level_deletes(ctx: _Context, prune: bool, destroy: bool) -> tuple[list[Change], list[str]]:
+def _top_level_deletes(ctx: PlanContext, prune: bool, destroy: bool) -> tuple[list[Change], list[str]]:
     """Deletes of managed objects no longer declared (all of them, on destroy); warnings for those kept."""
     deletes: list[Change] = []
     warnings: list[str] = []
@@ -243,12 +104,12 @@ def _top_level_deletes(ctx: _Context, prune: bool, destroy: bool) -> tuple[list[
     return deletes, warnings
 
 
-def _parent_goes(ctx: _Context, key: Key) -> bool:
+def _parent_goes(ctx: PlanContext, key: Key) -> bool:
     parent = ctx.snapshot.objects.get(key.parent) if key.parent else None
     return parent is not None and parent.owner == ctx.project and parent.key not in ctx.wanted
 
 
-def _cascade(ctx: _Context, deletes: list[Change]) -> tuple[list[Change], list[str]]:
+def _cascade(ctx: PlanContext, deletes: list[Change]) -> tuple[list[Change], list[str]]:
     """Children of deleted pools and deployments go with them; a pool a kept deployment uses cannot go."""
     deleted = {c.key for c in deletes}
     extra: list[Change] = []
@@ -300,7 +161,7 @@ def _uses(value: ManagedObject, pool: str, queue: str | None) -> bool:
     return queue is None or (value.work_queue or DEFAULT_QUEUE) == queue
 
 
-def _ownership_errors(ctx: _Context) -> list[str]:
+def _ownership_errors(ctx: PlanContext) -> list[str]:
     errors = []
     for key in ctx.wanted_keys:
         live = ctx.snapshot.objects.get(key)
@@ -312,7 +173,7 @@ def _ownership_errors(ctx: _Context) -> list[str]:
     return errors
 
 
-def _protect_errors(ctx: _Context, changes: Iterable[Change]) -> list[str]:
+def _protect_errors(ctx: PlanContext, changes: Iterable[Change]) -> list[str]:
     return [
         f"{c.address} has `protect: true` and would be "
         f"{'replaced' if c.action is Action.REPLACE else 'deleted'}; set `protect: false` first to allow it"
@@ -321,7 +182,7 @@ def _protect_errors(ctx: _Context, changes: Iterable[Change]) -> list[str]:
     ]
 
 
-def _protection(ctx: _Context, changes: Iterable[Change]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _protection(ctx: PlanContext, changes: Iterable[Change]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(addresses the config protects, addresses whose recorded protection this plan turns on or off)."""
     protected = tuple(sorted(c.address for c in changes if c.key in ctx.wanted and ctx.protected(c.key)))
     flips = []
@@ -334,7 +195,7 @@ def _protection(ctx: _Context, changes: Iterable[Change]) -> tuple[tuple[str, ..
     return protected, tuple(sorted(flips))
 
 
-def _mass_delete_error(ctx: _Context, changes: Iterable[Change]) -> list[str]:
+def _mass_delete_error(ctx: PlanContext, changes: Iterable[Change]) -> list[str]:
     managed = sum(1 for lo in ctx.snapshot.objects.values() if lo.owner == ctx.project)
     gone = sum(1 for c in changes if c.action is Action.DELETE and c.owner_before == ctx.project)
     if managed and gone * 2 > managed:
@@ -348,7 +209,7 @@ def _mass_delete_error(ctx: _Context, changes: Iterable[Change]) -> list[str]:
 # ---------------------------------------------------------------------------------------------- targets
 
 
-def _target_keys(ctx: _Context, targets: Sequence[str], changes: Sequence[Change]) -> set[Key]:
+def _target_keys(ctx: PlanContext, targets: Sequence[str], changes: Sequence[Change]) -> set[Key]:
     """The targeted objects, the objects declared inside them, and the parents they need created first."""
     by_key = {c.key: c for c in changes}
     chosen: set[Key] = set()
@@ -366,7 +227,7 @@ def _target_keys(ctx: _Context, targets: Sequence[str], changes: Sequence[Change
     return chosen
 
 
-def _dependencies(ctx: _Context, key: Key, by_key: Mapping[Key, Change]) -> set[Key]:
+def _dependencies(ctx: PlanContext, key: Key, by_key: Mapping[Key, Change]) -> set[Key]:
     needed: set[Key] = set()
     parents = [key.parent] if key.parent else []
     want = ctx.wanted.get(key)
@@ -393,7 +254,7 @@ def _touched(change: Change) -> bool:
     return change.action in (Action.CREATE, Action.DELETE, Action.REPLACE) or bool(change.attributes)
 
 
-def _notes(ctx: _Context, change: Change, *, schedules: bool = True) -> tuple[Note, ...]:
+def _notes(ctx: PlanContext, change: Change, *, schedules: bool = True) -> tuple[Note, ...]:
     kind = change.key.kind
     notes: list[Note] = []
     if kind is Kind.SCHEDULE and schedules and _touched(change):
@@ -415,7 +276,7 @@ def _template_changed(change: Change) -> bool:
     return any(a.path.split(".", 1)[0] == "base_job_template" for a in change.attributes)
 
 
-def _template_notes(ctx: _Context, pool: ManagedObject, change: Change) -> list[Note]:
+def _template_notes(ctx: PlanContext, pool: ManagedObject, change: Change) -> list[Note]:
     """Notes for the deployments (declared, else live) that use a pool whose template changes."""
     assert isinstance(pool, WorkPool) and change.before is not None and change.after is not None
     before = BaseJobTemplate.model_validate(change.before["base_job_template"])
@@ -457,7 +318,7 @@ def make_plan(
     """Compare what `desired` declares with `snapshot` and return the Plan; PlanError when a safety rule
     refuses it (another project's objects, `protect`, mass delete, a pool still in use, a bad target)."""
     wanted = desired_objects(desired, snapshot.default_pool)
-    ctx = _Context(
+    ctx = PlanContext(
         desired,
         snapshot,
         wanted,
@@ -512,7 +373,7 @@ def make_plan(
     )
 
 
-def _deleted_outside(ctx: _Context) -> list[Change]:
+def _deleted_outside(ctx: PlanContext) -> list[Change]:
     """Declared objects this project managed that were deleted outside wp since (the plan makes them again)."""
     deleted = ctx.snapshot.deleted
     if not deleted:
@@ -533,7 +394,7 @@ def _with_notes(change: Change, notes: tuple[Note, ...]) -> Change:
     return change if notes == change.notes else replace(change, notes=notes)
 
 
-def _without_ignored(ctx: _Context, drift: Change) -> Change:
+def _without_ignored(ctx: PlanContext, drift: Change) -> Change:
     """Fields in `ignore_changes` are the ones operators may change by hand: not drift."""
     ignored = ctx.lifecycle(drift.key).ignore_changes
     kept = tuple(
