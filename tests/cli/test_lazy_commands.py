@@ -84,15 +84,8 @@ def _fast_path(
     return shown
 
 
-@pytest.mark.parametrize("width", [60, 80, 132])
-@pytest.mark.parametrize("colour", [False, True])
-def test_root_help_from_the_table_is_what_typer_prints(
-    width: int,
-    colour: bool,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def _terminal(width: int, colour: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal `width` columns wide, in colour or not, for Typer's help and ours alike."""
     from typer import rich_utils
 
     for variable in (
@@ -108,6 +101,18 @@ def test_root_help_from_the_table_is_what_typer_prints(
     if colour:
         monkeypatch.setenv("FORCE_COLOR", "1")
     monkeypatch.setattr(rich_utils, "FORCE_TERMINAL", True if colour else None)
+
+
+@pytest.mark.parametrize("width", [60, 80, 132])
+@pytest.mark.parametrize("colour", [False, True])
+def test_root_help_from_the_table_is_what_typer_prints(
+    width: int,
+    colour: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _terminal(width, colour, monkeypatch)
 
     for argv, code in ((["--help"], 0), ([], 1)):  # a bare `wp` prints the help too, and exits 1
         expected = _typer_root_help(argv, monkeypatch, capsys)
@@ -146,21 +151,7 @@ def test_group_help_from_the_table_is_what_typer_prints(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from typer import rich_utils
-
-    for variable in (
-        "GITHUB_ACTIONS",
-        "FORCE_COLOR",
-        "PY_COLORS",
-        "_TYPER_FORCE_DISABLE_TERMINAL",
-        "COLUMNS",
-    ):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("TERMINAL_WIDTH", str(width))
-    monkeypatch.setattr(rich_utils, "MAX_WIDTH", width)
-    if colour:
-        monkeypatch.setenv("FORCE_COLOR", "1")
-    monkeypatch.setattr(rich_utils, "FORCE_TERMINAL", True if colour else None)
+    _terminal(width, colour, monkeypatch)
 
     for flag in ("--help", "-h"):
         expected = _typer_root_help([group, flag], monkeypatch, capsys)

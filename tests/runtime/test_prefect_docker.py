@@ -34,7 +34,11 @@ from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
 from tests.docker_images import prefect_image
 from tests.runtime.prefect_venv import prefect_python
-from tests.runtime.test_prefect_flows import ETL
+from tests.runtime.test_prefect_flows import (
+    ETL,
+    assert_recovered_on_the_third_attempt,
+    assert_the_issues_flow_completed,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
@@ -196,27 +200,11 @@ def docker_pass(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) ->
 def test_the_issues_flow_completes_in_a_container_with_parameters_logger_and_prints(
     docker_pass: DockerPass,
 ) -> None:
-    run = docker_pass.runs["etl"]
-    lines = docker_pass.logs("etl")
-    text = "\n".join(lines)
-    assert run.state == "COMPLETED", (run.state_message, text)
-    assert any(line.endswith("total is 6") for line in lines), text  # get_run_logger(); n=4 was passed
-    assert any(line.endswith("printed total 6") for line in lines), text  # log_prints
-    assert f"Beginning flow run '{run.name}' for flow 'real-etl'" in text  # Prefect's run is the wp run
-    summary = [line for line in lines if "wp: task run " in line]
-    assert len(summary) == 2 and all(line.endswith(": Completed") for line in summary), text
-    assert "temporary server" not in text and "does not serve" not in text
+    assert_the_issues_flow_completed(docker_pass.runs["etl"], docker_pass.logs("etl"))
 
 
 def test_a_failing_task_is_retried_in_a_container(docker_pass: DockerPass) -> None:
-    run = docker_pass.runs["recovers"]
-    text = "\n".join(lines := docker_pass.logs("recovers"))
-    assert run.state == "COMPLETED", (run.state_message, text)
-    assert "attempt 1 lost the connection" in text and "attempt 2 lost the connection" in text
-    assert any(line.endswith("ok on attempt 3") for line in lines)
-    assert any(
-        "wp: task run 'flaky-" in line and line.endswith("Completed after 3 attempts") for line in lines
-    )
+    assert_recovered_on_the_third_attempt(docker_pass.runs["recovers"], docker_pass.logs("recovers"))
 
 
 def test_a_flow_that_raises_in_a_container_fails_with_the_error(docker_pass: DockerPass) -> None:

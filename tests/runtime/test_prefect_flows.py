@@ -54,6 +54,32 @@ ETL = textwrap.dedent(
     """
 )
 
+
+def assert_the_issues_flow_completed(run: FlowRun, lines: list[str]) -> None:
+    """The issue's flow (ETL, given n=4) completed as Prefect runs it, wherever it ran: its logger line and its
+    print in the run's logs, Prefect's flow run named as the wp run, its two task runs Completed, and no temporary
+    Prefect server."""
+    text = "\n".join(lines)
+    assert run.state == "COMPLETED", (run.state_message, text)
+    assert any(line.endswith("total is 6") for line in lines), text  # get_run_logger(); n=4 was passed
+    assert any(line.endswith("printed total 6") for line in lines), text  # log_prints
+    assert f"Beginning flow run '{run.name}' for flow 'real-etl'" in text  # Prefect's run is the wp run
+    summary = [line for line in lines if "wp: task run " in line]
+    assert len(summary) == 2 and all(line.endswith(": Completed") for line in summary), text
+    assert "temporary server" not in text and "does not serve" not in text
+
+
+def assert_recovered_on_the_third_attempt(run: FlowRun, lines: list[str]) -> None:
+    """The `recovers` flow completed: its task lost the connection twice and its retries got it through."""
+    text = "\n".join(lines)
+    assert run.state == "COMPLETED", (run.state_message, text)
+    assert "attempt 1 lost the connection" in text and "attempt 2 lost the connection" in text
+    assert any(line.endswith("ok on attempt 3") for line in lines), text
+    assert any(
+        "wp: task run 'flaky-" in line and line.endswith("Completed after 3 attempts") for line in lines
+    ), text
+
+
 MORE = textwrap.dedent(
     """
     import asyncio
@@ -275,11 +301,7 @@ def test_the_issues_flow_completes_with_its_parameters_logger_and_prints_in_the_
     worker_pass: Pass,
 ) -> None:
     etl = worker_pass.outcomes["etl"]
-    assert etl.run.state == "COMPLETED", etl.text
-    assert any(line.endswith("total is 6") for line in etl.logs)  # get_run_logger(), n=4 passed
-    assert any(line.endswith("printed total 6") for line in etl.logs)  # log_prints
-    # Prefect's flow run is the wp run: same name
-    assert f"Beginning flow run '{etl.run.name}' for flow 'real-etl'" in etl.text
+    assert_the_issues_flow_completed(etl.run, etl.logs)
     defaults = worker_pass.outcomes["etl-defaults"]
     assert defaults.run.state == "COMPLETED" and any(line.endswith("total is 10") for line in defaults.logs)
 
@@ -294,15 +316,7 @@ def test_task_runs_and_their_final_states_are_in_the_run_logs(worker_pass: Pass)
 
 def test_a_failing_task_is_retried_as_declared_and_the_flow_completes(worker_pass: Pass) -> None:
     recovers = worker_pass.outcomes["recovers"]
-    assert recovers.run.state == "COMPLETED", recovers.text
-    assert (
-        "attempt 1 lost the connection" in recovers.text and "attempt 2 lost the connection" in recovers.text
-    )
-    assert any(line.endswith("ok on attempt 3") for line in recovers.logs)
-    assert any(
-        line.startswith("wp: task run 'flaky-") and line.endswith("Completed after 3 attempts")
-        for line in recovers.logs
-    )
+    assert_recovered_on_the_third_attempt(recovers.run, recovers.logs)
 
 
 def test_a_task_out_of_retries_fails_the_run_with_its_error(worker_pass: Pass) -> None:

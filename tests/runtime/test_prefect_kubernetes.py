@@ -23,7 +23,11 @@ from wp_cli import run_wp
 from reconciler.model import FlowRun
 from reconciler.store.sql import SqlStore
 from tests.runtime.prefect_venv import prefect_python
-from tests.runtime.test_prefect_flows import ETL
+from tests.runtime.test_prefect_flows import (
+    ETL,
+    assert_recovered_on_the_third_attempt,
+    assert_the_issues_flow_completed,
+)
 
 pytestmark = pytest.mark.xdist_group("prefect-flows")
 
@@ -138,24 +142,11 @@ def kubernetes_pass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubern
 
 
 def test_the_issues_flow_completes_in_a_kubernetes_job(kubernetes_pass: KubernetesPass) -> None:
-    run = kubernetes_pass.runs["etl"]
-    lines = kubernetes_pass.logs("etl")
-    text = "\n".join(lines)
-    assert run.state == "COMPLETED", (run.state_message, text)
-    assert any(line.endswith("total is 6") for line in lines), text  # get_run_logger(); n=4 was passed
-    assert any(line.endswith("printed total 6") for line in lines), text  # log_prints
-    assert f"Beginning flow run '{run.name}' for flow 'real-etl'" in text  # Prefect's run is the wp run
-    summary = [line for line in lines if "wp: task run " in line]
-    assert len(summary) == 2 and all(line.endswith(": Completed") for line in summary), text
-    assert "temporary server" not in text and "does not serve" not in text
+    assert_the_issues_flow_completed(kubernetes_pass.runs["etl"], kubernetes_pass.logs("etl"))
 
 
 def test_a_failing_task_is_retried_in_a_pod(kubernetes_pass: KubernetesPass) -> None:
-    run = kubernetes_pass.runs["recovers"]
-    text = "\n".join(lines := kubernetes_pass.logs("recovers"))
-    assert run.state == "COMPLETED", (run.state_message, text)
-    assert "attempt 1 lost the connection" in text and "attempt 2 lost the connection" in text
-    assert any(line.endswith("ok on attempt 3") for line in lines)
+    assert_recovered_on_the_third_attempt(kubernetes_pass.runs["recovers"], kubernetes_pass.logs("recovers"))
 
 
 def test_a_flow_that_raises_in_a_pod_fails_with_the_error(kubernetes_pass: KubernetesPass) -> None:
