@@ -195,33 +195,37 @@ def report(times: dict[str, list[float]], flows: tuple[str, ...]) -> None:
         )
 
 
-def docker_rows(store: SqlStore, project: Path, python: str, n: int) -> dict[str, list[float]] | None:
-    """The plain function and the flow under a docker worker; None (said why) without an engine."""
+def docker_pool(
+    store: SqlStore, project: Path, python: str, prefix: str
+) -> tuple[Any, str, dict[str, object]] | str:
+    """(the Docker client, a new docker pool, job variables that run the project's flows in the Prefect test
+    image built from `python`); or why there is none (no engine reachable)."""
     try:
         import docker
 
         client = docker.from_env()
         client.ping()
     except Exception as exc:
-        print(f"docker worker: skipped, no engine reachable ({exc})")
-        return None
-    from tests.docker_images import prefect_image
+        return f"no engine reachable ({exc})"
+    from tests.docker_images import mounted_project, prefect_image
 
     image, _ = prefect_image(client, python)
-    pool = f"bench-prefect-{uuid.uuid4().hex[:6]}"
+    pool = f"{prefix}-{uuid.uuid4().hex[:6]}"
     store.create_work_pool(
         WorkPool(name=pool, type="docker", base_job_template=default_base_job_template("docker"))
     )
+    return client, pool, {**mounted_project(image, project), "auto_remove": True}
+
+
+def docker_rows(store: SqlStore, project: Path, python: str, n: int) -> dict[str, list[float]] | None:
+    """The plain function and the flow under a docker worker; None (said why) without an engine."""
+    found = docker_pool(store, project, python, "bench-prefect")
+    if isinstance(found, str):
+        print(f"docker worker: skipped, {found}")
+        return None
+    client, pool, variables = found
     project.chmod(0o755)
     (project / "flows").chmod(0o755)
-    variables: dict[str, object] = {
-        "image": image,
-        "image_pull_policy": "Never",
-        "network_mode": "none",
-        "volumes": [f"{project}:/opt/project:ro"],
-        "working_dir": "/opt/project",
-        "auto_remove": True,
-    }
     # these rows are every run cold: no standby container (each run's worker stops after it, removing one anyway)
     cold = {**variables, "env": {"WP_PREFECT_WARM": "0"}}
     plain = add(store, "docker-plain", "flows/plain.py:plain", cold, pool)
@@ -351,28 +355,10 @@ def docker_standby_rows(
     """The plain function and the flow under one `wp worker start` process with its default flags, as a user runs
     it: after a Prefect flow's run, its next run is served by the standby container the worker started; each
     pair of runs comes STANDBY_WAIT seconds after the last flow run (the standby imports Prefect meanwhile)."""
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-    except Exception:
+    found = docker_pool(store, project, python, "bench-standby")
+    if isinstance(found, str):
         return None
-    from tests.docker_images import prefect_image
-
-    image, _ = prefect_image(client, python)
-    pool = f"bench-standby-{uuid.uuid4().hex[:6]}"
-    store.create_work_pool(
-        WorkPool(name=pool, type="docker", base_job_template=default_base_job_template("docker"))
-    )
-    variables: dict[str, object] = {
-        "image": image,
-        "image_pull_policy": "Never",
-        "network_mode": "none",
-        "volumes": [f"{project}:/opt/project:ro"],
-        "working_dir": "/opt/project",
-        "auto_remove": True,
-    }
+    client, pool, variables = found
     plain = add(store, "standby-plain", "flows/plain.py:plain", variables, pool)
     flow = add(store, "standby-trivial", "flows/trivial.py:trivial", variables, pool)
     env = {k: v for k, v in os.environ.items() if k not in ("WP_API_URL", "WP_DATABASE_URL")}

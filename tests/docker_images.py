@@ -209,6 +209,18 @@ def prefect_image(client: object, python: str) -> tuple[str, str]:
     return ref, version
 
 
+def mounted_project(image: str, project: Path) -> dict[str, object]:
+    """Job variables that run `image` (built here: never pulled) without a network, in `project` mounted read-only
+    at /opt/project, where the test images look for a run's flow code."""
+    return {
+        "image": image,
+        "image_pull_policy": "Never",
+        "network_mode": "none",
+        "volumes": [f"{project}:/opt/project:ro"],
+        "working_dir": "/opt/project",
+    }
+
+
 def main() -> int:
     import docker
 

@@ -32,7 +32,7 @@ from reconciler.model import Deployment, FlowRun, WorkPool, attributes
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
-from tests.docker_images import prefect_image
+from tests.docker_images import mounted_project, prefect_image
 from tests.runtime.prefect_venv import prefect_python
 from tests.runtime.test_prefect_flows import (
     ETL,
@@ -135,11 +135,7 @@ def docker_pass(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) ->
             entrypoint=entrypoint,
             work_pool=pool,
             job_variables={
-                "image": image,
-                "image_pull_policy": "Never",
-                "network_mode": "none",
-                "volumes": [f"{project}:/opt/project:ro"],
-                "working_dir": "/opt/project",
+                **mounted_project(image, project),
                 # a template asking for the worker's key: the container must still not get it
                 "env": {"WP_API_KEY": "{{ $WP_API_KEY }}"},
             },
