@@ -278,6 +278,20 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+_DIGITS = frozenset(b"0123456789")
+
+
+def _negative_exponent(encoded: bytes) -> bool:
+    """Whether orjson's text holds a float written with a negative exponent (`1e-7`). Only a digit before `e-`
+    counts: names such as `pipeline-daily` hold `e-` too, and sent every value naming one to the slower encoder."""
+    at = encoded.find(b"e-")
+    while at > 0:
+        if encoded[at - 1] in _DIGITS:
+            return True
+        at = encoded.find(b"e-", at + 2)
+    return False
+
+
 def canonical_json(value: Any, *, finite: bool = False) -> str:
     """JSON with sorted keys and no spaces: equal values give equal text.
 
@@ -286,7 +300,7 @@ def canonical_json(value: Any, *, finite: bool = False) -> str:
     checked here and left to `_CANONICAL`: what it refuses (integers beyond 64 bits, keys that are not strings,
     lone surrogates), NaN and infinities (it writes `null`: a text holding `null` must decode back to the
     value), and floats below 1e-4 in magnitude (`1e-7`, `0.00005` where Python writes `1e-07`, `5e-05`: any
-    `e-` or `0.0000` in the text). Dates, times and dataclasses go to `default=str`, as in the standard library;
+    digit followed by `e-`, or `0.0000`, in the text). Dates, times and dataclasses go to `default=str`, as in the standard library;
     UUIDs and enum members orjson writes itself, as the standard library does for UUIDs and str/int enums (a
     plain Enum, which wp never puts in a value, would be written by value instead of by `str`).
     `finite`: the caller knows `value` holds no NaN or infinity (a model dumped in JSON mode, where pydantic
@@ -295,7 +309,7 @@ def canonical_json(value: Any, *, finite: bool = False) -> str:
         encoded = orjson.dumps(value, default=str, option=_ORJSON)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return _CANONICAL.encode(value)
-    if b"e-" in encoded or b"0.0000" in encoded:
+    if _negative_exponent(encoded) or b"0.0000" in encoded:
         return _CANONICAL.encode(value)
     if not finite and b"null" in encoded and orjson.loads(encoded) != value:
         return _CANONICAL.encode(value)
