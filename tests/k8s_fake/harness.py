@@ -7,11 +7,11 @@ from __future__ import annotations
 import io
 import textwrap
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from reconciler.runtime.executors.kubernetes import KubernetesExecutor
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
+from tests import polling
 
 IMAGE = "wp-test/flows:1"
 POOL = "k8s"
@@ -125,7 +126,7 @@ class Harness:
         return self.store.get_flow_run(run_id)
 
     def wait_final(self, run_id: str, timeout: float = 20.0) -> FlowRun:
-        return wait_for(lambda: _final(self.state(run_id)), timeout)
+        return wait_for(lambda: _final(self.state(run_id)), timeout=timeout)
 
     def logs(self, run_id: str) -> list[str]:
         return [line.message for line in self.store.read_logs(run_id)]
@@ -144,14 +145,7 @@ def _final(run: FlowRun) -> FlowRun | None:
     return run if run.state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+wait_for = partial(polling.wait_for, timeout=20.0)
 
 
 def kubernetes_pool(template: dict[str, Any] | None = None) -> WorkPool:

@@ -14,7 +14,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from reconciler.model import Deployment, FlowRun, WorkPool, WorkQueue, attribute
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
@@ -176,18 +177,10 @@ class Running:
         self.thread.join(timeout=20)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def final(store: SqlStore, run_id: str, timeout: float = 30.0) -> FlowRun:
     wait_for(
-        lambda: store.get_flow_run(run_id).state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, timeout
+        lambda: store.get_flow_run(run_id).state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"},
+        timeout=timeout,
     )
     return store.get_flow_run(run_id)
 

@@ -16,9 +16,10 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from reconciler.model import Deployment, FlowRun, WorkPool, attributes
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
+from tests import polling
 from tests.docker_images import mounted_project, prefect_image
 from tests.runtime.prefect_venv import prefect_python
 
@@ -87,7 +89,7 @@ class Setup:
         )
 
     def final(self, run: FlowRun, timeout: float = 120) -> FlowRun:
-        wait_for(lambda: self.store.get_flow_run(run.id).state in FINAL, timeout)
+        wait_for(lambda: self.store.get_flow_run(run.id).state in FINAL, timeout=timeout)
         return self.store.get_flow_run(run.id)
 
     def logs(self, run: FlowRun) -> list[str]:
@@ -115,13 +117,7 @@ def said(lines: list[str], text: str) -> int:
     return sum(line.endswith(f" - {text}") for line in lines)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+wait_for = partial(polling.wait_for, timeout=120.0, interval=0.1)
 
 
 @pytest.fixture
@@ -330,5 +326,6 @@ def test_a_standby_recorded_on_a_run_but_never_handed_it_is_not_followed(setup: 
     assert DockerExecutor().reattach(run, waiting.id) is None
     # removed: by reattach, or by the orphan sweep it starts on a thread, whichever the engine served first
     wait_for(
-        lambda: waiting.id not in {c.id for c in setup.client.containers.list(all=True, sparse=True)}, 30
+        lambda: waiting.id not in {c.id for c in setup.client.containers.list(all=True, sparse=True)},
+        timeout=30,
     )

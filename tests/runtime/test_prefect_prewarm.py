@@ -13,8 +13,8 @@ import signal
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from reconciler.model import Deployment, WorkPool
 from reconciler.runtime.prewarm import environment_of
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.sql import SqlStore
+from tests import polling
 from tests.runtime.prefect_venv import prefect_python, runner_env
 from tests.runtime.test_prefect_flows import add_deployment, add_run, pid_alive
 
@@ -166,14 +167,7 @@ def warm_pid(said: str) -> int | None:
     return None
 
 
-def wait_for(predicate: Any, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+wait_for = partial(polling.wait_for, timeout=120.0)
 
 
 @pytest.fixture

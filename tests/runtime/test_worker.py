@@ -10,8 +10,9 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from reconciler.runtime.executor_choice import WorkerSetupError
 from reconciler.runtime.worker import Worker, WorkerOptions
 from reconciler.store.base import ApplyRecord
 from reconciler.store.sql import SqlStore
+from tests import polling
 
 FLOWS = textwrap.dedent(
     """
@@ -107,13 +109,7 @@ def make_worker(store: SqlStore, project: Path, **options: Any) -> tuple[Worker,
     return Worker(store, WorkerOptions(**opts), cwd=str(project), out=out), out
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+wait_for = partial(polling.wait_for, timeout=15.0)
 
 
 def logs(store: SqlStore, run_id: str) -> list[str]:
