@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -117,14 +118,15 @@ def test_async_functions_and_decorated_flows_run(code_dir: Path) -> None:
     assert "wrapped ran" in run_entry(code_dir, "flows/code.py:decorated")[1]
 
 
-def loaded_at_startup() -> set[str]:
+@functools.cache
+def loaded_at_startup() -> frozenset[str]:
     """The modules this interpreter has before any code of ours runs: a site-packages `.pth` file may import some
     (an interpreter whose certifi is patched at start-up has typing, tempfile and importlib.resources)."""
     script = "import sys; print(','.join(sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30
     )
-    return set(out.stdout.strip().split(","))
+    return frozenset(out.stdout.strip().split(","))
 
 
 def test_the_flow_process_imports_no_store_or_cli_libraries(code_dir: Path) -> None:
